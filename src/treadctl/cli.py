@@ -1,0 +1,204 @@
+"""The `treadctl` verbs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from treadctl.app import build_sim_session, load_session
+from treadctl.config.errors import ConfigError
+from treadctl.console import HELP, parse_line
+from treadctl.control.clock import Clock, MonotonicClock, VirtualClock
+from treadctl.control.loop import ConnectError, ControlLoop
+from treadctl.control.operator import ScriptedOperator
+from treadctl.control.summary import SessionSummary
+from treadctl.safety.types import Command, CommandKind
+from treadctl.sim.scenario import Scenario
+from treadctl.store.eventlog import EventLog
+from treadctl.store.timeline import format_event
+
+EXIT_OK = 0
+EXIT_NOT_COMPLETED = 1
+EXIT_CONFIG = 2
+EXIT_CONNECT = 3
+
+
+def _default_events_path(kind: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("runs") / f"{kind}-{stamp}.jsonl"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="treadctl", description=__doc__)
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    def files(sp: argparse.ArgumentParser, machine_required: bool = True) -> None:
+        sp.add_argument(
+            "--machine",
+            type=Path,
+            required=machine_required,
+            default=None if machine_required else Path("machines/sim.toml"),
+            help="machine file (TOML)",
+        )
+        sp.add_argument("--patient", type=Path, default=None, help="patient file (TOML)")
+        sp.add_argument(
+            "--events",
+            type=Path,
+            default=None,
+            help="JSON-lines event log (default: runs/<verb>-<time>.jsonl)",
+        )
+        sp.add_argument(
+            "--scenario",
+            type=Path,
+            default=None,
+            help="simulator scenario: timed faults and operator commands",
+        )
+
+    check = sub.add_parser("check", help="validate machine, profile and patient files")
+    check.add_argument("--profile", type=Path, required=True)
+    files(check)
+
+    sim = sub.add_parser("simulate", help="run a whole profile on the virtual clock")
+    sim.add_argument("profile", type=Path)
+    files(sim, machine_required=False)
+    sim.add_argument("--quiet", action="store_true", help="summary only, no timeline")
+
+    run = sub.add_parser("run", help="run a session in real time")
+    run.add_argument("--profile", type=Path, required=True)
+    files(run)
+    run.add_argument("--headless", action="store_true", help="command-line operator console")
+    run.add_argument(
+        "--operator",
+        choices=("console", "auto"),
+        default="console",
+        help="who gives reset and start: the console (stdin) or the scripted "
+        "demo operator (also accepts console commands)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.verb == "check":
+            files = load_session(args.machine, args.profile, args.patient)
+            plan = files.plan
+            print(
+                f"ok: {plan.profile.name}: {len(plan.segments)} segments, "
+                f"{plan.total_s / 60:.1f} min"
+            )
+            return EXIT_OK
+        if args.verb == "simulate":
+            return _simulate(args)
+        if args.verb == "run":
+            return _run(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    except ConnectError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONNECT
+    return EXIT_CONFIG
+
+
+def _scenario(path: Path | None) -> Scenario | None:
+    return Scenario.load(path) if path is not None else None
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    files = load_session(args.machine, args.profile, args.patient)
+    scenario = _scenario(args.scenario)
+    operator = scenario.operator_for() if scenario else ScriptedOperator()
+    clock = VirtualClock()
+    events_path = args.events or _default_events_path("simulate")
+    events = EventLog(events_path)
+    session = build_sim_session(files, clock, events, operator, scenario, end_on_fault=True)
+    try:
+        summary = asyncio.run(session.loop.run())
+    finally:
+        events.close()
+    if not args.quiet:
+        print("Timeline:")
+        for record in events.records:
+            line = format_event(record)
+            if line is not None:
+                print("  " + line)
+    for line in summary.lines():
+        print(line)
+    print(f"  event log: {events_path}")
+    return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
+
+
+def _run(args: argparse.Namespace) -> int:
+    files = load_session(args.machine, args.profile, args.patient)
+    scenario = _scenario(args.scenario)
+    if not args.headless:
+        print("treadctl: the dashboard is not available yet; running headless", file=sys.stderr)
+    operator = None
+    if args.operator == "auto":
+        operator = scenario.operator_for() if scenario else ScriptedOperator()
+    clock: Clock = MonotonicClock()
+    events_path = args.events or _default_events_path("run")
+    events = EventLog(events_path, echo=sys.stdout, formatter=format_event)
+    session = build_sim_session(files, clock, events, operator, scenario)
+    try:
+        summary = asyncio.run(_run_console(session.loop))
+    finally:
+        events.close()
+    for line in summary.lines():
+        print(line)
+    print(f"  event log: {events_path}")
+    sys.stdout.flush()
+    return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
+
+
+async def _run_console(loop: ControlLoop) -> SessionSummary:
+    """Run the loop with stdin as the operator's console and SIGINT/SIGTERM as stop."""
+    aio = asyncio.get_running_loop()
+    step = loop.p.machine.speed_step_kmh
+
+    def handle_line(line: str) -> None:
+        out = loop.snapshot.outputs
+        target = out.target_kmh if out is not None else 0.0
+        action = parse_line(line, target, step)
+        if action.command is not None:
+            loop.submit(action.command)
+        if action.quit:
+            loop.request_quit()
+        if action.status and out is not None:
+            reasons = ", ".join(r.value for r in out.reasons) or "-"
+            print(
+                f"status: {out.mode.value}, {out.direction.value}, target "
+                f"{out.target_kmh:.2f} km/h, command {loop.snapshot.setpoint_kmh:.2f} km/h, "
+                f"reasons: {reasons}",
+                flush=True,
+            )
+        if action.message:
+            print(action.message, flush=True)
+
+    def reader() -> None:
+        for line in sys.stdin:
+            aio.call_soon_threadsafe(handle_line, line)
+
+    if sys.stdin is not None and not sys.stdin.closed:
+        threading.Thread(target=reader, name="console", daemon=True).start()
+        if sys.stdin.isatty():
+            print(HELP, flush=True)
+
+    def on_signal() -> None:
+        loop.submit(Command(CommandKind.STOP, "signal"))
+        loop.request_quit()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        aio.add_signal_handler(sig, on_signal)
+    return await loop.run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Machine file: the treadmill, its drive, the loop rate and every safety limit."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from treadctl.units import mps2_to_kmh_per_s
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RampLimits(Strict):
+    """Ramp limits for one belt direction."""
+
+    accel_mps2: float = Field(gt=0, le=2.0)
+    decel_mps2: float = Field(gt=0, le=2.0)
+    jerk_mps3: float = Field(gt=0, le=10.0)
+
+    @property
+    def accel_kmh_per_s(self) -> float:
+        return mps2_to_kmh_per_s(self.accel_mps2)
+
+    @property
+    def decel_kmh_per_s(self) -> float:
+        return mps2_to_kmh_per_s(self.decel_mps2)
+
+    @property
+    def jerk_kmh_per_s2(self) -> float:
+        return mps2_to_kmh_per_s(self.jerk_mps3)
+
+
+class Limits(Strict):
+    max_forward_kmh: float = Field(gt=0, le=25.0)
+    max_backward_kmh: float = Field(gt=0, le=12.0)
+    reverse_start_cap_kmh: float = Field(gt=0)
+    reverse_start_hold_s: float = Field(ge=0, default=10.0)
+    forward: RampLimits
+    backward: RampLimits
+    quick_stop_decel_mps2: float = Field(gt=0, le=5.0)
+    standstill_kmh: float = Field(gt=0, le=0.5, default=0.05)
+    standstill_dwell_s: float = Field(ge=0, le=10.0, default=1.0)
+    speed_tolerance_kmh: float = Field(gt=0, le=3.0, default=0.6)
+    runaway_time_s: float = Field(gt=0, le=5.0, default=1.0)
+    overspeed_margin_kmh: float = Field(gt=0, le=3.0, default=0.5)
+    rail_grace_s: float = Field(ge=0, le=10.0, default=2.0)
+    rail_release_cap_kmh: float = Field(ge=0, default=1.0)
+    hr_timeout_s: float = Field(gt=0, le=30.0, default=5.0)
+    hr_lost_cap_kmh: float = Field(ge=0, le=2.0, default=2.0)
+    hr_lost_end_s: float = Field(gt=0, le=60.0, default=60.0)
+
+    @property
+    def quick_stop_decel_kmh_per_s(self) -> float:
+        return mps2_to_kmh_per_s(self.quick_stop_decel_mps2)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Limits:
+        if self.max_backward_kmh > self.max_forward_kmh:
+            raise ValueError("max_backward_kmh must not exceed max_forward_kmh")
+        if self.reverse_start_cap_kmh > self.max_backward_kmh:
+            raise ValueError("reverse_start_cap_kmh must not exceed max_backward_kmh")
+        for name, ramp in (("forward", self.forward), ("backward", self.backward)):
+            if self.quick_stop_decel_mps2 < ramp.decel_mps2:
+                raise ValueError(f"quick_stop_decel_mps2 must be at least {name}.decel_mps2")
+        if self.backward.accel_mps2 > self.forward.accel_mps2:
+            raise ValueError("backward.accel_mps2 must not exceed forward.accel_mps2")
+        return self
+
+
+class Watchdog(Strict):
+    drive_read_timeout_s: float = Field(gt=0, le=2.0, default=0.25)
+    input_read_timeout_s: float = Field(gt=0, le=2.0, default=0.1)
+    drive_comm_loss_s: float = Field(gt=0, le=5.0, default=0.5)
+
+
+class SimBelt(Strict):
+    """Belt physics of the built-in simulator."""
+
+    drive_ramp_kmh_per_s: float = Field(gt=0, default=6.0)
+    belt_time_constant_s: float = Field(gt=0, le=2.0, default=0.12)
+    person_load_kmh: float = Field(ge=0, le=0.5, default=0.04)
+    cadence_steps_per_min: float = Field(gt=0, default=100.0)
+    coast_decel_kmh_per_s: float = Field(gt=0, default=3.0)
+
+
+class SimDriveConfig(Strict):
+    kind: Literal["sim"] = "sim"
+    belt: SimBelt = SimBelt()
+
+
+class LoopConfig(Strict):
+    rate_hz: float = Field(gt=0, le=500, default=50.0)
+
+    @property
+    def period_s(self) -> float:
+        return 1.0 / self.rate_hz
+
+
+class HeartRateConfig(Strict):
+    present: bool = False
+
+
+class MachineConfig(Strict):
+    name: str = Field(min_length=1)
+    drive: SimDriveConfig = SimDriveConfig()
+    loop: LoopConfig = LoopConfig()
+    limits: Limits
+    watchdog: Watchdog = Watchdog()
+    heart_rate: HeartRateConfig = HeartRateConfig()
+    speed_step_kmh: float = Field(gt=0, le=1.0, default=0.1)
+
+    @model_validator(mode="after")
+    def _watchdog_fits_loop(self) -> MachineConfig:
+        period = self.loop.period_s
+        if self.watchdog.drive_read_timeout_s < 2 * period:
+            raise ValueError("watchdog.drive_read_timeout_s must cover at least two loop periods")
+        if self.watchdog.input_read_timeout_s < 2 * period:
+            raise ValueError("watchdog.input_read_timeout_s must cover at least two loop periods")
+        return self

@@ -1,0 +1,25 @@
+"""Patient file: a pseudonym, the comfortable forward pace and personal caps."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from treadctl.config.machine import Strict
+
+
+class PatientConfig(Strict):
+    pseudonym: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    comfortable_forward_kmh: float = Field(gt=0, le=12.0)
+    max_forward_kmh: float | None = Field(default=None, gt=0)
+    max_backward_kmh: float | None = Field(default=None, gt=0)
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _caps(self) -> PatientConfig:
+        if (
+            self.max_forward_kmh is not None
+            and self.max_backward_kmh is not None
+            and self.max_backward_kmh > self.max_forward_kmh
+        ):
+            raise ValueError("max_backward_kmh must not exceed max_forward_kmh")
+        return self

@@ -1,0 +1,382 @@
+"""The cycle loop: read inputs, step the interlock, step the setpoint, write outputs.
+
+One task, one fixed order, absolute deadlines (`next += period`) as in
+ros2_control. A failed read is passed on as "no reading" (the interlock holds
+speed and trips when the watchdog age passes); it is never replaced by the
+last good value. Writes always happen, faulted or not, so the drive keeps
+receiving a fresh stop command and its own comm-loss watchdog stays fed only
+while this loop is alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from treadctl.config.machine import MachineConfig
+from treadctl.control.clock import Clock
+from treadctl.control.operator import ScriptedOperator
+from treadctl.control.setpoint import Ramp, Setpoint, step_setpoint
+from treadctl.control.stats import CycleStats
+from treadctl.control.summary import SessionRecorder, SessionSummary
+from treadctl.drives.base import Drive, DriveCommand, DriveError
+from treadctl.inputs.base import HeartRateSource, InputError, SafetyInputSource
+from treadctl.protocol.plan import Plan
+from treadctl.protocol.sequencer import Sequencer, SequencerState
+from treadctl.safety.interlock import Interlock, InterlockConfig
+from treadctl.safety.types import (
+    Command,
+    CommandKind,
+    Decel,
+    Direction,
+    DriveStatus,
+    Mode,
+    Reason,
+    SafetyInputs,
+    SafetyIO,
+    SafetyOutputs,
+)
+from treadctl.store.eventlog import EventLog
+
+
+class ConnectError(Exception):
+    """The drive could not be connected or its watchdog could not be armed: nothing moved."""
+
+
+@dataclass
+class LoopParts:
+    machine: MachineConfig
+    plan: Plan
+    interlock_config: InterlockConfig
+    drive: Drive
+    inputs: SafetyInputSource
+    clock: Clock
+    events: EventLog
+    heart_rate: HeartRateSource | None = None
+    operator: ScriptedOperator | None = None
+    patient_name: str = "-"
+    end_on_fault: bool = False  # end the session at standstill after a latched fault
+    max_session_s: float | None = None
+    on_cycle: Callable[[float], None] | None = None  # called after each cycle (fault injection)
+
+
+@dataclass
+class LoopSnapshot:
+    """The latest cycle, for clients that watch (dashboard, status)."""
+
+    now: float = 0.0
+    outputs: SafetyOutputs | None = None
+    setpoint_kmh: float = 0.0
+    drive: DriveStatus | None = None
+    segment_index: int = 0
+    segment_elapsed_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ControlLoop:
+    def __init__(self, parts: LoopParts) -> None:
+        self.p = parts
+        m = parts.machine
+        self.period_s = m.loop.period_s
+        self.interlock = Interlock(parts.interlock_config)
+        self.sequencer = Sequencer(parts.plan)
+        self.ramps = {
+            Direction.FORWARD: Ramp.from_config(m.limits.forward),
+            Direction.BACKWARD: Ramp.from_config(m.limits.backward),
+        }
+        self.quick_decel = m.limits.quick_stop_decel_kmh_per_s
+        self.commands: deque[Command] = deque()  # thread-safe appends from any client
+        self.stats = CycleStats()
+        self.recorder = SessionRecorder(m.limits.standstill_kmh)
+        self.snapshot = LoopSnapshot()
+        self._quit = False
+        self.t0 = 0.0
+
+    def submit(self, command: Command) -> None:
+        """Queue an operator command; it is handled at the next cycle, in order."""
+        self.commands.append(command)
+
+    def request_quit(self) -> None:
+        """Leave once the belt is stopped; a running belt is stopped first."""
+        self._quit = True
+        self.commands.append(Command(CommandKind.STOP, "quit"))
+
+    def _log(self, now: float, kind: str, **fields: Any) -> None:
+        self.p.events.write(now - self.t0, self.p.clock.wall_time(), kind, **fields)
+
+    async def connect(self) -> None:
+        p = self.p
+        wd = p.machine.watchdog.drive_comm_loss_s
+        try:
+            setting = await p.drive.connect(wd)
+        except DriveError as exc:
+            raise ConnectError(f"{exc.source}: cannot connect: {exc.reason}") from exc
+        if setting.timeout_s <= 0 or setting.timeout_s > wd + 1e-9:
+            raise ConnectError(
+                f"{p.drive.name}: comm-loss watchdog read back as {setting.timeout_s} s, "
+                f"wanted {wd} s: refusing to run"
+            )
+        self._log(
+            p.clock.now(),
+            "connect",
+            drive=p.drive.name,
+            inputs=p.inputs.name,
+            watchdog_s=setting.timeout_s,
+            watchdog_action=setting.action,
+        )
+
+    async def run(self) -> SessionSummary:
+        p = self.p
+        clock = p.clock
+        wall_start = time.perf_counter()
+        self.t0 = clock.now()
+        await self.connect()
+        self._log(
+            self.t0,
+            "session_start",
+            profile=p.plan.profile.name,
+            patient=p.patient_name,
+            segments=len(p.plan.segments),
+            planned_s=p.plan.total_s,
+            loop_hz=p.machine.loop.rate_hz,
+        )
+        first = self.sequencer.segment(SequencerState())
+        if first is not None:
+            self._log(
+                self.t0,
+                "segment",
+                index=0,
+                label=first.label,
+                segment_kind=first.kind.value,
+                target_kmh=first.target_kmh,
+                duration_s=first.duration_s,
+            )
+        il_state = self.interlock.initial_state()
+        seq_state = SequencerState()
+        sp = Setpoint()
+        pending: tuple[Command, ...] = ()
+        io_ok_at = drive_ok_at = self.t0
+        hr_ok_at: float | None = None
+        hr_bpm: float | None = None
+        write_ok = True
+        io_failing = drive_failing = False
+        warnings: tuple[str, ...] = ()
+        outcome = ""
+        deadline = self.t0
+        period = self.period_s
+        stats = self.stats
+        perf = time.perf_counter
+        guard = None if clock.is_virtual else period * 0.8
+        out: SafetyOutputs | None = None
+        while True:
+            await clock.sleep_until(deadline)
+            now = clock.now()
+            started = perf()
+            lateness = now - deadline
+
+            # 1. read inputs
+            io: SafetyIO | None = None
+            drive: DriveStatus | None = None
+            try:
+                io = await self._bounded(p.inputs.read(), guard)
+                io_ok_at = now
+                if io_failing:
+                    io_failing = False
+                    self._log(now, "read_recovered", source=p.inputs.name)
+            except (InputError, TimeoutError) as exc:
+                if not io_failing:
+                    io_failing = True
+                    self._log(
+                        now, "read_failed", source=p.inputs.name, reason=str(exc) or "timeout"
+                    )
+            try:
+                drive = await self._bounded(p.drive.read_status(), guard)
+                if write_ok:
+                    drive_ok_at = now
+                if drive_failing:
+                    drive_failing = False
+                    self._log(now, "read_recovered", source=p.drive.name)
+            except (DriveError, TimeoutError) as exc:
+                if not drive_failing:
+                    drive_failing = True
+                    self._log(now, "read_failed", source=p.drive.name, reason=str(exc) or "timeout")
+            if p.heart_rate is not None:
+                hr_bpm = await p.heart_rate.read_bpm()
+                if hr_bpm is not None:
+                    hr_ok_at = now
+
+            # 2. commands: queued operator commands first, then the profile's own
+            commands: list[Command] = []
+            while self.commands:
+                commands.append(self.commands.popleft())
+            commands.extend(pending)
+            policy = self.sequencer.policy(seq_state)
+            if p.operator is not None and out is not None:
+                commands.extend(p.operator.poll(out, policy, seq_state.ended, now))
+
+            # 3. interlock
+            il_state, out = self.interlock.step(
+                il_state,
+                SafetyInputs(
+                    io=io,
+                    io_age_s=now - io_ok_at,
+                    drive=drive,
+                    drive_age_s=now - drive_ok_at,
+                    commanded_kmh=sp.speed_kmh,
+                    segment=policy,
+                    heart_rate_bpm=hr_bpm,
+                    heart_rate_age_s=None if hr_ok_at is None else now - hr_ok_at,
+                    commands=tuple(commands),
+                ),
+                now,
+            )
+            # 4. sequence
+            seq_state, pending, change = self.sequencer.step(seq_state, out, now)
+
+            # 5. setpoint
+            quick = out.decel is Decel.QUICK
+            sp = step_setpoint(
+                sp,
+                out.target_kmh,
+                self.ramps[out.direction],
+                period,
+                self.quick_decel if quick else None,
+            )
+
+            # 6. write outputs
+            try:
+                await self._bounded(
+                    p.drive.write_command(
+                        DriveCommand(out.drive_enable, out.direction, sp.speed_kmh, quick)
+                    ),
+                    guard,
+                )
+                write_ok = True
+            except (DriveError, TimeoutError) as exc:
+                if write_ok:
+                    self._log(
+                        now, "write_failed", source=p.drive.name, reason=str(exc) or "timeout"
+                    )
+                write_ok = False
+
+            # 7. record
+            self.recorder.cycle(now, drive, sp.speed_kmh, out.direction)
+            if out.transitions or out.decisions or change is not None:
+                self._record(now, out, change)
+            if out.warnings != warnings:
+                warnings = out.warnings
+                self._log(now, "warnings", warnings=list(warnings))
+            snap = self.snapshot
+            snap.now, snap.outputs, snap.setpoint_kmh, snap.drive = now, out, sp.speed_kmh, drive
+            snap.segment_index, snap.segment_elapsed_s = seq_state.index, seq_state.elapsed_s
+            if p.on_cycle is not None:
+                p.on_cycle(now)
+
+            # end of session?
+            stopped = out.mode is not Mode.RUNNING and out.at_standstill
+            if stopped and (seq_state.ended or self._quit):
+                outcome = seq_state.outcome or "quit by operator"
+                break
+            if (
+                stopped
+                and p.end_on_fault
+                and out.mode is Mode.FAULTED
+                and out.reasons != (Reason.POWER_ON,)
+            ):
+                outcome = "interrupted by latched fault"
+                break
+            if p.max_session_s is not None and now - self.t0 > p.max_session_s and stopped:
+                outcome = "ended: time limit"
+                break
+            if p.max_session_s is not None and now - self.t0 > p.max_session_s + 120:
+                outcome = "ended: time limit (belt never reached standstill)"
+                break
+
+            # 8. timing
+            stats.work.add(perf() - started)
+            stats.lateness.add(lateness)
+            deadline += period
+            now_after = clock.now()
+            if now_after > deadline:
+                stats.overruns += 1
+                if now_after > deadline + period:
+                    missed = int((now_after - deadline) / period)
+                    stats.skipped_deadlines += missed
+                    deadline += missed * period
+
+        assert out is not None
+        await self._safe_final_write(out.direction)
+        end = clock.now()
+        summary = SessionSummary(
+            profile=p.plan.profile.name,
+            patient=p.patient_name,
+            outcome=outcome,
+            duration_s=end - self.t0,
+            totals=self.recorder.totals,
+            stops=self.recorder.stops,
+            cycles=stats.figures(),
+            final_mode=out.mode,
+            final_reasons=out.reasons,
+            wall_seconds=time.perf_counter() - wall_start,
+            virtual=clock.is_virtual,
+        )
+        self._log(end, "session_end", outcome=outcome, summary=summary.lines())
+        return summary
+
+    async def _bounded(self, coro: Any, guard: float | None) -> Any:
+        if guard is None:
+            return await coro
+        async with asyncio.timeout(guard):
+            return await coro
+
+    async def _safe_final_write(self, direction: Direction) -> None:
+        """Leave the drive with run off and a zero reference."""
+        with contextlib.suppress(DriveError, TimeoutError):
+            await self._bounded(
+                self.p.drive.write_command(DriveCommand(False, direction, 0.0, False)),
+                None if self.p.clock.is_virtual else self.period_s,
+            )
+
+    def _record(self, now: float, out: SafetyOutputs, change: Any) -> None:
+        for d in out.decisions:
+            c = d.command
+            fields: dict[str, Any] = {
+                "command": c.kind.value,
+                "source": c.source,
+                "accepted": d.accepted,
+                "detail": d.detail,
+            }
+            if c.speed_kmh is not None:
+                fields["speed_kmh"] = c.speed_kmh
+            if c.direction is not None:
+                fields["direction"] = c.direction.value
+            self._log(now, "command", **fields)
+        for tr in out.transitions:
+            self.recorder.transition(tr)
+            self._log(
+                now,
+                "transition",
+                old=tr.old.value,
+                new=tr.new.value,
+                reasons=[r.value for r in tr.reasons],
+                detail=tr.detail,
+            )
+        if change is not None:
+            seg = change.segment
+            if seg is None:
+                self._log(now, "segment", index=None, label="end of profile")
+            else:
+                self._log(
+                    now,
+                    "segment",
+                    index=seg.index,
+                    label=seg.label,
+                    segment_kind=seg.kind.value,
+                    target_kmh=seg.target_kmh,
+                    duration_s=seg.duration_s,
+                )

@@ -1,0 +1,1 @@
+"""Motor drives: the ABC and its backends."""

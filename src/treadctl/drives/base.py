@@ -1,0 +1,50 @@
+"""The drive abstraction (python-can's BusABC is the model): one ABC, many backends."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from treadctl.safety.types import Direction, DriveStatus
+
+
+class DriveError(Exception):
+    """A failed or late drive transaction. Never answered with a stale value."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class DriveCommand:
+    run: bool
+    direction: Direction
+    speed_kmh: float
+    quick_stop: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogSetting:
+    timeout_s: float
+    action: str
+
+
+class Drive(ABC):
+    """A motor drive. Every call either completes within its timeout or raises DriveError."""
+
+    name: str = "drive"
+
+    @abstractmethod
+    async def connect(self, comm_loss_timeout_s: float) -> WatchdogSetting:
+        """Open the link and arm the drive's own comm-loss watchdog; return it as read back."""
+
+    @abstractmethod
+    async def read_status(self) -> DriveStatus: ...
+
+    @abstractmethod
+    async def write_command(self, command: DriveCommand) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Safety inputs: the ABC and its backends."""

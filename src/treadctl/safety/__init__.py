@@ -1,0 +1,1 @@
+"""The interlock: pure logic, its state, inputs, outputs and reasons."""

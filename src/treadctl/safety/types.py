@@ -1,0 +1,188 @@
+"""Inputs, outputs, state and reasons of the interlock. Plain immutable data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from treadctl.config.profile import RailPolicy
+
+
+class Direction(StrEnum):
+    FORWARD = "forward"
+    BACKWARD = "backward"
+
+
+class Mode(StrEnum):
+    FAULTED = "faulted"  # latched; only a reset at standstill with all inputs healthy clears it
+    STOPPED = "stopped"  # healthy and at rest; a start command may run the belt
+    RUNNING = "running"
+    STOPPING = "stopping"  # controlled stop under way; ends in STOPPED
+
+
+class Decel(StrEnum):
+    NORMAL = "normal"
+    QUICK = "quick"
+
+
+class Reason(StrEnum):
+    """Why the interlock is faulted or stopping. The value is the operator's wording."""
+
+    POWER_ON = "controller started: reset required"
+    ESTOP_CHAIN_OPEN = "emergency-stop chain open"
+    SAFETY_KEY_PULLED = "safety key pulled"
+    SAFETY_INPUTS_UNREADABLE = "safety inputs could not be read"
+    SAFETY_INPUTS_STALE = "safety inputs watchdog expired"
+    DRIVE_COMM_LOST = "drive stopped answering (watchdog expired)"
+    DRIVE_FAULT = "drive reports a fault"
+    DRIVE_NOT_READY = "drive not ready while running"
+    RUNAWAY = "belt speed does not follow the command (runaway)"
+    OVERSPEED = "belt faster than the direction's maximum (overspeed)"
+    DIRECTION_MISMATCH = "belt moving in the wrong direction"
+    # controlled stops (not latched)
+    OPERATOR_STOP = "stop command"
+    OPERATOR_PAUSE = "pause command"
+    SEQUENCE_STOP = "profile asks the belt to stop"
+    HEART_RATE_HIGH = "heart rate above the profile's limit"
+    HEART_RATE_LOST = "heart-rate signal lost for too long: session ended"
+    RAILS_RELEASED = "both handrails released too long (hold-to-run)"
+    NO_SESSION = "no active segment"
+
+
+LATCHING = frozenset(
+    {
+        Reason.POWER_ON,
+        Reason.ESTOP_CHAIN_OPEN,
+        Reason.SAFETY_KEY_PULLED,
+        Reason.SAFETY_INPUTS_UNREADABLE,
+        Reason.SAFETY_INPUTS_STALE,
+        Reason.DRIVE_COMM_LOST,
+        Reason.DRIVE_FAULT,
+        Reason.DRIVE_NOT_READY,
+        Reason.RUNAWAY,
+        Reason.OVERSPEED,
+        Reason.DIRECTION_MISMATCH,
+    }
+)
+QUICK_STOP = frozenset(
+    {
+        Reason.ESTOP_CHAIN_OPEN,
+        Reason.SAFETY_KEY_PULLED,
+        Reason.SAFETY_INPUTS_UNREADABLE,
+        Reason.SAFETY_INPUTS_STALE,
+        Reason.DIRECTION_MISMATCH,
+    }
+)
+
+
+class CommandKind(StrEnum):
+    START = "start"
+    STOP = "stop"
+    PAUSE = "pause"
+    RESET = "reset"
+    SET_SPEED = "set_speed"
+    SET_DIRECTION = "set_direction"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    kind: CommandKind
+    source: str = "operator"
+    speed_kmh: float | None = None
+    direction: Direction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyIO:
+    """One good read of the safety input module."""
+
+    estop_chain_ok: bool
+    key_present: bool
+    rail_left: bool
+    rail_right: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DriveStatus:
+    """One good read of the drive. Speed is a magnitude; direction is separate."""
+
+    ready: bool
+    fault_code: int
+    actual_speed_kmh: float
+    direction: Direction
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPolicy:
+    """What the current profile segment asks of the interlock."""
+
+    index: int
+    moving: bool  # False for rest segments and after the session's end
+    direction: Direction
+    target_kmh: float
+    rail_policy: RailPolicy
+    hr_required: bool
+    hr_max_bpm: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyInputs:
+    io: SafetyIO | None  # None: the read failed this cycle
+    io_age_s: float  # age of the last good safety-input read
+    drive: DriveStatus | None  # None: the read failed this cycle
+    drive_age_s: float  # age of the last good drive read
+    commanded_kmh: float  # setpoint written last cycle (for runaway detection)
+    segment: SegmentPolicy | None
+    heart_rate_bpm: float | None = None
+    heart_rate_age_s: float | None = None
+    commands: tuple[Command, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the interlock did with one command, for the event log and the operator."""
+
+    command: Command
+    accepted: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    at_s: float
+    old: Mode
+    new: Mode
+    reasons: tuple[Reason, ...]
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InterlockState:
+    mode: Mode = Mode.FAULTED
+    reasons: tuple[Reason, ...] = (Reason.POWER_ON,)  # first trip first; later ones appended
+    detail: str = ""  # free text for the first trip (fault code text, measured values)
+    direction: Direction = Direction.FORWARD
+    standstill_since: float | None = None
+    runaway_since: float | None = None
+    rails_released_since: float | None = None
+    hr_lost_since: float | None = None
+    run_started_at: float | None = None  # when the belt last started (reverse start hold)
+    operator_speed_kmh: float | None = None
+    operator_speed_segment: int = -1
+    session_ended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyOutputs:
+    drive_enable: bool
+    direction: Direction
+    speed_cap_kmh: float  # static and dynamic caps combined
+    static_cap_kmh: float  # machine, patient and direction caps only
+    target_kmh: float  # what the setpoint generator should approach
+    decel: Decel
+    mode: Mode
+    reasons: tuple[Reason, ...]
+    at_standstill: bool
+    warnings: tuple[str, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+    transitions: tuple[Transition, ...] = field(default=())

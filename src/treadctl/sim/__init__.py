@@ -1,0 +1,1 @@
+"""The built-in simulator: belt physics, the hardware safety chain, fault injection."""

@@ -1,0 +1,56 @@
+"""Event records as one line of text each: the live echo and the simulate timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _mmss(t: float) -> str:
+    m, s = divmod(max(t, 0.0), 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def format_event(r: dict[str, Any]) -> str | None:
+    kind = r["kind"]
+    t = _mmss(float(r["t_s"]))
+    if kind == "segment":
+        if r.get("index") is None:
+            return f"{t}  segment   end of profile"
+        return (
+            f"{t}  segment   #{r['index']} {r['label']}: {r['segment_kind']} "
+            f"{r['target_kmh']:.2f} km/h for {_mmss(r['duration_s'])}"
+        )
+    if kind == "transition":
+        why = ", ".join(r["reasons"]) or "-"
+        detail = f" ({r['detail']})" if r.get("detail") else ""
+        arrow = f"{r['old']} -> {r['new']}" if r["old"] != r["new"] else f"{r['new']} (+reason)"
+        return f"{t}  interlock {arrow}: {why}{detail}"
+    if kind == "command":
+        verdict = "accepted" if r["accepted"] else "REFUSED"
+        arg = ""
+        if "speed_kmh" in r:
+            arg = f" {r['speed_kmh']:.2f} km/h"
+        if "direction" in r:
+            arg = f" {r['direction']}"
+        return f"{t}  command   {r['command']}{arg} from {r['source']}: {verdict}: {r['detail']}"
+    if kind in ("read_failed", "write_failed"):
+        return f"{t}  comms     {kind.replace('_', ' ')}: {r['reason']}"
+    if kind == "read_recovered":
+        return f"{t}  comms     {r['source']} answering again"
+    if kind == "warnings":
+        return f"{t}  notice    {'; '.join(r['warnings']) or 'cleared'}"
+    if kind == "fault_injected":
+        return f"{t}  SIM       injected {r['action']}"
+    if kind == "connect":
+        return (
+            f"{t}  connect   {r['drive']}, {r['inputs']}; drive comm-loss watchdog "
+            f"{r['watchdog_s']} s ({r['watchdog_action']})"
+        )
+    if kind == "session_start":
+        return (
+            f"{t}  session   {r['profile']} for {r['patient']}: {r['segments']} segments, "
+            f"{_mmss(r['planned_s'])} planned, loop {r['loop_hz']:g} Hz"
+        )
+    if kind == "session_end":
+        return f"{t}  session   ended: {r['outcome']}"
+    return None
