@@ -338,8 +338,16 @@ class Interlock:
 
         # Controlled stops asked for by the session, heart rate or handrails.
         if mode is Mode.RUNNING:
-            if segment is None or not segment.moving or segment.direction is not direction:
-                enter(Mode.STOPPING, (Reason.SEQUENCE_STOP,))
+            if segment is None:
+                enter(Mode.STOPPING, (Reason.SEQUENCE_STOP,), "end of profile")
+            elif not segment.moving:
+                enter(Mode.STOPPING, (Reason.SEQUENCE_STOP,), "rest segment")
+            elif segment.direction is not direction:
+                enter(
+                    Mode.STOPPING,
+                    (Reason.SEQUENCE_STOP,),
+                    f"turnaround: next segment walks {segment.direction.value}",
+                )
             elif (
                 segment.hr_max_bpm is not None
                 and hr_fresh

@@ -32,7 +32,8 @@ def format_event(r: dict[str, Any]) -> str | None:
             arg = f" {r['speed_kmh']:.2f} km/h"
         if "direction" in r:
             arg = f" {r['direction']}"
-        return f"{t}  command   {r['command']}{arg} from {r['source']}: {verdict}: {r['detail']}"
+        detail = f": {r['detail']}" if r.get("detail") else ""
+        return f"{t}  command   {r['command']}{arg} from {r['source']}: {verdict}{detail}"
     if kind in ("read_failed", "write_failed"):
         return f"{t}  comms     {kind.replace('_', ' ')}: {r['reason']}"
     if kind == "read_recovered":
