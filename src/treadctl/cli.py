@@ -17,7 +17,6 @@ from treadctl.control.clock import Clock, MonotonicClock, VirtualClock
 from treadctl.control.loop import ConnectError, ControlLoop
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
-from treadctl.safety.types import Command, CommandKind
 from treadctl.sim.scenario import Scenario
 from treadctl.store.eventlog import EventLog
 from treadctl.store.timeline import format_event
@@ -84,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `treadctl simulate ... | head` is fine
     try:
         if args.verb == "check":
             files = load_session(args.machine, args.profile, args.patient)
@@ -192,8 +193,7 @@ async def _run_console(loop: ControlLoop) -> SessionSummary:
             print(HELP, flush=True)
 
     def on_signal() -> None:
-        loop.submit(Command(CommandKind.STOP, "signal"))
-        loop.request_quit()
+        loop.request_quit("signal")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         aio.add_signal_handler(sig, on_signal)

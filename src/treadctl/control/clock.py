@@ -41,7 +41,7 @@ class VirtualClock(Clock):
     """Time advances only when the loop sleeps; it yields to other tasks now and then."""
 
     def __init__(
-        self, start_s: float = 0.0, wall_start: float | None = None, yield_every: int = 256
+        self, start_s: float = 1000.0, wall_start: float | None = None, yield_every: int = 256
     ):
         self._now = start_s
         self._start = start_s

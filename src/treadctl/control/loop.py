@@ -101,10 +101,10 @@ class ControlLoop:
         """Queue an operator command; it is handled at the next cycle, in order."""
         self.commands.append(command)
 
-    def request_quit(self) -> None:
+    def request_quit(self, source: str = "quit") -> None:
         """Leave once the belt is stopped; a running belt is stopped first."""
         self._quit = True
-        self.commands.append(Command(CommandKind.STOP, "quit"))
+        self.commands.append(Command(CommandKind.STOP, source))
 
     def _log(self, now: float, kind: str, **fields: Any) -> None:
         self.p.events.write(now - self.t0, self.p.clock.wall_time(), kind, **fields)
@@ -135,6 +135,7 @@ class ControlLoop:
         clock = p.clock
         wall_start = time.perf_counter()
         self.t0 = clock.now()
+        self.recorder.t0 = self.t0
         await self.connect()
         self._log(
             self.t0,

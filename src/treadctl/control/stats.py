@@ -32,6 +32,8 @@ class DurationHistogram:
         for index, n in enumerate(self._bins):
             seen += n
             if seen >= wanted and n:
+                if index == MAX_BINS:  # overflow bin: only the maximum is known
+                    return self.max_s
                 return min((index + 1) * BIN_US / 1e6, self.max_s)
         return self.max_s
 

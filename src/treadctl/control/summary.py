@@ -34,6 +34,7 @@ class SessionRecorder:
         default_factory=lambda: {d: DirectionTotals() for d in Direction}
     )
     stops: list[StopRecord] = field(default_factory=list)
+    t0: float = 0.0  # session start on the loop's clock; stop times are relative to it
     _last_now: float | None = None
     _last_belt_kmh: float = 0.0
 
@@ -59,7 +60,9 @@ class SessionRecorder:
             if tr.reasons == (Reason.POWER_ON,):
                 return
             kind = "latched fault" if tr.new is Mode.FAULTED else "controlled"
-            self.stops.append(StopRecord(tr.at_s, kind, tr.reasons, tr.detail, self._last_belt_kmh))
+            self.stops.append(
+                StopRecord(tr.at_s - self.t0, kind, tr.reasons, tr.detail, self._last_belt_kmh)
+            )
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ class Sequencer:
             for decision in out.decisions:
                 if decision.accepted and decision.command.kind is CommandKind.STOP:
                     ended, outcome = True, f"stopped by {decision.command.source}"
+                    break  # the first stop names the outcome
             if Reason.HEART_RATE_LOST in out.reasons:
                 ended, outcome = True, "ended: heart-rate signal lost"
         if not ended and index < len(self.plan.segments):
