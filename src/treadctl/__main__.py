@@ -1,0 +1,3 @@
+from treadctl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The simulated drive and belt behave like the hardware the safety case relies on."""
+
+from __future__ import annotations
+
+import pytest
+
+from treadctl.config.machine import SimBelt
+from treadctl.safety.types import Direction
+from treadctl.sim.world import COMM_LOSS_FAULT_CODE, BeltSim, Panel
+
+
+def running_belt(speed_kmh: float = 3.0, watchdog_s: float = 0.5) -> BeltSim:
+    belt = BeltSim(SimBelt(person_load_kmh=0.0), Panel(), watchdog_s=watchdog_s)
+    t = 0.0
+    while t < 3.0:  # feed the watchdog as a live controller does
+        belt.command(True, Direction.FORWARD, speed_kmh, False)
+        t += 0.02
+        belt.advance(t)
+    assert belt.speed_kmh == pytest.approx(speed_kmh, abs=0.01)
+    return belt
+
+
+def test_drive_watchdog_stops_the_belt_when_commands_stop() -> None:
+    belt = running_belt()
+    silent_from = belt.now_s
+    belt.advance(silent_from + 0.45)
+    assert belt.fault_code == 0
+    assert belt.speed_kmh > 2.9
+    belt.advance(silent_from + 0.55)
+    assert belt.fault_code == COMM_LOSS_FAULT_CODE
+    belt.advance(silent_from + 2.0)
+    assert belt.speed_kmh == 0.0
+    assert not belt.ready
+
+
+def test_watchdog_off_keeps_running_which_is_why_connect_must_arm_it() -> None:
+    belt = running_belt(watchdog_s=0.0)
+    belt.advance(belt.now_s + 10.0)
+    assert belt.speed_kmh > 2.9
+
+
+def test_estop_chain_cuts_power_and_the_belt_coasts_whatever_the_command() -> None:
+    belt = running_belt()
+    belt.panel.estop_chain_ok = False
+    t = belt.now_s
+    for _ in range(50):  # the controller keeps asking for speed: power is gone anyway
+        belt.command(True, Direction.FORWARD, 3.0, False)
+        t += 0.02
+        belt.advance(t)
+    coast = SimBelt().coast_decel_kmh_per_s
+    assert belt.speed_kmh == pytest.approx(max(0.0, 3.0 - coast * 1.0), abs=0.05)
+    assert not belt.ready
+    belt.advance(t + 2.0)
+    assert belt.speed_kmh == 0.0
+
+
+def test_key_pull_cuts_power_too() -> None:
+    belt = running_belt()
+    belt.panel.key_present = False
+    belt.advance(belt.now_s + 0.2)
+    assert not belt.powered
+    assert belt.output_kmh == 0.0
+
+
+def test_reverse_command_while_moving_ramps_through_zero_like_a_real_drive() -> None:
+    """The drive would reverse on its own: only the interlock prevents it."""
+    belt = running_belt(1.0)
+    t = belt.now_s
+    seen_zero = False
+    for _ in range(300):
+        belt.command(True, Direction.BACKWARD, 1.0, False)
+        t += 0.02
+        belt.advance(t)
+        if belt.direction is Direction.FORWARD and belt.speed_kmh < 0.01:
+            seen_zero = True
+    assert seen_zero
+    assert belt.direction is Direction.BACKWARD
+    assert belt.speed_kmh == pytest.approx(1.0, abs=0.02)
+
+
+def test_trip_and_ignored_commands() -> None:
+    belt = running_belt()
+    belt.trip(7)
+    belt.advance(belt.now_s + 2.0)
+    assert belt.fault_code == 7
+    assert belt.speed_kmh == 0.0
+    belt.reset_fault()
+    belt.ignore_commands = True
+    seen = belt.commands_seen
+    belt.command(True, Direction.FORWARD, 2.0, False)
+    assert belt.commands_seen == seen + 1  # heard (feeds the watchdog) ...
+    assert belt.reference_kmh == 3.0  # ... but not acted on
