@@ -174,141 +174,155 @@ class ControlLoop:
         perf = time.perf_counter
         guard = None if clock.is_virtual else period * 0.8
         out: SafetyOutputs | None = None
-        while True:
-            await clock.sleep_until(deadline)
-            now = clock.now()
-            started = perf()
-            lateness = now - deadline
+        try:
+            while True:
+                await clock.sleep_until(deadline)
+                now = clock.now()
+                started = perf()
+                lateness = now - deadline
 
-            # 1. read inputs
-            io: SafetyIO | None = None
-            drive: DriveStatus | None = None
-            try:
-                io = await self._bounded(p.inputs.read(), guard)
-                io_ok_at = now
-                if io_failing:
-                    io_failing = False
-                    self._log(now, "read_recovered", source=p.inputs.name)
-            except (InputError, TimeoutError) as exc:
-                if not io_failing:
-                    io_failing = True
-                    self._log(
-                        now, "read_failed", source=p.inputs.name, reason=str(exc) or "timeout"
-                    )
-            try:
-                drive = await self._bounded(p.drive.read_status(), guard)
-                if write_ok:
-                    drive_ok_at = now
-                if drive_failing:
-                    drive_failing = False
-                    self._log(now, "read_recovered", source=p.drive.name)
-            except (DriveError, TimeoutError) as exc:
-                if not drive_failing:
-                    drive_failing = True
-                    self._log(now, "read_failed", source=p.drive.name, reason=str(exc) or "timeout")
-            if p.heart_rate is not None:
-                hr_bpm = await p.heart_rate.read_bpm()
-                if hr_bpm is not None:
-                    hr_ok_at = now
+                # 1. read inputs
+                io: SafetyIO | None = None
+                drive: DriveStatus | None = None
+                try:
+                    io = await self._bounded(p.inputs.read(), guard)
+                    io_ok_at = now
+                    if io_failing:
+                        io_failing = False
+                        self._log(now, "read_recovered", source=p.inputs.name)
+                except (InputError, TimeoutError) as exc:
+                    if not io_failing:
+                        io_failing = True
+                        self._log(
+                            now, "read_failed", source=p.inputs.name, reason=str(exc) or "timeout"
+                        )
+                try:
+                    drive = await self._bounded(p.drive.read_status(), guard)
+                    if write_ok:
+                        drive_ok_at = now
+                    if drive_failing:
+                        drive_failing = False
+                        self._log(now, "read_recovered", source=p.drive.name)
+                except (DriveError, TimeoutError) as exc:
+                    if not drive_failing:
+                        drive_failing = True
+                        self._log(
+                            now, "read_failed", source=p.drive.name, reason=str(exc) or "timeout"
+                        )
+                if p.heart_rate is not None:
+                    hr_bpm = await p.heart_rate.read_bpm()
+                    if hr_bpm is not None:
+                        hr_ok_at = now
 
-            # 2. commands: queued operator commands first, then the profile's own
-            commands: list[Command] = []
-            while self.commands:
-                commands.append(self.commands.popleft())
-            commands.extend(pending)
-            policy = self.sequencer.policy(seq_state)
-            if p.operator is not None and out is not None:
-                commands.extend(p.operator.poll(out, policy, seq_state.ended, now))
+                # 2. commands: queued operator commands first, then the profile's own
+                commands: list[Command] = []
+                while self.commands:
+                    commands.append(self.commands.popleft())
+                commands.extend(pending)
+                policy = self.sequencer.policy(seq_state)
+                if p.operator is not None and out is not None:
+                    commands.extend(p.operator.poll(out, policy, seq_state.ended, now))
 
-            # 3. interlock
-            il_state, out = self.interlock.step(
-                il_state,
-                SafetyInputs(
-                    io=io,
-                    io_age_s=now - io_ok_at,
-                    drive=drive,
-                    drive_age_s=now - drive_ok_at,
-                    commanded_kmh=sp.speed_kmh,
-                    segment=policy,
-                    heart_rate_bpm=hr_bpm,
-                    heart_rate_age_s=None if hr_ok_at is None else now - hr_ok_at,
-                    commands=tuple(commands),
-                ),
-                now,
-            )
-            # 4. sequence
-            seq_state, pending, change = self.sequencer.step(seq_state, out, now)
-
-            # 5. setpoint
-            quick = out.decel is Decel.QUICK
-            sp = step_setpoint(
-                sp,
-                out.target_kmh,
-                self.ramps[out.direction],
-                period,
-                self.quick_decel if quick else None,
-            )
-
-            # 6. write outputs
-            try:
-                await self._bounded(
-                    p.drive.write_command(
-                        DriveCommand(out.drive_enable, out.direction, sp.speed_kmh, quick)
+                # 3. interlock
+                il_state, out = self.interlock.step(
+                    il_state,
+                    SafetyInputs(
+                        io=io,
+                        io_age_s=now - io_ok_at,
+                        drive=drive,
+                        drive_age_s=now - drive_ok_at,
+                        commanded_kmh=sp.speed_kmh,
+                        segment=policy,
+                        heart_rate_bpm=hr_bpm,
+                        heart_rate_age_s=None if hr_ok_at is None else now - hr_ok_at,
+                        commands=tuple(commands),
                     ),
-                    guard,
+                    now,
                 )
-                write_ok = True
-            except (DriveError, TimeoutError) as exc:
-                if write_ok:
-                    self._log(
-                        now, "write_failed", source=p.drive.name, reason=str(exc) or "timeout"
+                # 4. sequence
+                seq_state, pending, change = self.sequencer.step(seq_state, out, now)
+
+                # 5. setpoint
+                quick = out.decel is Decel.QUICK
+                sp = step_setpoint(
+                    sp,
+                    out.target_kmh,
+                    self.ramps[out.direction],
+                    period,
+                    self.quick_decel if quick else None,
+                )
+
+                # 6. write outputs
+                try:
+                    await self._bounded(
+                        p.drive.write_command(
+                            DriveCommand(out.drive_enable, out.direction, sp.speed_kmh, quick)
+                        ),
+                        guard,
                     )
-                write_ok = False
+                    write_ok = True
+                except (DriveError, TimeoutError) as exc:
+                    if write_ok:
+                        self._log(
+                            now, "write_failed", source=p.drive.name, reason=str(exc) or "timeout"
+                        )
+                    write_ok = False
 
-            # 7. record
-            self.recorder.cycle(now, drive, sp.speed_kmh, out.direction)
-            if out.transitions or out.decisions or change is not None:
-                self._record(now, out, change)
-            if out.warnings != warnings:
-                warnings = out.warnings
-                self._log(now, "warnings", warnings=list(warnings))
-            snap = self.snapshot
-            snap.now, snap.outputs, snap.setpoint_kmh, snap.drive = now, out, sp.speed_kmh, drive
-            snap.segment_index, snap.segment_elapsed_s = seq_state.index, seq_state.elapsed_s
-            if p.on_cycle is not None:
-                p.on_cycle(now)
+                # 7. record
+                self.recorder.cycle(now, drive, sp.speed_kmh, out.direction)
+                if out.transitions or out.decisions or change is not None:
+                    self._record(now, out, change)
+                if out.warnings != warnings:
+                    warnings = out.warnings
+                    self._log(now, "warnings", warnings=list(warnings))
+                snap = self.snapshot
+                snap.now, snap.outputs, snap.setpoint_kmh, snap.drive = (
+                    now,
+                    out,
+                    sp.speed_kmh,
+                    drive,
+                )
+                snap.segment_index, snap.segment_elapsed_s = seq_state.index, seq_state.elapsed_s
+                if p.on_cycle is not None:
+                    p.on_cycle(now)
 
-            # end of session?
-            stopped = out.mode is not Mode.RUNNING and out.at_standstill
-            if stopped and (seq_state.ended or self._quit):
-                outcome = seq_state.outcome or "quit by operator"
-                break
-            if (
-                stopped
-                and p.end_on_fault
-                and out.mode is Mode.FAULTED
-                and out.reasons != (Reason.POWER_ON,)
-            ):
-                outcome = "interrupted by latched fault"
-                break
-            if p.max_session_s is not None and now - self.t0 > p.max_session_s and stopped:
-                outcome = "ended: time limit"
-                break
-            if p.max_session_s is not None and now - self.t0 > p.max_session_s + 120:
-                outcome = "ended: time limit (belt never reached standstill)"
-                break
+                # end of session?
+                stopped = out.mode is not Mode.RUNNING and out.at_standstill
+                if stopped and (seq_state.ended or self._quit):
+                    outcome = seq_state.outcome or "quit by operator"
+                    break
+                if (
+                    stopped
+                    and p.end_on_fault
+                    and out.mode is Mode.FAULTED
+                    and out.reasons != (Reason.POWER_ON,)
+                ):
+                    outcome = "interrupted by latched fault"
+                    break
+                if p.max_session_s is not None and now - self.t0 > p.max_session_s and stopped:
+                    outcome = "ended: time limit"
+                    break
+                if p.max_session_s is not None and now - self.t0 > p.max_session_s + 120:
+                    outcome = "ended: time limit (belt never reached standstill)"
+                    break
 
-            # 8. timing
-            stats.work.add(perf() - started)
-            stats.lateness.add(lateness)
-            deadline += period
-            now_after = clock.now()
-            if now_after > deadline:
-                stats.overruns += 1
-                if now_after > deadline + period:
-                    missed = int((now_after - deadline) / period)
-                    stats.skipped_deadlines += missed
-                    deadline += missed * period
+                # 8. timing
+                stats.work.add(perf() - started)
+                stats.lateness.add(lateness)
+                deadline += period
+                now_after = clock.now()
+                if now_after > deadline:
+                    stats.overruns += 1
+                    if now_after > deadline + period:
+                        missed = int((now_after - deadline) / period)
+                        stats.skipped_deadlines += missed
+                        deadline += missed * period
+        except BaseException as exc:
+            # A bug or a cancellation: leave the drive commanded off (bounded), log, re-raise.
+            # The drive's own comm-loss watchdog stops the belt even if this write fails.
+            self._log(clock.now(), "controller_error", error=repr(exc))
+            await self._safe_final_write(out.direction if out is not None else Direction.FORWARD)
+            raise
 
         assert out is not None
         await self._safe_final_write(out.direction)

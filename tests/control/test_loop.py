@@ -1,0 +1,115 @@
+"""The cycle loop's own promises, on the virtual clock with the simulated drive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from treadctl.app import build_sim_session, load_session
+from treadctl.control.clock import VirtualClock
+from treadctl.control.loop import ConnectError
+from treadctl.control.operator import ScriptedOperator
+from treadctl.drives.base import DriveCommand, WatchdogSetting
+from treadctl.drives.sim import SimDrive
+from treadctl.safety.types import Command, CommandKind, DriveStatus, Mode
+from treadctl.store.eventlog import EventLog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class RecordingDrive(SimDrive):
+    """The simulated drive, keeping every command written to it."""
+
+    def __init__(self, inner: SimDrive, fail_after_reads: int | None = None) -> None:
+        super().__init__(inner.belt, inner.clock)
+        self.written: list[DriveCommand] = []
+        self.reads = 0
+        self.fail_after_reads = fail_after_reads
+        self.watchdog_reply: float | None = None
+
+    async def connect(self, comm_loss_timeout_s: float) -> WatchdogSetting:
+        setting = await super().connect(comm_loss_timeout_s)
+        if self.watchdog_reply is not None:
+            return WatchdogSetting(self.watchdog_reply, setting.action)
+        return setting
+
+    async def read_status(self) -> DriveStatus:
+        self.reads += 1
+        if self.fail_after_reads is not None and self.reads > self.fail_after_reads:
+            raise RuntimeError("simulated programming error")
+        return await super().read_status()
+
+    async def write_command(self, command: DriveCommand) -> None:
+        self.written.append(command)
+        await super().write_command(command)
+
+
+def session(tmp_path: Path, **drive_kw: object):  # type: ignore[no-untyped-def]
+    files = load_session(
+        ROOT / "machines/sim.toml", ROOT / "profiles/demo-short.toml", ROOT / "patients/demo.toml"
+    )
+    events = EventLog(tmp_path / "events.jsonl")
+    s = build_sim_session(files, VirtualClock(), events, ScriptedOperator(), end_on_fault=True)
+    drive = RecordingDrive(s.loop.p.drive, **drive_kw)  # type: ignore[arg-type]
+    s.loop.p.drive = drive
+    return s, drive, events
+
+
+async def test_first_write_is_run_off_at_zero_speed(tmp_path: Path) -> None:
+    s, drive, events = session(tmp_path)
+    await s.loop.run()
+    events.close()
+    first = drive.written[0]
+    assert not first.run
+    assert first.speed_kmh == 0.0
+    # and nothing runs before the operator's start was accepted
+    start_t = next(
+        r["t_s"] for r in events.records if r["kind"] == "command" and r["command"] == "start"
+    )
+    assert start_t > 0
+    assert all(not c.run for c in drive.written[: int(start_t / s.loop.period_s) - 1])
+
+
+async def test_a_bug_in_a_cycle_leaves_the_drive_commanded_off(tmp_path: Path) -> None:
+    s, drive, events = session(tmp_path, fail_after_reads=600)  # ~12 s in: belt running
+    with pytest.raises(RuntimeError, match="simulated programming error"):
+        await s.loop.run()
+    events.close()
+    assert any(c.run for c in drive.written)
+    last = drive.written[-1]
+    assert not last.run
+    assert last.speed_kmh == 0.0
+    assert events.records[-1]["kind"] == "controller_error"
+
+
+async def test_refuses_to_run_when_the_watchdog_reads_back_wrong(tmp_path: Path) -> None:
+    s, drive, events = session(tmp_path)
+    drive.watchdog_reply = 60.0  # a drive left at a long factory default
+    with pytest.raises(ConnectError, match=r"watchdog read back as 60\.0 s"):
+        await s.loop.run()
+    events.close()
+    assert drive.written == []
+
+
+async def test_a_stop_reaches_the_drive_on_the_next_cycle(tmp_path: Path) -> None:
+    s, drive, events = session(tmp_path)
+    loop = s.loop
+    stop_sent_at: list[int] = []
+
+    def observe(_now: float) -> None:
+        out = loop.snapshot.outputs
+        running = out is not None and out.mode is Mode.RUNNING
+        if running and not stop_sent_at and loop.snapshot.setpoint_kmh > 1.5:
+            loop.submit(Command(CommandKind.STOP, "test"))
+            stop_sent_at.append(len(drive.written))
+
+    loop.p.on_cycle = observe
+    summary = await loop.run()
+    events.close()
+    n = stop_sent_at[0]
+    before, after = drive.written[n - 1], drive.written[n]
+    # one cycle later the drive is told to slow down (controlled stop, jerk-limited)
+    assert after.speed_kmh <= before.speed_kmh
+    assert summary.outcome == "stopped by test"
+    assert not drive.written[-1].run
