@@ -196,7 +196,8 @@ class Interlock:
                     )
             else:
                 runaway_since = None
-        elif mode is not Mode.RUNNING:
+        elif mode not in (Mode.RUNNING, Mode.STOPPING):
+            # a missed reading keeps the timer while the drive is enabled
             runaway_since = None
 
         if faults:
@@ -212,6 +213,7 @@ class Interlock:
         hr_lost_since = state.hr_lost_since
         hr_fresh = (
             inputs.heart_rate_bpm is not None
+            and math.isfinite(inputs.heart_rate_bpm)  # NaN is no reading
             and inputs.heart_rate_age_s is not None
             and inputs.heart_rate_age_s <= cfg.hr_timeout_s
         )
