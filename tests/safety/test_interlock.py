@@ -217,6 +217,8 @@ def test_config_from_machine_file_takes_every_limit() -> None:
         hr_timeout_s=5.0,
         hr_lost_cap_kmh=2.0,
         hr_lost_end_s=60.0,
+        hr_plausible_min_bpm=25.0,
+        hr_plausible_max_bpm=250.0,
         drive_timeout_s=wd.drive_read_timeout_s,
         io_timeout_s=wd.input_read_timeout_s,
     )
@@ -1808,3 +1810,79 @@ def test_standstill_with_zero_dwell_is_immediate() -> None:
     out = rig.step(0.0, reset())
     assert out.at_standstill is True
     assert out.mode is Mode.STOPPED
+
+
+# ---------------------------------------------------------------------------
+# review follow-ups: ages, implausible heart rates, drive dropping out while stopping
+
+
+@pytest.mark.parametrize("which", ["io", "drive"])
+def test_a_nan_read_age_counts_as_an_expired_watchdog(which: str) -> None:
+    rig = Rig()
+    rig.running()
+    if which == "io":
+        rig.io_age = math.nan
+        expected = Reason.SAFETY_INPUTS_STALE
+    else:
+        rig.drive_age = math.nan
+        expected = Reason.DRIVE_COMM_LOST
+    out = rig.step(3.0)
+    assert out.mode is Mode.FAULTED
+    assert out.reasons == (expected,)
+
+
+def test_a_nan_read_age_blocks_reset() -> None:
+    rig = Rig()
+    rig.step(0.0)
+    rig.drive_age = math.nan
+    out = rig.step(1.0, reset())
+    accepted, text = decision(out)
+    assert not accepted
+    assert "no fresh drive reading" in text
+
+
+@pytest.mark.parametrize("bpm", [0.0, 24.9, 250.1, math.inf])
+def test_an_implausible_heart_rate_is_no_heart_rate(bpm: float) -> None:
+    rig = Rig()
+    rig.segment = seg(hr_required=True, hr_max=160.0)
+    rig.hr, rig.hr_age = bpm, 0.0
+    rig.stopped()
+    accepted, text = decision(rig.step(2.0, start()))
+    assert not accepted
+    assert "no heart-rate signal" in text
+
+
+@pytest.mark.parametrize("bpm", [LIMITS.hr_plausible_min_bpm, LIMITS.hr_plausible_max_bpm])
+def test_heart_rate_at_the_plausible_limits_is_a_reading(bpm: float) -> None:
+    rig = Rig()
+    rig.segment = seg(hr_required=True)
+    rig.hr, rig.hr_age = bpm, 0.0
+    rig.stopped()
+    accepted, _ = decision(rig.step(2.0, start()))
+    assert accepted
+
+
+def test_a_strap_losing_contact_mid_session_caps_speed_like_a_lost_signal() -> None:
+    rig = Rig()
+    rig.segment = seg(target=3.0, hr_required=True)
+    rig.hr, rig.hr_age = 100.0, 0.0
+    rig.stopped()
+    assert rig.step(2.0, start()).mode is Mode.RUNNING
+    rig.belt(3.0)
+    rig.hr = 0.0  # fresh, but 0 bpm
+    out = rig.step(3.0)
+    assert out.speed_cap_kmh == LIMITS.hr_lost_cap_kmh
+    assert "heart-rate signal lost: speed capped" in out.warnings
+
+
+def test_drive_not_ready_during_a_controlled_stop_latches() -> None:
+    rig = Rig()
+    rig.running()
+    out = rig.step(3.0, stop())
+    assert out.mode is Mode.STOPPING
+    rig.drive = drive_at(2.5, ready=False)
+    rig.commanded = 2.5
+    out = rig.step(3.02)
+    assert out.mode is Mode.FAULTED
+    assert out.reasons == (Reason.DRIVE_NOT_READY,)
+    assert not out.drive_enable

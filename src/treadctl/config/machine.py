@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -51,6 +51,9 @@ class Limits(Strict):
     hr_timeout_s: float = Field(gt=0, le=30.0, default=5.0)
     hr_lost_cap_kmh: float = Field(ge=0, le=2.0, default=2.0)
     hr_lost_end_s: float = Field(gt=0, le=60.0, default=60.0)
+    # Chest straps send 0 bpm when they lose skin contact: outside this range is no reading.
+    hr_plausible_min_bpm: float = Field(gt=0, le=60.0, default=25.0)
+    hr_plausible_max_bpm: float = Field(ge=150.0, le=300.0, default=250.0)
 
     @property
     def quick_stop_decel_kmh_per_s(self) -> float:
@@ -74,6 +77,9 @@ class Watchdog(Strict):
     drive_read_timeout_s: float = Field(gt=0, le=2.0, default=0.25)
     input_read_timeout_s: float = Field(gt=0, le=2.0, default=0.1)
     drive_comm_loss_s: float = Field(gt=0, le=5.0, default=0.5)
+    # An operator's reset first pulses the drive's fault reset, then waits this long
+    # at most for the drive to report clear before the interlock judges the reset.
+    fault_reset_wait_s: float = Field(gt=0, le=2.0, default=0.5)
 
 
 class SimBelt(Strict):
@@ -91,6 +97,63 @@ class SimDriveConfig(Strict):
     belt: SimBelt = SimBelt()
 
 
+class TcpLink(Strict):
+    kind: Literal["tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65535)
+    timeout_s: float = Field(default=0.05, gt=0, le=1.0)
+
+
+class SerialLink(Strict):
+    kind: Literal["rtu"]
+    port: str = Field(min_length=1)
+    baudrate: Literal[9600, 19200, 38400, 57600, 115200] = 19200
+    parity: Literal["N", "E", "O"] = "E"
+    stopbits: Literal[1, 2] = 1
+    timeout_s: float = Field(default=0.05, gt=0, le=1.0)
+
+
+Link = Annotated[TcpLink | SerialLink, Field(discriminator="kind")]
+
+
+class ModbusDriveConfig(Strict):
+    kind: Literal["modbus"]
+    link: Link
+    device_id: int = Field(default=1, ge=1, le=247)
+    map: str = Field(min_length=1, description="built-in map name or path of a map file")
+    kmh_per_hz: float = Field(gt=0, le=1.0, description="belt calibration: km/h per motor Hz")
+    retries: int = Field(default=0, ge=0, le=1)
+    has_comm_watchdog: bool = True  # False only for a drive that truly has none
+
+
+class SimInputsConfig(Strict):
+    kind: Literal["sim"] = "sim"
+
+
+class ModbusInputsConfig(Strict):
+    """A digital-input module read with function 0x02; 1 = healthy / contact."""
+
+    kind: Literal["modbus"]
+    link: Literal["drive"] | Link = "drive"  # "drive": on the drive's bus
+    device_id: int = Field(default=2, ge=1, le=247)
+    estop_chain_input: int = Field(default=0, ge=0, le=0xFFFF)
+    key_input: int = Field(default=1, ge=0, le=0xFFFF)
+    rail_left_input: int = Field(default=2, ge=0, le=0xFFFF)
+    rail_right_input: int = Field(default=3, ge=0, le=0xFFFF)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ModbusInputsConfig:
+        inputs = (
+            self.estop_chain_input,
+            self.key_input,
+            self.rail_left_input,
+            self.rail_right_input,
+        )
+        if len(set(inputs)) != len(inputs):
+            raise ValueError("the four inputs must have four different addresses")
+        return self
+
+
 class LoopConfig(Strict):
     rate_hz: float = Field(gt=0, le=500, default=50.0)
 
@@ -105,7 +168,12 @@ class HeartRateConfig(Strict):
 
 class MachineConfig(Strict):
     name: str = Field(min_length=1)
-    drive: SimDriveConfig = SimDriveConfig()
+    drive: Annotated[SimDriveConfig | ModbusDriveConfig, Field(discriminator="kind")] = (
+        SimDriveConfig()
+    )
+    safety_inputs: Annotated[SimInputsConfig | ModbusInputsConfig, Field(discriminator="kind")] = (
+        SimInputsConfig()
+    )
     loop: LoopConfig = LoopConfig()
     limits: Limits
     watchdog: Watchdog = Watchdog()
@@ -119,4 +187,10 @@ class MachineConfig(Strict):
             raise ValueError("watchdog.drive_read_timeout_s must cover at least two loop periods")
         if self.watchdog.input_read_timeout_s < 2 * period:
             raise ValueError("watchdog.input_read_timeout_s must cover at least two loop periods")
+        if (
+            isinstance(self.safety_inputs, ModbusInputsConfig)
+            and not isinstance(self.drive, ModbusDriveConfig)
+            and self.safety_inputs.link == "drive"
+        ):
+            raise ValueError('safety_inputs.link = "drive" needs a Modbus drive')
         return self

@@ -53,6 +53,8 @@ class InterlockConfig:
     hr_timeout_s: float
     hr_lost_cap_kmh: float
     hr_lost_end_s: float
+    hr_plausible_min_bpm: float
+    hr_plausible_max_bpm: float
     drive_timeout_s: float
     io_timeout_s: float
 
@@ -83,6 +85,8 @@ class InterlockConfig:
             hr_timeout_s=limits.hr_timeout_s,
             hr_lost_cap_kmh=limits.hr_lost_cap_kmh,
             hr_lost_end_s=limits.hr_lost_end_s,
+            hr_plausible_min_bpm=limits.hr_plausible_min_bpm,
+            hr_plausible_max_bpm=limits.hr_plausible_max_bpm,
             drive_timeout_s=watchdog.drive_read_timeout_s,
             io_timeout_s=watchdog.input_read_timeout_s,
         )
@@ -166,16 +170,19 @@ class Interlock:
                 faults.append(Reason.ESTOP_CHAIN_OPEN)
             if not io.key_present:
                 faults.append(Reason.SAFETY_KEY_PULLED)
-        if inputs.io_age_s > cfg.io_timeout_s:
+        io_stale = not inputs.io_age_s <= cfg.io_timeout_s  # a NaN age is expired too
+        drive_stale = not inputs.drive_age_s <= cfg.drive_timeout_s
+        if io_stale:
             faults.append(Reason.SAFETY_INPUTS_STALE)
-        if inputs.drive_age_s > cfg.drive_timeout_s:
+        if drive_stale:
             faults.append(Reason.DRIVE_COMM_LOST)
         runaway_since = state.runaway_since
         if drive is not None:
             if drive.fault_code != 0:
                 faults.append(Reason.DRIVE_FAULT)
                 fault_text = f"drive fault code {drive.fault_code}"
-            if mode is Mode.RUNNING and not drive.ready:
+            if mode in (Mode.RUNNING, Mode.STOPPING) and not drive.ready:
+                # while stopping too: a drive that drops out makes the stop uncontrolled
                 faults.append(Reason.DRIVE_NOT_READY)
             moving = drive.actual_speed_kmh > cfg.standstill_kmh
             if drive.actual_speed_kmh > cfg.machine_cap_kmh(direction) + cfg.overspeed_margin_kmh:
@@ -213,7 +220,8 @@ class Interlock:
         hr_lost_since = state.hr_lost_since
         hr_fresh = (
             inputs.heart_rate_bpm is not None
-            and math.isfinite(inputs.heart_rate_bpm)  # NaN is no reading
+            # implausible is no reading: 0 bpm from a strap that lost contact; NaN fails too
+            and cfg.hr_plausible_min_bpm <= inputs.heart_rate_bpm <= cfg.hr_plausible_max_bpm
             and inputs.heart_rate_age_s is not None
             and inputs.heart_rate_age_s <= cfg.hr_timeout_s
         )
@@ -240,9 +248,9 @@ class Interlock:
                     why.append(Reason.ESTOP_CHAIN_OPEN.value)
                 if not io.key_present:
                     why.append(Reason.SAFETY_KEY_PULLED.value)
-            if inputs.io_age_s > cfg.io_timeout_s:
+            if io_stale:
                 why.append(Reason.SAFETY_INPUTS_STALE.value)
-            if drive is None or inputs.drive_age_s > cfg.drive_timeout_s:
+            if drive is None or drive_stale:
                 why.append("no fresh drive reading")
             else:
                 if drive.fault_code != 0:
