@@ -17,6 +17,19 @@ class ConfigProblem:
         return f"{where}: {self.reason}"
 
 
+class FieldError(ValueError):
+    """Raised by a validator that checks several fields together, to blame one of them.
+
+    `field` is a dotted path relative to the model that raised it; the loader appends it
+    to the model's own location so the problem names the full field path.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
 class ConfigError(Exception):
     """One or more problems found before anything moves."""
 

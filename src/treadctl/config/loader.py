@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from treadctl.config.errors import ConfigError, ConfigProblem
+from treadctl.config.errors import ConfigError, ConfigProblem, FieldError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -31,6 +31,10 @@ def problems_from_validation(source: str, err: ValidationError) -> list[ConfigPr
         msg = item["msg"]
         if item["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling)"
+        blamed = item.get("ctx", {}).get("error")
+        if isinstance(blamed, FieldError):
+            loc = (*loc, *blamed.field.split("."))
+            msg = blamed.reason
         problems.append(ConfigProblem(source, field_path(loc), msg))
     return problems
 

@@ -6,11 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from treadctl.config.errors import FieldError
 from treadctl.units import mps2_to_kmh_per_s
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML values are typed, so "12" or true where a number is due is an error,
+    # not a number; enum-valued fields opt out (Field(strict=False)) to accept their names.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RampLimits(Strict):
@@ -80,6 +83,9 @@ class Watchdog(Strict):
     # An operator's reset first pulses the drive's fault reset, then waits this long
     # at most for the drive to report clear before the interlock judges the reset.
     fault_reset_wait_s: float = Field(gt=0, le=2.0, default=0.5)
+    # With the drive unreachable, standstill cannot be verified: after the drive's own
+    # watchdog time plus this long, a faulted session may end (saying so) instead of hanging.
+    unreachable_exit_s: float = Field(gt=0, le=60.0, default=10.0)
 
 
 class SimBelt(Strict):
@@ -183,14 +189,15 @@ class MachineConfig(Strict):
     @model_validator(mode="after")
     def _watchdog_fits_loop(self) -> MachineConfig:
         period = self.loop.period_s
+        why = f"must cover at least two loop periods ({2 * period:g} s at {self.loop.rate_hz:g} Hz)"
         if self.watchdog.drive_read_timeout_s < 2 * period:
-            raise ValueError("watchdog.drive_read_timeout_s must cover at least two loop periods")
+            raise FieldError("watchdog.drive_read_timeout_s", why)
         if self.watchdog.input_read_timeout_s < 2 * period:
-            raise ValueError("watchdog.input_read_timeout_s must cover at least two loop periods")
+            raise FieldError("watchdog.input_read_timeout_s", why)
         if (
             isinstance(self.safety_inputs, ModbusInputsConfig)
             and not isinstance(self.drive, ModbusDriveConfig)
             and self.safety_inputs.link == "drive"
         ):
-            raise ValueError('safety_inputs.link = "drive" needs a Modbus drive')
+            raise FieldError("safety_inputs.link", '"drive" needs a Modbus drive')
         return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from treadctl.config.errors import FieldError
 from treadctl.config.machine import Strict
 
 
@@ -21,5 +22,5 @@ class PatientConfig(Strict):
             and self.max_backward_kmh is not None
             and self.max_backward_kmh > self.max_forward_kmh
         ):
-            raise ValueError("max_backward_kmh must not exceed max_forward_kmh")
+            raise FieldError("max_backward_kmh", "must not exceed max_forward_kmh")
         return self

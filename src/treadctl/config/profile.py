@@ -23,12 +23,12 @@ class RailPolicy(StrEnum):
 
 class SegmentSpec(Strict):
     name: str = ""
-    direction: SegmentKind
+    direction: SegmentKind = Field(strict=False)
     duration_s: float | None = Field(default=None, gt=0, le=4 * 3600)
     duration_min: float | None = Field(default=None, gt=0, le=240)
     speed_kmh: float | None = Field(default=None, gt=0, le=25.0)
     speed_pct_comfortable: float | None = Field(default=None, gt=0, le=150.0)
-    rail_policy: RailPolicy = RailPolicy.ADVISORY
+    rail_policy: RailPolicy = Field(default=RailPolicy.ADVISORY, strict=False)
 
     @model_validator(mode="after")
     def _one_of_each(self) -> SegmentSpec:

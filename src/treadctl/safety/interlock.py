@@ -369,15 +369,27 @@ class Interlock:
                     (Reason.HEART_RATE_HIGH,),
                     f"{inputs.heart_rate_bpm:.0f} bpm > {segment.hr_max_bpm:.0f} bpm",
                 )
-            elif hr_lost_since is not None and now - hr_lost_since >= cfg.hr_lost_end_s:
-                session_ended = True
-                enter(Mode.STOPPING, (Reason.HEART_RATE_LOST,))
             elif (
                 segment.rail_policy is RailPolicy.HOLD_TO_RUN
                 and rails_released_since is not None
                 and now - rails_released_since >= cfg.rail_grace_s
             ):
                 enter(Mode.STOPPING, (Reason.RAILS_RELEASED,))
+        # No heart-rate signal for hr_lost_end_s ends the session whatever the belt does:
+        # lost mid-session (capped meanwhile), missing at the start, or lost while stopped.
+        if (
+            not session_ended
+            and hr_lost_since is not None
+            and now - hr_lost_since >= cfg.hr_lost_end_s
+        ):
+            session_ended = True
+            if mode is Mode.RUNNING:
+                enter(Mode.STOPPING, (Reason.HEART_RATE_LOST,))
+            elif mode is Mode.STOPPED:
+                enter(Mode.STOPPED, (Reason.HEART_RATE_LOST,), "no heart-rate signal")
+            elif Reason.HEART_RATE_LOST not in reasons:
+                reasons = (*reasons, Reason.HEART_RATE_LOST)
+                transitions.append(Transition(now, mode, mode, (Reason.HEART_RATE_LOST,)))
         if mode is Mode.STOPPING and at_standstill:
             enter(Mode.STOPPED, reasons, "standstill")
 

@@ -37,7 +37,7 @@ class Action(StrEnum):
 
 class FaultEvent(Strict):
     at_s: float = Field(ge=0)
-    action: Action
+    action: Action = Field(strict=False)
     code: int = Field(default=0, ge=0, le=0xFFFF)
     value: float = 0.0
 
@@ -50,9 +50,9 @@ class FaultEvent(Strict):
 
 class TimedOperatorCommand(Strict):
     at_s: float = Field(ge=0)
-    command: CommandKind
+    command: CommandKind = Field(strict=False)
     speed_kmh: float | None = None
-    direction: Direction | None = None
+    direction: Direction | None = Field(default=None, strict=False)
 
 
 class OperatorSettings(Strict):
