@@ -10,13 +10,14 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from treadctl.app import build_sim_session, load_session
+from treadctl.app import build_session, build_sim_session, load_session
 from treadctl.config.errors import ConfigError
 from treadctl.console import HELP, parse_line
 from treadctl.control.clock import Clock, MonotonicClock, VirtualClock
 from treadctl.control.loop import ConnectError, ControlLoop
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
+from treadctl.sim.main import SimOptions, host_port, run_sim
 from treadctl.sim.scenario import Scenario
 from treadctl.store.eventlog import EventLog
 from treadctl.store.timeline import format_event
@@ -78,6 +79,34 @@ def _parser() -> argparse.ArgumentParser:
         help="who gives reset and start: the console (stdin) or the scripted "
         "demo operator (also accepts console commands)",
     )
+    sim_p = sub.add_parser("sim", help="the HIL simulator: a drive and safety I/O on Modbus")
+    sim_p.add_argument("--map", default="generic", help="register map to emulate")
+    sim_p.add_argument("--tcp", metavar="HOST:PORT", help="serve Modbus TCP here")
+    sim_p.add_argument("--rtu", metavar="DEVICE", help="serve Modbus RTU on this serial device")
+    sim_p.add_argument("--baud", type=int, default=19200, help="RTU baud rate")
+    sim_p.add_argument(
+        "--parity", choices=("N", "E", "O"), default="N", help="RTU parity (ptys accept only N)"
+    )
+    sim_p.add_argument(
+        "--wire-timing",
+        action="store_true",
+        help="delay answers by the RTU wire time at --baud (ptys have none)",
+    )
+    sim_p.add_argument("--kmh-per-hz", type=float, default=0.1, help="belt km/h per motor Hz")
+    sim_p.add_argument(
+        "--machine",
+        type=Path,
+        default=None,
+        help="take belt physics or the calibration factor from a machine file",
+    )
+    sim_p.add_argument("--drive-id", type=int, default=1)
+    sim_p.add_argument("--io-id", type=int, default=2)
+    sim_p.add_argument(
+        "--control",
+        metavar="HOST:PORT",
+        help="line-based fault-injection channel (open_estop, drive_trip 7, ...)",
+    )
+    sim_p.add_argument("--scenario", type=Path, default=None, help="timed fault events")
     return p
 
 
@@ -98,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             return _simulate(args)
         if args.verb == "run":
             return _run(args)
+        if args.verb == "sim":
+            return _sim(args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -106,6 +137,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return EXIT_CONNECT
     return EXIT_CONFIG
+
+
+def _sim(args: argparse.Namespace) -> int:
+    if args.tcp is None and args.rtu is None:
+        print("treadctl sim: give --tcp HOST:PORT and/or --rtu DEVICE", file=sys.stderr)
+        return EXIT_CONFIG
+    opts = SimOptions(
+        map_name=args.map,
+        kmh_per_hz=args.kmh_per_hz,
+        tcp=host_port(args.tcp) if args.tcp else None,
+        rtu=args.rtu,
+        baudrate=args.baud,
+        parity=args.parity,
+        wire_timing=args.wire_timing,
+        drive_id=args.drive_id,
+        io_id=args.io_id,
+        control=host_port(args.control) if args.control else None,
+        scenario=args.scenario,
+        machine=args.machine,
+    )
+    return asyncio.run(run_sim(opts))
 
 
 def _scenario(path: Path | None) -> Scenario | None:
@@ -147,9 +199,17 @@ def _run(args: argparse.Namespace) -> int:
     clock: Clock = MonotonicClock()
     events_path = args.events or _default_events_path("run")
     events = EventLog(events_path, echo=sys.stdout, formatter=format_event)
-    session = build_sim_session(files, clock, events, operator, scenario)
+
+    async def main() -> SessionSummary:
+        # built inside the event loop: pymodbus clients need a running loop
+        session = build_session(files, clock, events, operator, scenario)
+        try:
+            return await _run_console(session.loop)
+        finally:
+            await session.loop.close()
+
     try:
-        summary = asyncio.run(_run_console(session.loop))
+        summary = asyncio.run(main())
     finally:
         events.close()
     for line in summary.lines():

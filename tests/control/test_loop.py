@@ -113,3 +113,30 @@ async def test_a_stop_reaches_the_drive_on_the_next_cycle(tmp_path: Path) -> Non
     assert after.speed_kmh <= before.speed_kmh
     assert summary.outcome == "stopped by test"
     assert not drive.written[-1].run
+
+
+async def test_a_drive_that_never_answers_again_ends_the_session_saying_standstill_unverified(
+    tmp_path: Path,
+) -> None:
+    """Without the drive, standstill cannot be verified; the session must still be able to end."""
+    s, drive, events = session(tmp_path)
+    loop = s.loop
+    silenced: list[float] = []
+
+    def observe(now: float) -> None:
+        if not silenced and loop.snapshot.setpoint_kmh > 1.5:
+            drive.belt.silent = True
+            silenced.append(now)
+
+    loop.p.on_cycle = observe
+    summary = await loop.run()
+    events.close()
+    wd = loop.p.machine.watchdog
+    assert summary.final_mode is Mode.FAULTED
+    assert summary.outcome.startswith("interrupted by latched fault; standstill NOT verified")
+    ended = summary.duration_s + loop.t0
+    assert ended - silenced[0] >= wd.drive_comm_loss_s + wd.unreachable_exit_s
+    assert ended - silenced[0] <= wd.drive_comm_loss_s + wd.unreachable_exit_s + 1.0
+    # the simulated drive's own watchdog did stop the belt meanwhile
+    assert drive.belt.speed_kmh == 0.0
+    assert any(r["kind"] == "warning" and "NOT verified" in r["text"] for r in events.records)

@@ -43,6 +43,11 @@ from treadctl.safety.types import (
 )
 from treadctl.store.eventlog import EventLog
 
+NO_WATCHDOG_WARNING = (
+    "the machine file declares a drive with no comm-loss watchdog: "
+    "if this controller dies the belt keeps running until the e-stop is pressed"
+)
+
 
 class ConnectError(Exception):
     """The drive could not be connected or its watchdog could not be armed: nothing moved."""
@@ -96,6 +101,16 @@ class ControlLoop:
         self.snapshot = LoopSnapshot()
         self._quit = False
         self.t0 = 0.0
+        self._watchdog_present = True
+        self._held_reset: Command | None = None
+        self._held_until = 0.0
+
+    async def close(self) -> None:
+        """Close the drive's and the inputs' links (after the final safe write)."""
+        with contextlib.suppress(DriveError, InputError, OSError):
+            await self.p.drive.close()
+        with contextlib.suppress(InputError, OSError):
+            await self.p.inputs.close()
 
     def submit(self, command: Command) -> None:
         """Queue an operator command; it is handled at the next cycle, in order."""
@@ -113,10 +128,17 @@ class ControlLoop:
         p = self.p
         wd = p.machine.watchdog.drive_comm_loss_s
         try:
+            await p.inputs.open()
+        except InputError as exc:
+            raise ConnectError(f"{exc.source}: cannot open: {exc.reason}") from exc
+        try:
             setting = await p.drive.connect(wd)
         except DriveError as exc:
             raise ConnectError(f"{exc.source}: cannot connect: {exc.reason}") from exc
-        if setting.timeout_s <= 0 or setting.timeout_s > wd + 1e-9:
+        self._watchdog_present = setting.present
+        if not setting.present:
+            self._log(p.clock.now(), "warning", text=NO_WATCHDOG_WARNING)
+        elif setting.timeout_s <= 0 or setting.timeout_s > wd + 1e-9:
             raise ConnectError(
                 f"{p.drive.name}: comm-loss watchdog read back as {setting.timeout_s} s, "
                 f"wanted {wd} s: refusing to run"
@@ -173,6 +195,9 @@ class ControlLoop:
         stats = self.stats
         perf = time.perf_counter
         guard = None if clock.is_virtual else period * 0.8
+        wd = p.machine.watchdog
+        unreachable_exit_s = wd.drive_comm_loss_s + wd.unreachable_exit_s
+        unverified = False
         out: SafetyOutputs | None = None
         try:
             while True:
@@ -222,6 +247,8 @@ class ControlLoop:
                 policy = self.sequencer.policy(seq_state)
                 if p.operator is not None and out is not None:
                     commands.extend(p.operator.poll(out, policy, seq_state.ended, now))
+                if out is not None and (commands or self._held_reset is not None):
+                    commands = await self._drive_fault_reset(commands, out, drive, now, guard)
 
                 # 3. interlock
                 il_state, out = self.interlock.step(
@@ -251,6 +278,9 @@ class ControlLoop:
                     period,
                     self.quick_decel if quick else None,
                 )
+
+                # a lost link may reconnect only while the belt is not commanded to move
+                p.drive.allow_reconnect(out.mode in (Mode.FAULTED, Mode.STOPPED))
 
                 # 6. write outputs
                 try:
@@ -286,8 +316,10 @@ class ControlLoop:
                 if p.on_cycle is not None:
                     p.on_cycle(now)
 
-                # end of session?
-                stopped = out.mode is not Mode.RUNNING and out.at_standstill
+                # end of session? Only at verified standstill, or faulted with the drive
+                # unreachable for longer than its own watchdog needs to stop the belt.
+                unverified = out.mode is Mode.FAULTED and now - drive_ok_at > unreachable_exit_s
+                stopped = out.mode is not Mode.RUNNING and (out.at_standstill or unverified)
                 if stopped and (seq_state.ended or self._quit):
                     outcome = seq_state.outcome or "quit by operator"
                     break
@@ -325,6 +357,12 @@ class ControlLoop:
             raise
 
         assert out is not None
+        if unverified and not out.at_standstill:
+            outcome += (
+                "; standstill NOT verified: the drive stopped answering (its own "
+                "comm-loss watchdog stops the belt)"
+            )
+            self._log(clock.now(), "warning", text=outcome)
         await self._safe_final_write(out.direction)
         end = clock.now()
         summary = SessionSummary(
@@ -343,6 +381,50 @@ class ControlLoop:
         self._log(end, "session_end", outcome=outcome, summary=summary.lines())
         return summary
 
+    async def _drive_fault_reset(
+        self,
+        commands: list[Command],
+        out: SafetyOutputs,
+        drive: DriveStatus | None,
+        now: float,
+        guard: float | None,
+    ) -> list[Command]:
+        """One reset press clears a tripped drive, then the latch.
+
+        The first reset while the interlock is faulted at standstill and the drive
+        reports a fault code pulses the drive's fault reset (once, never retried on
+        the stop path) and is held until the drive reads clear or the wait ends; then
+        the interlock judges it with fresh readings, as always.
+        """
+        held = self._held_reset
+        if held is not None and (
+            (drive is not None and drive.fault_code == 0) or now >= self._held_until
+        ):
+            self._held_reset = None
+            commands = [held, *commands]
+        for i, cmd in enumerate(commands):
+            if (
+                cmd.kind is CommandKind.RESET
+                and self._held_reset is None
+                and cmd is not held
+                and out.mode is Mode.FAULTED
+                and out.at_standstill
+                and drive is not None
+                and drive.fault_code != 0
+            ):
+                try:
+                    await self._bounded(self.p.drive.reset_fault(), guard)
+                    self._log(now, "drive_fault_reset", source=cmd.source, code=drive.fault_code)
+                except (DriveError, TimeoutError) as exc:
+                    self._log(
+                        now, "write_failed", source=self.p.drive.name, reason=f"fault reset: {exc}"
+                    )
+                    break  # the interlock refuses the reset with its reasons
+                self._held_reset = cmd
+                self._held_until = now + self.p.machine.watchdog.fault_reset_wait_s
+                return commands[:i] + commands[i + 1 :]
+        return commands
+
     async def _bounded(self, coro: Any, guard: float | None) -> Any:
         if guard is None:
             return await coro
@@ -360,6 +442,8 @@ class ControlLoop:
     def _record(self, now: float, out: SafetyOutputs, change: Any) -> None:
         for d in out.decisions:
             c = d.command
+            if c.kind is CommandKind.START and d.accepted and not self._watchdog_present:
+                self._log(now, "warning", text=NO_WATCHDOG_WARNING)
             fields: dict[str, Any] = {
                 "command": c.kind.value,
                 "source": c.source,

@@ -29,6 +29,7 @@ class DriveCommand:
 class WatchdogSetting:
     timeout_s: float
     action: str
+    present: bool = True  # False: the machine file declares a drive with no watchdog
 
 
 class Drive(ABC):
@@ -45,6 +46,13 @@ class Drive(ABC):
 
     @abstractmethod
     async def write_command(self, command: DriveCommand) -> None: ...
+
+    @abstractmethod
+    async def reset_fault(self) -> None:
+        """Pulse the drive's fault reset. Sent only at standstill, on an operator's reset."""
+
+    def allow_reconnect(self, allowed: bool) -> None:  # noqa: B027 - links without state
+        """The controller says whether the belt is stopped, so a lost link may reconnect."""
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -34,5 +34,10 @@ class SimDrive(Drive):
         self._answer()
         self.belt.command(command.run, command.direction, command.speed_kmh, command.quick_stop)
 
+    async def reset_fault(self) -> None:
+        self._answer()
+        if self.belt.powered:
+            self.belt.reset_fault()
+
     async def close(self) -> None:
         return None

@@ -19,6 +19,9 @@ class SafetyInputSource(ABC):
 
     name: str = "safety-inputs"
 
+    async def open(self) -> None:  # noqa: B027 - optional for backends without a link
+        """Open the link; raise InputError when it cannot be opened."""
+
     @abstractmethod
     async def read(self) -> SafetyIO: ...
 

@@ -40,6 +40,12 @@ def format_event(r: dict[str, Any]) -> str | None:
         return f"{t}  comms     {r['source']} answering again"
     if kind == "warnings":
         return f"{t}  notice    {'; '.join(r['warnings']) or 'cleared'}"
+    if kind == "warning":
+        return f"{t}  WARNING   {r['text']}"
+    if kind == "drive_fault_reset":
+        return f"{t}  drive     fault reset pulsed (code {r['code']}) on {r['source']}'s reset"
+    if kind == "controller_error":
+        return f"{t}  ERROR     controller error: {r['error']}"
     if kind == "fault_injected":
         return f"{t}  SIM       injected {r['action']}"
     if kind == "connect":

@@ -1,0 +1,83 @@
+"""`treadctl sim`: the standalone HIL simulator process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from treadctl.config.loader import load_model
+from treadctl.config.machine import MachineConfig, ModbusDriveConfig, SimBelt, SimDriveConfig
+from treadctl.drives.regmap import load_map
+from treadctl.sim.scenario import Scenario
+from treadctl.sim.server import BusFaults, SimServer
+from treadctl.sim.world import BeltSim, Panel
+
+
+@dataclass
+class SimOptions:
+    map_name: str
+    kmh_per_hz: float
+    tcp: tuple[str, int] | None
+    rtu: str | None
+    baudrate: int
+    parity: str
+    wire_timing: bool
+    drive_id: int
+    io_id: int
+    control: tuple[str, int] | None
+    scenario: Path | None
+    machine: Path | None
+
+
+def host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+async def run_sim(opts: SimOptions) -> int:
+    belt_cfg = SimBelt()
+    kmh_per_hz = opts.kmh_per_hz
+    if opts.machine is not None:
+        machine = load_model(opts.machine, MachineConfig)
+        if isinstance(machine.drive, SimDriveConfig):
+            belt_cfg = machine.drive.belt
+        elif isinstance(machine.drive, ModbusDriveConfig):
+            kmh_per_hz = machine.drive.kmh_per_hz
+    regmap = load_map(opts.map_name, "treadctl sim --map")
+    scenario = Scenario.load(opts.scenario) if opts.scenario else None
+    belt = BeltSim(belt_cfg, Panel())
+    faults = BusFaults(wire_baud=opts.baudrate if opts.wire_timing else None)
+    server = SimServer(regmap, belt, kmh_per_hz, opts.drive_id, opts.io_id, scenario, faults)
+    where = []
+    if opts.tcp is not None:
+        await server.start_tcp(*opts.tcp)
+        where.append(f"modbus-tcp://{opts.tcp[0]}:{opts.tcp[1]}")
+    if opts.rtu is not None:
+        await server.start_rtu(opts.rtu, opts.baudrate, opts.parity)
+        timing = " (wire timing emulated)" if opts.wire_timing else ""
+        where.append(f"modbus-rtu:{opts.rtu}@{opts.baudrate}{opts.parity}1{timing}")
+    control = None
+    if opts.control is not None:
+        control = await server.serve_control(*opts.control)
+        where.append(f"control {opts.control[0]}:{opts.control[1]}")
+    print(
+        f"treadctl sim: drive {regmap.name} #{opts.drive_id}, inputs #{opts.io_id}, "
+        f"{kmh_per_hz} km/h per Hz on {', '.join(where)}",
+        flush=True,
+    )
+    print("ready", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ticker = asyncio.create_task(server.tick_forever())
+    await stop.wait()
+    ticker.cancel()
+    if control is not None:
+        control.close()
+    await server.stop()
+    print("treadctl sim: stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,367 @@
+"""The HIL simulator: a drive and a safety-input module behind real Modbus, TCP or RTU.
+
+The drive follows any register map, with its own ramp and comm-loss watchdog
+(armed only through its registers, as on a real drive) and fault codes; the
+belt physics and the hardware safety chain are those of `sim.world`. Faults can
+be injected while it runs, over a small line-based control channel or from a
+scenario file: stop answering, answer late, corrupt CRCs, trip with a code,
+open the e-stop chain, pull the key, release or stick the rails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymodbus import FramerType
+from pymodbus.constants import ExcCodes
+from pymodbus.datastore import ModbusServerContext
+from pymodbus.exceptions import NoSuchIdException
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+
+from treadctl.drives import wire
+from treadctl.drives.regmap import RegisterMap
+from treadctl.safety.types import Direction
+from treadctl.sim.scenario import Action, FaultEvent, Injector, Scenario
+from treadctl.sim.world import BeltSim
+
+TICK_S = 0.005
+
+
+@dataclass
+class BusFaults:
+    silent: bool = False  # no answer at all (the drive's and the module's)
+    late_s: float = 0.0  # every answer this late
+    corrupt: bool = False  # RTU: flip a CRC byte; TCP: garble the transaction id
+    wire_baud: int | None = None  # emulate RTU wire time at this baud rate (ptys have none)
+
+
+@dataclass
+class StopTiming:
+    """When a safety event happened in the simulator, and when the stop command arrived."""
+
+    marked_at: float | None = None
+    latencies_s: list[float] = field(default_factory=list)
+
+    def mark(self, now: float) -> None:
+        self.marked_at = now
+
+    def stop_arrived(self, now: float) -> None:
+        if self.marked_at is not None:
+            self.latencies_s.append(now - self.marked_at)
+            self.marked_at = None
+
+
+class DriveModel:
+    """A drive as seen through its registers."""
+
+    def __init__(self, regmap: RegisterMap, belt: BeltSim, kmh_per_hz: float) -> None:
+        self.map = regmap
+        self.belt = belt
+        self.kmh_per_hz = kmh_per_hz
+        wd = regmap.watchdog
+        # Factory state: the comm-loss watchdog is off until the controller arms it.
+        self.params: dict[int, int] = {wd.timeout_address: 0, wd.action_address: 0}
+        if wd.enable_address is not None:
+            self.params[wd.enable_address] = 0
+        c = regmap.control
+        self.word = c.stop
+        self.reference = 0
+        self.reset_register = c.fault_reset_address
+        self.reset_value = 0
+        self.stop_timing = StopTiming()
+        monitor = (regmap.status.address, regmap.output.address, regmap.fault.address)
+        self._status_block = (min(monitor), max(monitor))
+        self._was_running = False
+
+    def _apply_watchdog(self) -> None:
+        wd = self.map.watchdog
+        enabled = wd.enable_address is None or self.params[wd.enable_address] == wd.enable_value
+        stops = self.params[wd.action_address] == wd.action_stop_value
+        counts = self.params[wd.timeout_address]
+        self.belt.watchdog_s = counts / wd.timeout_counts_per_s if enabled and stops else 0.0
+
+    def read(self, address: int, count: int) -> list[int] | None:
+        out = []
+        for a in range(address, address + count):
+            value = self._read_one(a)
+            if value is None:
+                return None
+            out.append(value)
+        return out
+
+    def _read_one(self, a: int) -> int | None:
+        m, b = self.map, self.belt
+        if a == m.status.address:
+            return m.encode_status(
+                running=b.run and b.output_kmh > 0 and b.fault_code == 0,
+                reverse=b.direction is Direction.BACKWARD,
+                fault=b.fault_code != 0,
+                ready=b.ready,
+            )
+        if a == m.output.address:
+            return m.encode_output(b.speed_kmh / self.kmh_per_hz, b.direction is Direction.BACKWARD)
+        if a == m.fault.address:
+            return b.fault_code & 0xFFFF
+        if a == m.control.address:
+            return self.word
+        if a == m.reference.address:
+            return self.reference
+        if self.reset_register is not None and a == self.reset_register:
+            return self.reset_value
+        if a in self.params:
+            return self.params[a]
+        if self._status_block[0] <= a <= self._status_block[1]:
+            return 0  # other monitor registers a real drive serves in the same block
+        return None
+
+    def write(self, address: int, values: Sequence[int], now: float) -> bool:
+        m = self.map
+        touched_command = False
+        for offset, value in enumerate(values):
+            a = address + offset
+            if a == m.control.address:
+                self.word = value
+                touched_command = True
+                if value == m.control.fault_reset and self.reset_register is None:
+                    self._fault_reset()
+            elif a == m.reference.address:
+                self.reference = value
+                touched_command = True
+            elif self.reset_register is not None and a == self.reset_register:
+                if value == m.control.fault_reset:
+                    self._fault_reset()
+                self.reset_value = value
+            elif a in self.params:
+                self.params[a] = value
+                self._apply_watchdog()
+            else:
+                return False
+        if touched_command:
+            self._command(now)
+        return True
+
+    def _fault_reset(self) -> None:
+        if self.belt.powered:
+            self.belt.reset_fault()
+
+    def _command(self, now: float) -> None:
+        run, reverse, quick = self.map.decode_command(self.word)
+        counts = self.reference
+        signed = counts - 0x10000 if counts & 0x8000 else counts
+        if reverse is None:
+            reverse = self.map.reference.signed_reverse and signed < 0
+        hz = abs(signed if self.map.reference.signed_reverse else counts)
+        hz_value = hz / self.map.reference.counts_per_hz
+        direction = Direction.BACKWARD if reverse else Direction.FORWARD
+        self.belt.command(run, direction, hz_value * self.kmh_per_hz, quick)
+        if self._was_running and not run:
+            self.stop_timing.stop_arrived(now)
+        self._was_running = run
+
+
+class SimContext(ModbusServerContext):
+    """Routes register traffic into the simulated drive and input module.
+
+    pymodbus 3 calls `async_getValues/async_setValues` of an "old simulator"
+    context directly; its own datastore is not built (it is deprecated for v4).
+    """
+
+    def __init__(
+        self, drive: DriveModel, drive_id: int, io_id: int, faults: BusFaults
+    ) -> None:  # deliberately not calling super().__init__
+        self.drive = drive
+        self.drive_id = drive_id
+        self.io_id = io_id
+        self.faults = faults
+        self.old_simulator = True
+        self.simdevices = []
+        self.requests = 0
+
+    def device_ids(self) -> list[int]:
+        return [self.drive_id, self.io_id]
+
+    async def _gate(self, device_id: int, request_bytes: int, response_bytes: int) -> None:
+        self.requests += 1
+        self.drive.belt.advance(time.monotonic())
+        if device_id == self.drive_id and not self.drive.belt.silent:
+            self.drive.belt.last_command_s = self.drive.belt.now_s  # any telegram feeds it
+        f = self.faults
+        silent = (
+            f.silent
+            or (device_id == self.drive_id and self.drive.belt.silent)
+            or (device_id == self.io_id and self.drive.belt.panel.io_fails)
+        )
+        if silent or device_id not in (self.drive_id, self.io_id):
+            raise NoSuchIdException(f"device {device_id} does not answer")
+        delay = f.late_s
+        if f.wire_baud:
+            delay += wire.transaction_s(request_bytes, response_bytes, f.wire_baud)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def async_getValues(  # noqa: N802 - pymodbus' name
+        self, device_id: int, func_code: int, address: int, count: int = 1
+    ) -> list[int] | list[bool] | ExcCodes:
+        if func_code == 2:
+            await self._gate(device_id, *wire.read_inputs_bytes(count))
+            if device_id != self.io_id:
+                return ExcCodes.ILLEGAL_FUNCTION
+            p = self.drive.belt.panel
+            bits = [p.estop_chain_ok, p.key_present, p.rail_left, p.rail_right]
+            if address + count > len(bits):
+                return ExcCodes.ILLEGAL_ADDRESS
+            return bits[address : address + count]
+        if func_code in (5, 6, 15, 16):  # read-back after a write: no extra wire time
+            values = self.drive.read(address, count)
+            return values if values is not None else ExcCodes.ILLEGAL_ADDRESS
+        await self._gate(device_id, *wire.read_registers_bytes(count))
+        if device_id != self.drive_id or func_code not in (3, 4):
+            return ExcCodes.ILLEGAL_FUNCTION
+        values = self.drive.read(address, count)
+        return values if values is not None else ExcCodes.ILLEGAL_ADDRESS
+
+    async def async_setValues(  # noqa: N802 - pymodbus' name
+        self, device_id: int, func_code: int, address: int, values: Sequence[int] | Sequence[bool]
+    ) -> ExcCodes | None:
+        await self._gate(device_id, *wire.write_registers_bytes(len(values)))
+        if device_id != self.drive_id or func_code not in (6, 16):
+            return ExcCodes.ILLEGAL_FUNCTION
+        ok = self.drive.write(address, [int(v) for v in values], time.monotonic())
+        return None if ok else ExcCodes.ILLEGAL_ADDRESS
+
+
+class SimServer:
+    """The simulator process: Modbus server, physics ticker, control channel, scenario."""
+
+    def __init__(
+        self,
+        regmap: RegisterMap,
+        belt: BeltSim,
+        kmh_per_hz: float,
+        drive_id: int = 1,
+        io_id: int = 2,
+        scenario: Scenario | None = None,
+        faults: BusFaults | None = None,
+    ) -> None:
+        self.belt = belt
+        self.faults = faults or BusFaults()
+        self.model = DriveModel(regmap, belt, kmh_per_hz)
+        self.context = SimContext(self.model, drive_id, io_id, self.faults)
+        self.injector = Injector(scenario, belt, self._injected) if scenario else None
+        self._world = Injector(Scenario(), belt, lambda _e: None)  # applies one event now
+        self.servers: list[Any] = []
+        self._rtu = False
+        self.log: list[str] = []
+
+    def _injected(self, event: FaultEvent) -> None:
+        self.apply(event.action.value, [str(event.code or event.value)])
+
+    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        if sending and self.faults.corrupt and data:
+            if self._rtu:
+                return data[:-1] + bytes([data[-1] ^ 0xFF])
+            return bytes([data[0] ^ 0xFF]) + data[1:]
+        return data
+
+    async def start_tcp(self, host: str, port: int) -> None:
+        server = ModbusTcpServer(
+            self.context,
+            address=(host, port),
+            ignore_missing_devices=True,
+            trace_packet=self._trace_packet,
+        )
+        await server.serve_forever(background=True)
+        self.servers.append(server)
+
+    async def start_rtu(self, device: str, baudrate: int, parity: str = "N") -> None:
+        self._rtu = True
+        server = ModbusSerialServer(
+            self.context,
+            framer=FramerType.RTU,
+            port=device,
+            baudrate=baudrate,
+            parity=parity,
+            ignore_missing_devices=True,
+            trace_packet=self._trace_packet,
+        )
+        await server.serve_forever(background=True)
+        self.servers.append(server)
+
+    async def tick_forever(self) -> None:
+        while True:
+            now = time.monotonic()
+            self.belt.advance(now)
+            if self.injector is not None:
+                self.injector.poll(now)
+            await asyncio.sleep(TICK_S)
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            await server.shutdown()
+
+    # -- fault injection ---------------------------------------------------------------
+    def apply(self, verb: str, args: list[str]) -> str:
+        f = self.faults
+        now = time.monotonic()
+        self.belt.advance(now)
+        try:
+            if verb == "late":
+                f.late_s = float(args[0]) if args else 0.0
+            elif verb == "corrupt":
+                f.corrupt = (args[0] if args else "on") == "on"
+            elif verb == "silent":
+                f.silent = (args[0] if args else "on") == "on"
+            elif verb == "status":
+                return json.dumps(self.status())
+            elif verb == "latency":
+                return json.dumps({"latencies_s": self.model.stop_timing.latencies_s})
+            else:
+                event = _event(verb, args)
+                if event.action in (Action.OPEN_ESTOP, Action.PULL_KEY):
+                    self.model.stop_timing.mark(now)
+                self._world.apply(event)
+        except (ValueError, IndexError) as exc:
+            return f"error {verb}: {exc}"
+        self.log.append(f"{now:.3f} {verb} {' '.join(args)}")
+        return "ok"
+
+    def status(self) -> dict[str, Any]:
+        b = self.belt
+        return {
+            "speed_kmh": round(b.speed_kmh, 4),
+            "direction": b.direction.value,
+            "run": b.run,
+            "reference_kmh": round(b.reference_kmh, 4),
+            "fault_code": b.fault_code,
+            "ready": b.ready,
+            "watchdog_s": b.watchdog_s,
+            "estop_chain_ok": b.panel.estop_chain_ok,
+            "key_present": b.panel.key_present,
+            "rails": [b.panel.rail_left, b.panel.rail_right],
+            "requests": self.context.requests,
+            "commands_seen": b.commands_seen,
+        }
+
+    async def serve_control(self, host: str, port: int) -> asyncio.Server:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while line := await reader.readline():
+                words = line.decode("utf-8", "replace").split()
+                reply = self.apply(words[0], words[1:]) if words else "error empty"
+                writer.write((reply + "\n").encode())
+                await writer.drain()
+            writer.close()
+
+        return await asyncio.start_server(handle, host, port)
+
+
+def _event(verb: str, args: list[str]) -> FaultEvent:
+    """A control-channel line as a scenario event: `drive_trip 7`, `hr_set 120`, `pull_key`."""
+    action = Action(verb)
+    if action is Action.DRIVE_TRIP:
+        return FaultEvent(at_s=0, action=action, code=int(args[0]) if args else 1)
+    return FaultEvent(at_s=0, action=action, value=float(args[0]) if args else 0.0)
