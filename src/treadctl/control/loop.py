@@ -269,14 +269,16 @@ class ControlLoop:
                 # 4. sequence
                 seq_state, pending, change = self.sequencer.step(seq_state, out, now)
 
-                # 5. setpoint
+                # 5. setpoint. With the drive disabled nothing follows the setpoint: it takes
+                # the quick path to zero, so standstill (belt and command at zero) is
+                # verified as soon as the belt is at rest, and no later start can jump.
                 quick = out.decel is Decel.QUICK
                 sp = step_setpoint(
                     sp,
                     out.target_kmh,
                     self.ramps[out.direction],
                     period,
-                    self.quick_decel if quick else None,
+                    self.quick_decel if quick or not out.drive_enable else None,
                 )
 
                 # a lost link may reconnect only while the belt is not commanded to move

@@ -74,6 +74,8 @@ class DriveModel:
         self.reset_register = c.fault_reset_address
         self.reset_value = 0
         self.stop_timing = StopTiming()
+        self.direction_changes: list[tuple[float, str, float]] = []
+        self._last_direction = Direction.FORWARD
         monitor = (regmap.status.address, regmap.output.address, regmap.fault.address)
         self._status_block = (min(monitor), max(monitor))
         self._was_running = False
@@ -158,6 +160,10 @@ class DriveModel:
         hz = abs(signed if self.map.reference.signed_reverse else counts)
         hz_value = hz / self.map.reference.counts_per_hz
         direction = Direction.BACKWARD if reverse else Direction.FORWARD
+        if run and direction is not self._last_direction:
+            # every change of the commanded running direction, with the belt's speed then
+            self.direction_changes.append((now, direction.value, round(self.belt.speed_kmh, 4)))
+            self._last_direction = direction
         self.belt.command(run, direction, hz_value * self.kmh_per_hz, quick)
         if self._was_running and not run:
             self.stop_timing.stop_arrived(now)
@@ -188,16 +194,16 @@ class SimContext(ModbusServerContext):
     async def _gate(self, device_id: int, request_bytes: int, response_bytes: int) -> None:
         self.requests += 1
         self.drive.belt.advance(time.monotonic())
-        if device_id == self.drive_id and not self.drive.belt.silent:
-            self.drive.belt.last_command_s = self.drive.belt.now_s  # any telegram feeds it
         f = self.faults
         silent = (
-            f.silent
+            f.silent  # the line is cut: nobody hears, nobody answers
             or (device_id == self.drive_id and self.drive.belt.silent)
             or (device_id == self.io_id and self.drive.belt.panel.io_fails)
         )
         if silent or device_id not in (self.drive_id, self.io_id):
             raise NoSuchIdException(f"device {device_id} does not answer")
+        if device_id == self.drive_id:
+            self.drive.belt.last_command_s = self.drive.belt.now_s  # any telegram feeds it
         delay = f.late_s
         if f.wire_baud:
             delay += wire.transaction_s(request_bytes, response_bytes, f.wire_baud)
@@ -344,6 +350,7 @@ class SimServer:
             "key_present": b.panel.key_present,
             "rails": [b.panel.rail_left, b.panel.rail_right],
             "requests": self.context.requests,
+            "direction_changes": self.model.direction_changes,
             "commands_seen": b.commands_seen,
         }
 
