@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from treadctl.config.machine import (
     MachineConfig,
     ModbusDriveConfig,
     ModbusInputsConfig,
+    SerialLink,
     SimBelt,
     SimDriveConfig,
 )
@@ -21,9 +23,10 @@ from treadctl.control.loop import ControlLoop, LoopParts
 from treadctl.control.operator import ScriptedOperator
 from treadctl.drives.base import Drive
 from treadctl.drives.link import ModbusLink
-from treadctl.drives.modbus import ModbusDrive
-from treadctl.drives.regmap import load_map
+from treadctl.drives.modbus import ModbusDrive, cycle_transfers
+from treadctl.drives.regmap import RegisterMap, load_map
 from treadctl.drives.sim import SimDrive
+from treadctl.drives.wire import rtu_cycle
 from treadctl.inputs.base import SafetyInputSource
 from treadctl.inputs.modbus import ModbusSafetyInputs
 from treadctl.inputs.sim import SimHeartRate, SimSafetyInputs
@@ -62,7 +65,8 @@ def load_session(machine_path: Path, profile_path: Path, patient_path: Path | No
             problems += exc.problems
     if machine is not None and isinstance(machine.drive, ModbusDriveConfig):
         try:
-            load_map(machine.drive.map, f"{machine_path}: drive.map")
+            regmap = load_map(machine.drive.map, f"{machine_path}: drive.map")
+            problems += _wire_budget(machine, regmap, str(machine_path))
         except ConfigError as exc:
             problems += exc.problems
     if problems:
@@ -71,6 +75,35 @@ def load_session(machine_path: Path, profile_path: Path, patient_path: Path | No
     assert profile is not None
     plan = build_plan(profile, machine, patient, profile_path)
     return SessionFiles(machine, profile, patient, plan, str(machine_path))
+
+
+def _wire_budget(machine: MachineConfig, regmap: RegisterMap, source: str) -> list[ConfigProblem]:
+    """Refuse a loop rate that the RTU baud rate cannot carry."""
+    d = machine.drive
+    assert isinstance(d, ModbusDriveConfig)
+    if not isinstance(d.link, SerialLink):
+        return []
+    reads, writes = cycle_transfers(regmap)
+    inputs: list[int] = []
+    si = machine.safety_inputs
+    if isinstance(si, ModbusInputsConfig) and (si.link == "drive" or si.link == d.link):  # noqa: PLR1714
+        pins = (si.estop_chain_input, si.key_input, si.rail_left_input, si.rail_right_input)
+        inputs = [max(pins) - min(pins) + 1]
+    cycle = rtu_cycle(d.link.baudrate, d.link.response_delay_s, reads, writes, inputs)
+    loop = machine.loop
+    if cycle.seconds <= loop.period_s * loop.wire_budget_fraction:
+        return []
+    best = cycle.max_rate_hz(loop.wire_budget_fraction)
+    return [
+        ConfigProblem(
+            source,
+            "loop.rate_hz",
+            f"{loop.rate_hz:g} Hz needs {cycle.seconds * 1e3:.1f} ms of Modbus RTU traffic per "
+            f"cycle ({cycle.transactions} transactions at {d.link.baudrate} baud), more than "
+            f"{loop.wire_budget_fraction:.0%} of the {loop.period_s * 1e3:.0f} ms period: use at "
+            f"most {math.floor(best)} Hz or a higher baud rate",
+        )
+    ]
 
 
 @dataclass

@@ -12,18 +12,22 @@ from pathlib import Path
 
 from treadctl.app import build_session, build_sim_session, load_session
 from treadctl.config.errors import ConfigError
+from treadctl.config.machine import SerialLink, TcpLink
 from treadctl.console import HELP, parse_line
 from treadctl.control.clock import Clock, MonotonicClock, VirtualClock
 from treadctl.control.loop import ConnectError, ControlLoop
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
+from treadctl.drives.calibrate import from_measurement, from_mechanics
+from treadctl.drives.probe import probe
+from treadctl.drives.regmap import load_map
 from treadctl.sim.main import SimOptions, host_port, run_sim
 from treadctl.sim.scenario import Scenario
 from treadctl.store.eventlog import EventLog
 from treadctl.store.timeline import format_event
 
 EXIT_OK = 0
-EXIT_NOT_COMPLETED = 1
+EXIT_NOT_COMPLETED = 4  # not 1: that is what Python exits with on a crash
 EXIT_CONFIG = 2
 EXIT_CONNECT = 3
 
@@ -107,6 +111,26 @@ def _parser() -> argparse.ArgumentParser:
         help="line-based fault-injection channel (open_estop, drive_trip 7, ...)",
     )
     sim_p.add_argument("--scenario", type=Path, default=None, help="timed fault events")
+    drive_p = sub.add_parser("drive", help="commissioning tools for a real drive")
+    drive_sub = drive_p.add_subparsers(dest="drive_verb", required=True)
+    probe_p = drive_sub.add_parser("probe", help="read status, frequency, fault, watchdog")
+    probe_p.add_argument("--map", required=True, help="register map name or file")
+    probe_p.add_argument("--tcp", metavar="HOST:PORT")
+    probe_p.add_argument("--port", metavar="DEVICE", help="serial device (Modbus RTU)")
+    probe_p.add_argument("--baud", type=int, default=19200)
+    probe_p.add_argument("--parity", choices=("N", "E", "O"), default="E")
+    probe_p.add_argument("--device-id", type=int, default=1)
+    probe_p.add_argument("--kmh-per-hz", type=float, default=0.1)
+    probe_p.add_argument("--timeout", type=float, default=0.5)
+
+    cal = sub.add_parser("calibrate", help="belt km/h per motor Hz from a timed measurement")
+    cal.add_argument("--hz", type=float, help="drive frequency the belt ran at")
+    cal.add_argument("--revolutions", type=int, help="belt revolutions counted (a mark passing)")
+    cal.add_argument("--seconds", type=float, help="time for those revolutions")
+    cal.add_argument("--belt-length-m", type=float, help="belt length, measured")
+    cal.add_argument("--roller-diameter-mm", type=float, help="for the theoretical comparison")
+    cal.add_argument("--gear-ratio", type=float, default=1.0, help="motor turns per roller turn")
+    cal.add_argument("--poles", type=int, default=4, help="motor poles")
     return p
 
 
@@ -129,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.verb == "sim":
             return _sim(args)
+        if args.verb == "drive":
+            return _probe(args)
+        if args.verb == "calibrate":
+            return _calibrate(args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -158,6 +186,60 @@ def _sim(args: argparse.Namespace) -> int:
         machine=args.machine,
     )
     return asyncio.run(run_sim(opts))
+
+
+def _probe(args: argparse.Namespace) -> int:
+    link: TcpLink | SerialLink
+    if args.tcp:
+        host, port = host_port(args.tcp)
+        link = TcpLink(kind="tcp", host=host, port=port, timeout_s=args.timeout)
+    elif args.port:
+        link = SerialLink(
+            kind="rtu",
+            port=args.port,
+            baudrate=args.baud,
+            parity=args.parity,
+            timeout_s=args.timeout,
+        )
+    else:
+        print("treadctl drive probe: give --tcp HOST:PORT or --port DEVICE", file=sys.stderr)
+        return EXIT_CONFIG
+    regmap = load_map(args.map, "treadctl drive probe --map")
+    lines = asyncio.run(probe(link, regmap, args.device_id, args.kmh_per_hz))
+    print("\n".join(lines))
+    return EXIT_CONNECT if any(line.startswith("  error:") for line in lines) else EXIT_OK
+
+
+def _ask(value: float | None, prompt: str, kind: type = float) -> float:
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise ValueError(f"missing {prompt} (give it as an option)")
+    return float(kind(input(f"{prompt}: ")))
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    print(
+        "Calibration: nobody on the belt. Run the drive at a fixed frequency from its own\n"
+        "keypad (local mode), mark the belt, time N passes of the mark, measure the belt."
+    )
+    try:
+        hz = _ask(args.hz, "frequency (Hz)")
+        revs = int(_ask(args.revolutions, "revolutions counted", int))
+        seconds = _ask(args.seconds, "seconds for them")
+        length = _ask(args.belt_length_m, "belt length (m)")
+        result = from_measurement(hz, revs, seconds, length)
+    except ValueError as exc:
+        print(f"treadctl calibrate: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print("\n".join(result.lines(hz)))
+    if args.roller_diameter_mm:
+        theory = from_mechanics(args.roller_diameter_mm, args.gear_ratio, args.poles)
+        slip = (1 - result.kmh_per_hz / theory) * 100
+        print(
+            f"from the mechanics (no slip): {theory:.5f} km/h per Hz; measured is {slip:+.1f} % off"
+        )
+    return EXIT_OK
 
 
 def _scenario(path: Path | None) -> Scenario | None:

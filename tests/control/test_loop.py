@@ -140,3 +140,29 @@ async def test_a_drive_that_never_answers_again_ends_the_session_saying_standsti
     # the simulated drive's own watchdog did stop the belt meanwhile
     assert drive.belt.speed_kmh == 0.0
     assert any(r["kind"] == "warning" and "NOT verified" in r["text"] for r in events.records)
+
+
+async def test_a_quit_arriving_mid_cycle_is_seen_as_a_stop_before_the_session_ends(
+    tmp_path: Path,
+) -> None:
+    """Over a real bus the console's quit can run during a cycle's awaits; the stop it
+    queues must reach the interlock and the sequencer before the quit ends the session."""
+    s, drive, events = session(tmp_path)
+    loop = s.loop
+
+    class QuitDuringRead(RecordingDrive):
+        async def read_status(self) -> DriveStatus:
+            status = await super().read_status()
+            out = loop.snapshot.outputs
+            if out is not None and out.mode is Mode.STOPPED and not loop._quit_requested:
+                loop.request_quit()  # what the console handler does, mid-cycle
+            return status
+
+    quitter = QuitDuringRead(drive)
+    loop.p.drive = quitter
+    summary = await loop.run()
+    events.close()
+    assert summary.outcome == "stopped by quit"
+    stops = [r for r in events.records if r["kind"] == "command" and r["command"] == "stop"]
+    assert stops
+    assert stops[0]["accepted"]

@@ -1,38 +1,14 @@
-"""Fixtures for the drive backends: real sockets on loopback and real pty pairs from socat."""
+"""Fixtures for the drive backends: real pty pairs from socat."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shutil
-import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from treadctl.config.machine import SerialLink, SimBelt, TcpLink
-from treadctl.control.clock import MonotonicClock
-from treadctl.drives.base import Drive
-from treadctl.drives.link import ModbusLink
-from treadctl.drives.modbus import ModbusDrive
-from treadctl.drives.regmap import load_map
-from treadctl.drives.sim import SimDrive
-from treadctl.sim.server import BusFaults, SimServer
-from treadctl.sim.world import BeltSim, Panel
-
-KMH_PER_HZ = 0.1
-# A quick belt so each phase of a test settles in a fraction of a second.
-FAST_BELT = SimBelt(drive_ramp_kmh_per_s=40.0, belt_time_constant_s=0.02, person_load_kmh=0.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -56,46 +32,3 @@ def pty_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
     yield str(a), str(b)
     proc.terminate()
     proc.wait(timeout=5)
-
-
-@dataclass
-class Rig:
-    """A drive backend and the simulated world behind it."""
-
-    drive: Drive
-    belt: BeltSim
-    server: SimServer | None
-    link: ModbusLink | None
-
-
-async def make_rig(
-    backend: str, map_name: str, pty: tuple[str, str] | None = None, belt: SimBelt = FAST_BELT
-) -> AsyncIterator[Rig]:
-    world = BeltSim(belt, Panel())
-    if backend == "sim":
-        yield Rig(SimDrive(world, MonotonicClock()), world, None, None)
-        return
-    regmap = load_map(map_name)
-    server = SimServer(regmap, world, KMH_PER_HZ, faults=BusFaults())
-    link_cfg: TcpLink | SerialLink
-    if backend == "tcp":
-        port = free_port()
-        await server.start_tcp("127.0.0.1", port)
-        link_cfg = TcpLink(kind="tcp", host="127.0.0.1", port=port, timeout_s=0.1)
-    else:
-        assert pty is not None
-        await server.start_rtu(pty[0], 115200)
-        # 8N1: a pty refuses parity settings (EINVAL); real RS-485 adapters take 8E1.
-        link_cfg = SerialLink(kind="rtu", port=pty[1], baudrate=115200, parity="N", timeout_s=0.1)
-    ticker = asyncio.create_task(server.tick_forever())
-    link = ModbusLink(link_cfg)
-    link.users += 1
-    drive = ModbusDrive(link, regmap, 1, KMH_PER_HZ)
-    try:
-        yield Rig(drive, world, server, link)
-    finally:
-        await drive.close()
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
-        await server.stop()

@@ -9,8 +9,8 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from rigs import Rig, make_rig  # type: ignore[import-not-found]
 
-from conftest import Rig, make_rig  # type: ignore[import-not-found]
 from treadctl.drives.base import DriveCommand, DriveError
 from treadctl.drives.regmap import BUILTIN_MAPS
 from treadctl.safety.types import Direction, DriveStatus

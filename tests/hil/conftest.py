@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hil"))
 
-from harness import Hil
+from runner import Hil
 
 
 @pytest.fixture(params=["tcp", "rtu"])

@@ -117,6 +117,8 @@ class SerialLink(Strict):
     parity: Literal["N", "E", "O"] = "E"
     stopbits: Literal[1, 2] = 1
     timeout_s: float = Field(default=0.05, gt=0, le=1.0)
+    # time a device takes to start answering, per transaction [check the drive's manual]
+    response_delay_s: float = Field(default=0.002, ge=0, le=0.05)
 
 
 Link = Annotated[TcpLink | SerialLink, Field(discriminator="kind")]
@@ -162,6 +164,8 @@ class ModbusInputsConfig(Strict):
 
 class LoopConfig(Strict):
     rate_hz: float = Field(gt=0, le=500, default=50.0)
+    # share of a period the bus may be busy with one cycle's transactions (RTU)
+    wire_budget_fraction: float = Field(gt=0, le=0.9, default=0.75)
 
     @property
     def period_s(self) -> float:

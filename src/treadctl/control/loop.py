@@ -100,6 +100,7 @@ class ControlLoop:
         self.recorder = SessionRecorder(m.limits.standstill_kmh)
         self.snapshot = LoopSnapshot()
         self._quit = False
+        self._quit_requested = False
         self.t0 = 0.0
         self._watchdog_present = True
         self._held_reset: Command | None = None
@@ -117,9 +118,13 @@ class ControlLoop:
         self.commands.append(command)
 
     def request_quit(self, source: str = "quit") -> None:
-        """Leave once the belt is stopped; a running belt is stopped first."""
-        self._quit = True
+        """Leave once the belt is stopped; a running belt is stopped first.
+
+        May be called between the awaits of a cycle: the quit takes effect when its stop
+        command is drained, so the interlock and the sequencer see the stop first.
+        """
         self.commands.append(Command(CommandKind.STOP, source))
+        self._quit_requested = True
 
     def _log(self, now: float, kind: str, **fields: Any) -> None:
         self.p.events.write(now - self.t0, self.p.clock.wall_time(), kind, **fields)
@@ -241,8 +246,11 @@ class ControlLoop:
 
                 # 2. commands: queued operator commands first, then the profile's own
                 commands: list[Command] = []
+                quit_seen = self._quit_requested
                 while self.commands:
                     commands.append(self.commands.popleft())
+                if quit_seen:
+                    self._quit = True
                 commands.extend(pending)
                 policy = self.sequencer.policy(seq_state)
                 if p.operator is not None and out is not None:

@@ -103,7 +103,7 @@ class ModbusLink:
             response = await coro
         except ModbusException as exc:
             raise LinkError(self.name, f"{what}: {exc}") from exc
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             raise LinkError(self.name, f"{what}: {exc!r}") from exc
         if response is None or response.isError():
             raise LinkError(self.name, f"{what}: device answered with an exception {response}")

@@ -16,6 +16,25 @@ from treadctl.safety.types import Direction, DriveStatus
 MAX_BLOCK_READ = 32  # read status, output and fault in one transaction when this close
 
 
+def status_block(regmap: RegisterMap) -> tuple[int, int]:
+    """First address and count of the registers spanning status, output and fault."""
+    addrs = (regmap.status.address, regmap.output.address, regmap.fault.address)
+    return min(addrs), max(addrs) - min(addrs) + 1
+
+
+def single_write(regmap: RegisterMap) -> bool:
+    """Command word and reference in one write when they are adjacent."""
+    return regmap.reference.address == regmap.control.address + 1
+
+
+def cycle_transfers(regmap: RegisterMap) -> tuple[list[int], list[int]]:
+    """Registers per read and per write of one control cycle (for the wire budget)."""
+    _, count = status_block(regmap)
+    reads = [count] if count <= MAX_BLOCK_READ else [1, 1, 1]
+    writes = [2] if single_write(regmap) else [1, 1]
+    return reads, writes
+
+
 class ModbusDrive(Drive):
     def __init__(
         self,
@@ -31,9 +50,8 @@ class ModbusDrive(Drive):
         self.kmh_per_hz = kmh_per_hz
         self.has_comm_watchdog = has_comm_watchdog
         self.name = f"{regmap.name}@{link.name}#{device_id}"
-        addrs = (regmap.status.address, regmap.output.address, regmap.fault.address)
-        self._block = (min(addrs), max(addrs) - min(addrs) + 1)
-        self._single_write = regmap.reference.address == regmap.control.address + 1
+        self.status_block = status_block(regmap)
+        self._single_write = single_write(regmap)
         self.last_fault_text = ""
 
     def _error(self, exc: LinkError) -> DriveError:
@@ -89,19 +107,26 @@ class ModbusDrive(Drive):
         text = wd.action_text if action == wd.action_stop_value else f"action code {action}"
         return WatchdogSetting(timeout / wd.timeout_counts_per_s, text)
 
+    async def read_monitor(self) -> tuple[int, int, int]:
+        """Raw status word, output frequency and fault code: one read when they are close."""
+        m = self.map
+        start, count = self.status_block
+        if count <= MAX_BLOCK_READ:
+            regs = await self.link.read_registers(start, count, self.device_id)
+            return (
+                regs[m.status.address - start],
+                regs[m.output.address - start],
+                regs[m.fault.address - start],
+            )
+        status = (await self.link.read_registers(m.status.address, 1, self.device_id))[0]
+        output = (await self.link.read_registers(m.output.address, 1, self.device_id))[0]
+        fault = (await self.link.read_registers(m.fault.address, 1, self.device_id))[0]
+        return status, output, fault
+
     async def read_status(self) -> DriveStatus:
         m = self.map
         try:
-            start, count = self._block
-            if count <= MAX_BLOCK_READ:
-                regs = await self.link.read_registers(start, count, self.device_id)
-                status = regs[m.status.address - start]
-                output = regs[m.output.address - start]
-                fault = regs[m.fault.address - start]
-            else:
-                status = (await self.link.read_registers(m.status.address, 1, self.device_id))[0]
-                output = (await self.link.read_registers(m.output.address, 1, self.device_id))[0]
-                fault = (await self.link.read_registers(m.fault.address, 1, self.device_id))[0]
+            status, output, fault = await self.read_monitor()
         except LinkError as exc:
             raise self._error(exc) from exc
         decoded = m.decode_status(status, output, fault)

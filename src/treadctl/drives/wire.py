@@ -6,6 +6,8 @@ frames are separated by at least 3.5 characters of silence.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 BITS_PER_CHAR = 11
 SILENCE_CHARS = 3.5
 
@@ -33,3 +35,27 @@ def read_inputs_bytes(count: int) -> tuple[int, int]:
 
 def transaction_s(request_bytes: int, response_bytes: int, baudrate: int) -> float:
     return frame_s(request_bytes, baudrate) + frame_s(response_bytes, baudrate)
+
+
+@dataclass(frozen=True)
+class CycleWire:
+    transactions: int
+    seconds: float
+
+    def max_rate_hz(self, budget_fraction: float) -> float:
+        return budget_fraction / self.seconds
+
+
+def rtu_cycle(
+    baudrate: int,
+    response_delay_s: float,
+    drive_reads: list[int],
+    drive_writes: list[int],
+    input_reads: list[int],
+) -> CycleWire:
+    """Bus time of one control cycle: the drive's reads and writes, the inputs' reads."""
+    pairs = [read_registers_bytes(n) for n in drive_reads]
+    pairs += [write_registers_bytes(n) for n in drive_writes]
+    pairs += [read_inputs_bytes(n) for n in input_reads]
+    seconds = sum(transaction_s(q, r, baudrate) + response_delay_s for q, r in pairs)
+    return CycleWire(len(pairs), seconds)

@@ -1,4 +1,4 @@
-"""Hardware-in-the-loop harness: the simulator and the real controller as separate processes.
+"""HIL runner: the simulator and the real controller as separate processes.
 
 `treadctl sim` serves the drive and the safety-input module over Modbus TCP or over
 Modbus RTU on one end of a socat pty pair; `treadctl run --headless` controls it from
@@ -22,8 +22,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parents[2]
 
 MACHINE_TEMPLATE = """
 name = "HIL treadmill ({transport})"
@@ -123,6 +121,7 @@ class Hil:
     ctl: LineReader | None = None
     controller: subprocess.Popen[str] | None = None
     events: Path | None = None
+    endpoint: str = ""  # where a Modbus client reaches the simulator: host:port or a pty
 
     def _popen(self, *args: str, stdin: bool = False) -> subprocess.Popen[str]:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -146,10 +145,12 @@ class Hil:
             port = free_port()
             args = ["--tcp", f"127.0.0.1:{port}"]
             link = f'kind = "tcp"\nhost = "127.0.0.1"\nport = {port}\ntimeout_s = 0.05'
+            self.endpoint = f"127.0.0.1:{port}"
         else:
             a, b = self._pty_pair()
             args = ["--rtu", a, "--baud", "115200"]
             link = f'kind = "rtu"\nport = "{b}"\nbaudrate = 115200\nparity = "N"\ntimeout_s = 0.05'
+            self.endpoint = b
         proc = self._popen(
             "sim", "--map", self.map_name, "--kmh-per-hz", "0.1", "--control", control, *args
         )
@@ -174,8 +175,10 @@ class Hil:
             time.sleep(0.01)
         return str(a), str(b)
 
-    def start_controller(self, profile: str, *, auto: bool = True) -> None:
-        link = self.start_sim()
+    def start_controller(self, profile: str, *, auto: bool = True, link: str | None = None) -> None:
+        """Start the controller against the simulator (started here unless `link` is given)."""
+        if link is None:
+            link = self.start_sim()
         machine = self.tmp / "machine.toml"
         machine.write_text(
             MACHINE_TEMPLATE.format(transport=self.transport, map=self.map_name, link=link)
