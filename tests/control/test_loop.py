@@ -166,3 +166,24 @@ async def test_a_quit_arriving_mid_cycle_is_seen_as_a_stop_before_the_session_en
     stops = [r for r in events.records if r["kind"] == "command" and r["command"] == "stop"]
     assert stops
     assert stops[0]["accepted"]
+
+
+async def test_a_drive_declared_without_a_watchdog_runs_with_a_warning_at_every_start(
+    tmp_path: Path,
+) -> None:
+    s, drive, events = session(tmp_path)
+
+    class NoWatchdog(RecordingDrive):
+        async def connect(self, comm_loss_timeout_s: float) -> WatchdogSetting:
+            await super().connect(comm_loss_timeout_s)
+            return WatchdogSetting(0.0, "none: declared absent in the machine file", False)
+
+    s.loop.p.drive = NoWatchdog(drive)
+    summary = await s.loop.run()
+    events.close()
+    assert summary.outcome == "completed"
+    starts = [r for r in events.records if r["kind"] == "command" and r["command"] == "start"]
+    warnings = [r for r in events.records if r["kind"] == "warning"]
+    assert len(starts) == 3  # demo-short: forward, backward, forward
+    assert len(warnings) == 1 + len(starts)  # at connect and at every start
+    assert all("no comm-loss watchdog" in w["text"] for w in warnings)

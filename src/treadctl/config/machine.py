@@ -108,6 +108,7 @@ class TcpLink(Strict):
     host: str = Field(min_length=1)
     port: int = Field(default=502, ge=1, le=65535)
     timeout_s: float = Field(default=0.05, gt=0, le=1.0)
+    connect_timeout_s: float = Field(default=2.0, gt=0, le=30.0)  # before the loop runs
 
 
 class SerialLink(Strict):
@@ -117,6 +118,7 @@ class SerialLink(Strict):
     parity: Literal["N", "E", "O"] = "E"
     stopbits: Literal[1, 2] = 1
     timeout_s: float = Field(default=0.05, gt=0, le=1.0)
+    connect_timeout_s: float = Field(default=2.0, gt=0, le=30.0)  # before the loop runs
     # time a device takes to start answering, per transaction [check the drive's manual]
     response_delay_s: float = Field(default=0.002, ge=0, le=0.05)
 

@@ -68,10 +68,20 @@ class ModbusLink:
         self._last_reconnect = 0.0
         self.users = 0
 
+    async def _connect(self) -> bool:
+        """Connect with the link's connect timeout; requests keep their short one."""
+        params = self.client.ctx.comm_params
+        request_timeout = params.timeout_connect
+        params.timeout_connect = max(request_timeout or 0.0, self.cfg.connect_timeout_s)
+        try:
+            return bool(await self.client.connect())
+        finally:
+            params.timeout_connect = request_timeout
+
     async def open(self) -> None:
         if self.client.connected:
             return
-        if not await self.client.connect():
+        if not await self._connect():
             raise LinkError(self.name, "cannot connect")
 
     def close(self) -> None:
@@ -96,7 +106,7 @@ class ModbusLink:
 
     async def _reconnect(self) -> None:
         with contextlib.suppress(OSError, ModbusException):
-            await self.client.connect()
+            await self._connect()
 
     async def _call(self, what: str, coro: Any) -> Any:
         try:

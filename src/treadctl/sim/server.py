@@ -283,6 +283,7 @@ class SimServer:
         )
         await server.serve_forever(background=True)
         self.servers.append(server)
+        await _until_accepting(host, port)
 
     async def start_rtu(self, device: str, baudrate: int, parity: str = "N") -> None:
         self._rtu = True
@@ -372,3 +373,19 @@ def _event(verb: str, args: list[str]) -> FaultEvent:
     if action is Action.DRIVE_TRIP:
         return FaultEvent(at_s=0, action=action, code=int(args[0]) if args else 1)
     return FaultEvent(at_s=0, action=action, value=float(args[0]) if args else 0.0)
+
+
+async def _until_accepting(host: str, port: int, timeout_s: float = 5.0) -> None:
+    """pymodbus returns from serve_forever(background=True) before the socket accepts."""
+    end = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            await asyncio.sleep(0.01)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
