@@ -102,7 +102,12 @@ def main() -> int:
             link = h.start_sim()
             writes = asyncio.run(raw_writes(h, 500))
             h.start_controller(PROFILE, auto=False, link=link)
-            reaction = trials(h, args.trials)
+            try:
+                reaction = trials(h, args.trials)
+            except AssertionError:
+                assert h.ctl is not None
+                print("controller's last lines:", *h.ctl.drain()[-30:], sep="\n  ", file=sys.stderr)
+                raise
         finally:
             h.close()
     write_p50, write_p99 = pct(writes, 0.5), pct(writes, 0.99)
