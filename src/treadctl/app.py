@@ -19,7 +19,7 @@ from treadctl.config.machine import (
 from treadctl.config.patient import PatientConfig
 from treadctl.config.profile import ProfileConfig
 from treadctl.control.clock import Clock
-from treadctl.control.loop import ControlLoop, LoopParts
+from treadctl.control.loop import ControlLoop, CycleRecorder, LoopParts
 from treadctl.control.operator import ScriptedOperator
 from treadctl.drives.base import Drive
 from treadctl.drives.link import ModbusLink
@@ -137,6 +137,7 @@ def build_session(
     operator: ScriptedOperator | None = None,
     scenario: Scenario | None = None,
     end_on_fault: bool = False,
+    recorder: CycleRecorder | None = None,
 ) -> Session:
     machine = files.machine
     panel = Panel()
@@ -192,6 +193,7 @@ def build_session(
         end_on_fault=end_on_fault,
         max_session_s=files.plan.total_s * 3 + 600,
         on_cycle=injector.poll if injector is not None else None,
+        recorder=recorder,
     )
     loop = ControlLoop(parts)
     return Session(loop, events, belt)
@@ -204,6 +206,7 @@ def build_sim_session(
     operator: ScriptedOperator | None = None,
     scenario: Scenario | None = None,
     end_on_fault: bool = False,
+    recorder: CycleRecorder | None = None,
 ) -> Session:
     """A session on the built-in simulator, whatever drive the machine file names."""
     if not isinstance(files.machine.drive, SimDriveConfig):
@@ -211,7 +214,7 @@ def build_sim_session(
         files = SessionFiles(
             machine, files.profile, files.patient, files.plan, files.machine_source
         )
-    return build_session(files, clock, events, operator, scenario, end_on_fault)
+    return build_session(files, clock, events, operator, scenario, end_on_fault, recorder)
 
 
 SimSession = Session  # the name the first tests used

@@ -10,7 +10,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from treadctl.app import build_session, build_sim_session, load_session
+from treadctl.app import SessionFiles, build_session, build_sim_session, load_session
 from treadctl.config.errors import ConfigError
 from treadctl.config.machine import SerialLink, TcpLink
 from treadctl.console import HELP, parse_line
@@ -23,7 +23,10 @@ from treadctl.drives.probe import probe
 from treadctl.drives.regmap import load_map
 from treadctl.sim.main import SimOptions, host_port, run_sim
 from treadctl.sim.scenario import Scenario
+from treadctl.store import verbs
+from treadctl.store.db import DEFAULT_DB, DatabaseError
 from treadctl.store.eventlog import EventLog
+from treadctl.store.recorder import SessionInfo, SessionRecorder
 from treadctl.store.timeline import format_event
 
 EXIT_OK = 0
@@ -71,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("profile", type=Path)
     files(sim, machine_required=False)
     sim.add_argument("--quiet", action="store_true", help="summary only, no timeline")
+    sim.add_argument(
+        "--db", type=Path, default=None, help="also record the session in this database"
+    )
 
     run = sub.add_parser("run", help="run a session in real time")
     run.add_argument("--profile", type=Path, required=True)
@@ -83,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
         help="who gives reset and start: the console (stdin) or the scripted "
         "demo operator (also accepts console commands)",
     )
+    run.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"session database (default: {DEFAULT_DB})"
+    )
+    _records_parsers(sub)
     sim_p = sub.add_parser("sim", help="the HIL simulator: a drive and safety I/O on Modbus")
     sim_p.add_argument("--map", default="generic", help="register map to emulate")
     sim_p.add_argument("--tcp", metavar="HOST:PORT", help="serve Modbus TCP here")
@@ -134,6 +144,49 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _records_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument(
+            "--db", type=Path, default=DEFAULT_DB, help=f"session database (default: {DEFAULT_DB})"
+        )
+        return sp
+
+    pat = sub.add_parser("patients", help="patients in the session database")
+    pat_sub = pat.add_subparsers(dest="patients_verb", required=True)
+    db(pat_sub.add_parser("add", help="add or update a patient from a patient file")).add_argument(
+        "--patient", type=Path, required=True, help="patient file (TOML)"
+    )
+    db(pat_sub.add_parser("list", help="every patient"))
+    db(pat_sub.add_parser("show", help="one patient and their sessions")).add_argument("pseudonym")
+
+    ses = sub.add_parser("sessions", help="recorded sessions")
+    ses_sub = ses.add_subparsers(dest="sessions_verb", required=True)
+    db(ses_sub.add_parser("list", help="every session, or one patient's")).add_argument(
+        "--patient", default=None, metavar="PSEUDONYM"
+    )
+    db(ses_sub.add_parser("show", help="one session: status, segments, summary")).add_argument(
+        "id", type=int
+    )
+    exp = db(ses_sub.add_parser("export", help="one session's samples (csv) or everything (json)"))
+    exp.add_argument("id", type=int)
+    exp.add_argument("--format", choices=("csv", "json"), required=True)
+    exp.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
+
+
+def _records(args: argparse.Namespace) -> int:
+    if args.verb == "patients":
+        if args.patients_verb == "add":
+            return verbs.patients_add(args.db, args.patient)
+        if args.patients_verb == "list":
+            return verbs.patients_list(args.db)
+        return verbs.patients_show(args.db, args.pseudonym)
+    if args.sessions_verb == "list":
+        return verbs.sessions_list(args.db, args.patient)
+    if args.sessions_verb == "show":
+        return verbs.sessions_show(args.db, args.id)
+    return verbs.sessions_export(args.db, args.id, args.format, args.out)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if hasattr(signal, "SIGPIPE"):
@@ -157,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
             return _probe(args)
         if args.verb == "calibrate":
             return _calibrate(args)
+        if args.verb in ("patients", "sessions"):
+            return _records(args)
+    except DatabaseError as exc:
+        print(f"treadctl: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -246,6 +304,52 @@ def _scenario(path: Path | None) -> Scenario | None:
     return Scenario.load(path) if path is not None else None
 
 
+def _recorder(
+    db: Path | None,
+    kind: str,
+    files: SessionFiles,
+    profile_path: Path,
+    events: EventLog,
+    clock: Clock,
+) -> SessionRecorder | None:
+    """The session's database recorder; it opens the database in its own thread."""
+    if db is None:
+        return None
+    try:
+        text: str | None = profile_path.read_text(encoding="utf-8")
+    except OSError:
+        text = None
+    info = SessionInfo(
+        kind, files.profile.name, files.machine.name, files.plan.segments, files.patient, text
+    )
+    return SessionRecorder(db, info, events, clock, files.machine.limits.standstill_kmh)
+
+
+def _close_recorder(recorder: SessionRecorder | None, exc: BaseException | None) -> None:
+    if recorder is None:
+        return
+    if isinstance(exc, ConnectError):
+        recorder.close("faulted", f"cannot start: {exc}")
+    elif exc is not None:
+        recorder.close("interrupted", f"controller error: {exc!r}")
+    else:
+        recorder.close()
+
+
+def _record_lines(recorder: SessionRecorder | None, summary: SessionSummary) -> list[str]:
+    """The session record's final word, printed under the summary."""
+    if recorder is None:
+        return []
+    late = [] if summary.warnings else [f"  WARNING: {w}" for w in recorder.warnings()]
+    lost = recorder.lost()
+    if recorder.session_id is None:
+        return [*late, f"  session record: NOT written to {recorder.path}"]
+    where = f"  session record: session {recorder.session_id} in {recorder.path}"
+    if recorder.problem is None and lost == (0, 0):
+        return [*late, where]
+    return [*late, f"{where}, INCOMPLETE: {lost[0]} samples and {lost[1]} events not recorded"]
+
+
 def _simulate(args: argparse.Namespace) -> int:
     files = load_session(args.machine, args.profile, args.patient)
     scenario = _scenario(args.scenario)
@@ -253,10 +357,18 @@ def _simulate(args: argparse.Namespace) -> int:
     clock = VirtualClock()
     events_path = args.events or _default_events_path("simulate")
     events = EventLog(events_path)
-    session = build_sim_session(files, clock, events, operator, scenario, end_on_fault=True)
+    recorder = _recorder(args.db, "simulate", files, args.profile, events, clock)
+    session = build_sim_session(
+        files, clock, events, operator, scenario, end_on_fault=True, recorder=recorder
+    )
+    error: BaseException | None = None
     try:
         summary = asyncio.run(session.loop.run())
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
+        _close_recorder(recorder, error)
         events.close()
     if not args.quiet:
         print("Timeline:")
@@ -264,7 +376,7 @@ def _simulate(args: argparse.Namespace) -> int:
             line = format_event(record)
             if line is not None:
                 print("  " + line)
-    for line in summary.lines():
+    for line in [*summary.lines(), *_record_lines(recorder, summary)]:
         print(line)
     print(f"  event log: {events_path}")
     return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
@@ -281,20 +393,26 @@ def _run(args: argparse.Namespace) -> int:
     clock: Clock = MonotonicClock()
     events_path = args.events or _default_events_path("run")
     events = EventLog(events_path, echo=sys.stdout, formatter=format_event)
+    recorder = _recorder(args.db, "run", files, args.profile, events, clock)
 
     async def main() -> SessionSummary:
         # built inside the event loop: pymodbus clients need a running loop
-        session = build_session(files, clock, events, operator, scenario)
+        session = build_session(files, clock, events, operator, scenario, recorder=recorder)
         try:
             return await _run_console(session.loop)
         finally:
             await session.loop.close()
 
+    error: BaseException | None = None
     try:
         summary = asyncio.run(main())
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
+        _close_recorder(recorder, error)
         events.close()
-    for line in summary.lines():
+    for line in [*summary.lines(), *_record_lines(recorder, summary)]:
         print(line)
     print(f"  event log: {events_path}")
     sys.stdout.flush()

@@ -16,14 +16,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from treadctl.config.machine import MachineConfig
 from treadctl.control.clock import Clock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.setpoint import Ramp, Setpoint, step_setpoint
 from treadctl.control.stats import CycleStats
-from treadctl.control.summary import SessionRecorder, SessionSummary
+from treadctl.control.summary import SessionSummary, SessionTotals
 from treadctl.drives.base import Drive, DriveCommand, DriveError
 from treadctl.inputs.base import HeartRateSource, InputError, SafetyInputSource
 from treadctl.protocol.plan import Plan
@@ -53,6 +53,31 @@ class ConnectError(Exception):
     """The drive could not be connected or its watchdog could not be armed: nothing moved."""
 
 
+class CycleRecorder(Protocol):
+    """Keeps a record of the session (treadctl.store.recorder.SessionRecorder).
+
+    Every method is called from the loop and must return at once: hand the data to
+    another thread, never wait for I/O, never raise.
+    """
+
+    def start(self, t0: float, wall_s: float) -> None: ...
+
+    def cycle(
+        self,
+        now: float,
+        out: SafetyOutputs,
+        setpoint_kmh: float,
+        drive: DriveStatus | None,
+        io: SafetyIO | None,
+        heart_rate_bpm: float | None,
+        segment_index: int,
+    ) -> None: ...
+
+    def warnings(self) -> tuple[str, ...]: ...
+
+    def end(self, summary: SessionSummary) -> None: ...
+
+
 @dataclass
 class LoopParts:
     machine: MachineConfig
@@ -68,6 +93,7 @@ class LoopParts:
     end_on_fault: bool = False  # end the session at standstill after a latched fault
     max_session_s: float | None = None
     on_cycle: Callable[[float], None] | None = None  # called after each cycle (fault injection)
+    recorder: CycleRecorder | None = None  # the session record (database), fed every cycle
 
 
 @dataclass
@@ -97,7 +123,7 @@ class ControlLoop:
         self.quick_decel = m.limits.quick_stop_decel_kmh_per_s
         self.commands: deque[Command] = deque()  # thread-safe appends from any client
         self.stats = CycleStats()
-        self.recorder = SessionRecorder(m.limits.standstill_kmh)
+        self.totals = SessionTotals(m.limits.standstill_kmh)
         self.snapshot = LoopSnapshot()
         self._quit = False
         self._quit_requested = False
@@ -162,7 +188,10 @@ class ControlLoop:
         clock = p.clock
         wall_start = time.perf_counter()
         self.t0 = clock.now()
-        self.recorder.t0 = self.t0
+        self.totals.t0 = self.t0
+        record = p.recorder
+        if record is not None:
+            record.start(self.t0, clock.wall_time())
         await self.connect()
         self._log(
             self.t0,
@@ -309,7 +338,9 @@ class ControlLoop:
                     write_ok = False
 
                 # 7. record
-                self.recorder.cycle(now, drive, sp.speed_kmh, out.direction)
+                self.totals.cycle(now, drive, sp.speed_kmh, out.direction)
+                if record is not None:
+                    record.cycle(now, out, sp.speed_kmh, drive, io, hr_bpm, seq_state.index)
                 if out.transitions or out.decisions or change is not None:
                     self._record(now, out, change)
                 if out.warnings != warnings:
@@ -380,15 +411,18 @@ class ControlLoop:
             patient=p.patient_name,
             outcome=outcome,
             duration_s=end - self.t0,
-            totals=self.recorder.totals,
-            stops=self.recorder.stops,
+            totals=self.totals.totals,
+            stops=self.totals.stops,
             cycles=stats.figures(),
             final_mode=out.mode,
             final_reasons=out.reasons,
             wall_seconds=time.perf_counter() - wall_start,
             virtual=clock.is_virtual,
+            warnings=record.warnings() if record is not None else (),
         )
         self._log(end, "session_end", outcome=outcome, summary=summary.lines())
+        if record is not None:
+            record.end(summary)
         return summary
 
     async def _drive_fault_reset(
@@ -466,7 +500,7 @@ class ControlLoop:
                 fields["direction"] = c.direction.value
             self._log(now, "command", **fields)
         for tr in out.transitions:
-            self.recorder.transition(tr)
+            self.totals.transition(tr)
             self._log(
                 now,
                 "transition",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from treadctl.control.stats import CycleFigures
 from treadctl.safety.types import Direction, DriveStatus, Mode, Reason, Transition
@@ -28,7 +29,9 @@ class StopRecord:
 
 
 @dataclass
-class SessionRecorder:
+class SessionTotals:
+    """Per-direction totals and stops, updated by the loop every cycle (in memory)."""
+
     standstill_kmh: float
     totals: dict[Direction, DirectionTotals] = field(
         default_factory=lambda: {d: DirectionTotals() for d in Direction}
@@ -78,6 +81,7 @@ class SessionSummary:
     final_reasons: tuple[Reason, ...]
     wall_seconds: float
     virtual: bool
+    warnings: tuple[str, ...] = ()  # e.g. the session record could not be written
 
     @property
     def speedup(self) -> float:
@@ -87,6 +91,7 @@ class SessionSummary:
         out = [
             f"Session summary: {self.profile} (patient {self.patient})",
             f"  outcome: {self.outcome}",
+            *(f"  WARNING: {w}" for w in self.warnings),
             f"  session time: {_mmss(self.duration_s)}",
         ]
         for direction in Direction:
@@ -118,6 +123,33 @@ class SessionSummary:
                 f"{self.wall_seconds:.2f} s wall time ({self.speedup:.0f}x real time)"
             )
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (the session database keeps it)."""
+        return {
+            "profile": self.profile,
+            "patient": self.patient,
+            "outcome": self.outcome,
+            "duration_s": round(self.duration_s, 3),
+            "totals": {d.value: asdict(t) for d, t in self.totals.items()},
+            "stops": [
+                {
+                    "at_s": round(s.at_s, 3),
+                    "kind": s.kind,
+                    "reasons": [r.value for r in s.reasons],
+                    "detail": s.detail,
+                    "belt_kmh": s.belt_kmh,
+                }
+                for s in self.stops
+            ],
+            "cycles": asdict(self.cycles),
+            "final_mode": self.final_mode.value,
+            "final_reasons": [r.value for r in self.final_reasons],
+            "wall_seconds": round(self.wall_seconds, 3),
+            "virtual": self.virtual,
+            "warnings": list(self.warnings),
+            "lines": self.lines(),
+        }
 
 
 def _mmss(seconds: float) -> str:

@@ -1,7 +1,13 @@
-"""JSON-lines event log written by a thread, so the control loop never waits on the disk."""
+"""JSON-lines event log written by a thread, so the control loop never waits on the disk.
+
+Sinks (`add_sink`) receive every record in the writing thread, as it is written: a sink
+must only hand the record on (an append to a queue), never block. A sink's error never
+reaches the writer (the control loop).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -25,6 +31,7 @@ class EventLog:
         self._formatter = formatter
         self.records: list[dict[str, Any]] = []  # kept in memory for the summary and timeline
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._sinks: list[Callable[[dict[str, Any]], None]] = []
         self._thread: threading.Thread | None = None
         self._file: TextIO | None = None
         if path is not None:
@@ -33,6 +40,10 @@ class EventLog:
         if self._file is not None or self._echo is not None:
             self._thread = threading.Thread(target=self._drain, name="eventlog", daemon=True)
             self._thread.start()
+
+    def add_sink(self, sink: Callable[[dict[str, Any]], None]) -> None:
+        """Also hand every later record to `sink` (e.g. the session database recorder)."""
+        self._sinks.append(sink)
 
     def write(self, t_s: float, wall_s: float, kind: str, **fields: Any) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -44,6 +55,9 @@ class EventLog:
         self.records.append(record)
         if self._thread is not None:
             self._queue.put(record)
+        for sink in self._sinks:
+            with contextlib.suppress(Exception):
+                sink(record)
         return record
 
     def _drain(self) -> None:

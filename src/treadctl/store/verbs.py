@@ -1,0 +1,205 @@
+"""`treadctl patients ...` and `treadctl sessions ...`: the session database on the console.
+
+Every failure raises DatabaseError naming the database file and the reason; the CLI
+prints it and exits with 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from treadctl.config.loader import load_model
+from treadctl.config.patient import PatientConfig
+from treadctl.store import export, queries
+from treadctl.store.db import DatabaseError, open_db, upsert_patient
+
+
+@contextlib.contextmanager
+def _db(path: Path, create: bool = False) -> Iterator[sqlite3.Connection]:
+    conn = open_db(path, create=create)
+    try:
+        yield conn
+    except sqlite3.Error as exc:
+        raise DatabaseError(path, f"cannot read: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def _mmss(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    m, s = divmod(max(seconds, 0.0), 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def _when(iso: str | None) -> str:
+    return "-" if not iso else iso[:19].replace("T", " ")
+
+
+def _kmh(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _duration(s: dict[str, Any]) -> float | None:
+    summary = s["summary"]
+    if summary is not None:
+        return float(summary["duration_s"])
+    last = s["last_sample_s"]
+    return None if last is None else float(last)
+
+
+def patients_add(db: Path, patient_file: Path) -> int:
+    patient = load_model(patient_file, PatientConfig)
+    with _db(db, create=True) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _, done = upsert_patient(conn, patient)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    print(f"{patient.pseudonym}: {done} ({db})")
+    return 0
+
+
+def patients_list(db: Path) -> int:
+    with _db(db) as conn:
+        rows = queries.patients(conn)
+    if not rows:
+        print(f"no patients in {db}")
+        return 0
+    print(
+        f"{'pseudonym':16s} {'comfortable':>11s} {'max fwd':>7s} {'max bwd':>7s} "
+        f"{'sessions':>8s}  last session (UTC)"
+    )
+    for p in rows:
+        print(
+            f"{p['pseudonym']:16s} {_kmh(p['comfortable_forward_kmh']):>11s} "
+            f"{_kmh(p['max_forward_kmh']):>7s} {_kmh(p['max_backward_kmh']):>7s} "
+            f"{p['sessions']:>8d}  {_when(p['last_session'])}"
+        )
+    return 0
+
+
+def patients_show(db: Path, pseudonym: str) -> int:
+    with _db(db) as conn:
+        p = queries.patient(conn, pseudonym)
+        if p is None:
+            raise DatabaseError(db, f"no patient {pseudonym!r}")
+        rows = queries.sessions(conn, p["id"])
+    print(f"patient {p['pseudonym']} ({db})")
+    print(f"  comfortable forward: {_kmh(p['comfortable_forward_kmh'])} km/h")
+    print(f"  max forward:         {_kmh(p['max_forward_kmh'])} km/h")
+    print(f"  max backward:        {_kmh(p['max_backward_kmh'])} km/h")
+    print(f"  notes:               {p['notes'] or '-'}")
+    print(f"  created:             {p['created']}")
+    print(f"  updated:             {p['updated']}")
+    print(f"  sessions:            {len(rows)}")
+    _session_table(rows, sys.stdout)
+    return 0
+
+
+def _session_table(rows: list[dict[str, Any]], out: TextIO) -> None:
+    if not rows:
+        return
+    out.write(
+        f"  {'id':>4s}  {'started (UTC)':19s}  {'patient':12s} {'kind':8s} {'status':11s} "
+        f"{'time':>7s}  profile: outcome\n"
+    )
+    for s in rows:
+        out.write(
+            f"  {s['id']:>4d}  {_when(s['started'])}  {s['patient'] or '-':12s} "
+            f"{s['kind']:8s} {s['status']:11s} {_mmss(_duration(s)):>7s}  "
+            f"{s['profile_name']}: {s['outcome'] or '(running)'}\n"
+        )
+
+
+def sessions_list(db: Path, pseudonym: str | None) -> int:
+    with _db(db) as conn:
+        patient_id = None
+        if pseudonym is not None:
+            p = queries.patient(conn, pseudonym)
+            if p is None:
+                raise DatabaseError(db, f"no patient {pseudonym!r}")
+            patient_id = p["id"]
+        rows = queries.sessions(conn, patient_id)
+    if not rows:
+        print(f"no sessions in {db}" + (f" for {pseudonym}" if pseudonym else ""))
+        return 0
+    _session_table(rows, sys.stdout)
+    return 0
+
+
+def _session(conn: sqlite3.Connection, db: Path, session_id: int) -> dict[str, Any]:
+    s = queries.session(conn, session_id)
+    if s is None:
+        raise DatabaseError(db, f"no session {session_id}")
+    return s
+
+
+def sessions_show(db: Path, session_id: int) -> int:
+    with _db(db) as conn:
+        s = _session(conn, db, session_id)
+        segs = queries.segments(conn, session_id)
+    digest = f" (sha256 {s['profile_sha256'][:12]})" if s["profile_sha256"] else ""
+    lines = [
+        f"session {s['id']} ({db})",
+        f"  status:   {s['status']}",
+        f"  outcome:  {s['outcome'] or '-'}",
+        f"  kind:     {s['kind']}",
+        f"  patient:  {s['patient'] or '-'}",
+        f"  profile:  {s['profile_name']}{digest}",
+        f"  machine:  {s['machine_name']}",
+        f"  started:  {s['started']}",
+        f"  ended:    {s['ended'] or '-'}",
+        f"  planned:  {_mmss(s['planned_s'])}",
+        f"  recorded: {s['sample_count']} samples up to {_mmss(s['last_sample_s'])}, "
+        f"{s['event_count']} events",
+        "  segments:",
+        f"    {'#':>3s}  {'label':24s} {'kind':8s} {'target':>6s} {'planned':>8s} "
+        f"{'moving':>8s} {'distance':>9s}  done",
+    ]
+    for g in segs:
+        lines.append(
+            f"    {g['idx']:>3d}  {g['label'][:24]:24s} {g['kind']:8s} {g['target_kmh']:6.2f} "
+            f"{_mmss(g['planned_s']):>8s} {_mmss(g['moving_s']):>8s} "
+            f"{g['distance_m']:7.1f} m  {'yes' if g['completed'] else 'no'}"
+        )
+    summary = s["summary"]
+    if summary is None:
+        lines.append(
+            "  no session summary: the controller did not end the session "
+            + ("(it is still running)" if s["status"] == "running" else "(interrupted)")
+        )
+    else:
+        lines.extend(summary["lines"])
+        shown = set(summary["lines"])
+        lines.extend(
+            f"  WARNING: {w}" for w in summary["warnings"] if f"  WARNING: {w}" not in shown
+        )
+    print("\n".join(lines))
+    return 0
+
+
+def sessions_export(db: Path, session_id: int, fmt: str, out_path: Path | None) -> int:
+    with _db(db) as conn:
+        s = _session(conn, db, session_id)
+        try:
+            with contextlib.ExitStack() as stack:
+                out: TextIO = sys.stdout
+                if out_path is not None:
+                    out = stack.enter_context(out_path.open("w", encoding="utf-8", newline=""))
+                if fmt == "csv":
+                    export.write_csv(conn, session_id, out)
+                else:
+                    export.write_json(conn, s, out)
+        except OSError as exc:
+            raise DatabaseError(out_path or "stdout", f"cannot write: {exc}") from exc
+    if out_path is not None:
+        print(f"session {session_id} exported to {out_path} ({fmt})", file=sys.stderr)
+    return 0
