@@ -1,3 +1,3 @@
-from treadctl.cli import main
+from treadctl.cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

@@ -187,10 +187,16 @@ def _records(args: argparse.Namespace) -> int:
     return verbs.sessions_export(args.db, args.id, args.format, args.out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def console_main() -> int:
+    """The `treadctl` command: a process of its own, so it may set process-wide signals."""
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `treadctl simulate ... | head` is fine
+    return main()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The verbs, callable in-process: changes no process-wide state."""
+    args = _parser().parse_args(argv)
     try:
         if args.verb == "check":
             files = load_session(args.machine, args.profile, args.patient)
@@ -461,4 +467,4 @@ async def _run_console(loop: ControlLoop) -> SessionSummary:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console_main())

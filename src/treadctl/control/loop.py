@@ -217,14 +217,16 @@ class ControlLoop:
         seq_state = SequencerState()
         sp = Setpoint()
         pending: tuple[Command, ...] = ()
-        io_ok_at = drive_ok_at = self.t0
+        # Time starts after connecting: a slow connect is neither an overrun nor a stale read.
+        first_cycle = clock.now()
+        io_ok_at = drive_ok_at = first_cycle
         hr_ok_at: float | None = None
         hr_bpm: float | None = None
         write_ok = True
         io_failing = drive_failing = False
         warnings: tuple[str, ...] = ()
         outcome = ""
-        deadline = self.t0
+        deadline = first_cycle
         period = self.period_s
         stats = self.stats
         perf = time.perf_counter
