@@ -178,6 +178,14 @@ class HeartRateConfig(Strict):
     present: bool = False
 
 
+class InclineRange(Strict):
+    """The powered incline's range. Without it a machine has no incline: profiles asking
+    for one are refused."""
+
+    min_pct: float = Field(default=0.0, ge=-25.0, le=0.0)
+    max_pct: float = Field(gt=0.0, le=40.0)
+
+
 class MachineConfig(Strict):
     name: str = Field(min_length=1)
     drive: Annotated[SimDriveConfig | ModbusDriveConfig, Field(discriminator="kind")] = (
@@ -190,6 +198,7 @@ class MachineConfig(Strict):
     limits: Limits
     watchdog: Watchdog = Watchdog()
     heart_rate: HeartRateConfig = HeartRateConfig()
+    incline: InclineRange | None = None  # optional: None = no powered incline
     speed_step_kmh: float = Field(gt=0, le=1.0, default=0.1)
 
     @model_validator(mode="after")

@@ -13,6 +13,10 @@ class PatientConfig(Strict):
     comfortable_forward_kmh: float = Field(gt=0, le=12.0)
     max_forward_kmh: float | None = Field(default=None, gt=0)
     max_backward_kmh: float | None = Field(default=None, gt=0)
+    # optional: only for the energy estimate (kcal = METs x kg x hours); None: no estimate
+    body_mass_kg: float | None = Field(default=None, ge=10.0, le=300.0)
+    # backward running (targets above 5 km/h backward) needs this and the profile's opt-in
+    athlete_opt_in: bool = False
     notes: str = ""
 
     @model_validator(mode="after")

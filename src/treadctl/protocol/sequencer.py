@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from treadctl.config.machine import RampLimits
 from treadctl.config.profile import ProfileConfig, SegmentKind
 from treadctl.protocol.plan import Plan, PlannedSegment
 from treadctl.safety.types import (
@@ -36,6 +37,20 @@ class SequencerState:
 class SegmentChange:
     at_s: float
     segment: PlannedSegment | None  # None: the plan is done
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentCues:
+    """What the current segment asks of everything but the interlock.
+
+    The interlock does not see these: the incline is for the incline drive, the cadence
+    for the metronome, the ramp for the setpoint generator (None: the machine's ramp for
+    the belt's direction). After the end of the plan: level, no cue, the machine's ramp.
+    """
+
+    incline_pct: float = 0.0
+    cadence_spm: float | None = None
+    ramp: RampLimits | None = None
 
 
 def _direction(kind: SegmentKind) -> Direction:
@@ -82,6 +97,23 @@ class Sequencer:
         if state.index >= len(self.plan.segments):
             return None
         return self.plan.segments[state.index]
+
+    def cues(self, state: SequencerState, belt: Direction | None = None) -> SegmentCues:
+        """Incline, metronome cadence and ramp of the current segment (pure).
+
+        A segment's ramp override is checked against the machine's ramp for the segment's
+        own direction only. Give `belt` (the interlock's direction this cycle) and the
+        override is withheld (None: the machine's ramp) unless the belt runs that way:
+        after the sequencer moves on at a turnaround the belt still ramps down the old
+        way, and a forward override may exceed the machine's backward limits.
+        """
+        seg = None if state.ended else self.segment(state)
+        if seg is None:
+            return SegmentCues()
+        ramp = seg.ramp
+        if belt is not None and (seg.kind is SegmentKind.REST or _direction(seg.kind) is not belt):
+            ramp = None
+        return SegmentCues(seg.incline_pct, seg.cadence_spm, ramp)
 
     def step(
         self, state: SequencerState, out: SafetyOutputs, now: float
