@@ -13,6 +13,8 @@ from pathlib import Path
 from treadctl.app import SessionFiles, build_session, build_sim_session, load_session
 from treadctl.config.errors import ConfigError
 from treadctl.config.machine import SerialLink, TcpLink
+from treadctl.config.patient import PatientConfig
+from treadctl.config.profile import SegmentKind
 from treadctl.console import HELP, parse_line
 from treadctl.control.clock import Clock, MonotonicClock, VirtualClock
 from treadctl.control.loop import ConnectError, ControlLoop
@@ -21,6 +23,8 @@ from treadctl.control.summary import SessionSummary
 from treadctl.drives.calibrate import from_measurement, from_mechanics
 from treadctl.drives.probe import probe
 from treadctl.drives.regmap import load_map
+from treadctl.protocol.energy import estimate_for_patient
+from treadctl.protocol.plan import Plan
 from treadctl.sim.main import SimOptions, host_port, run_sim
 from treadctl.sim.scenario import Scenario
 from treadctl.store import verbs
@@ -69,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate machine, profile and patient files")
     check.add_argument("--profile", type=Path, required=True)
     files(check)
+
+    plan_p = sub.add_parser(
+        "plan", help="show the resolved plan: segments, pre-start checklist, energy estimate"
+    )
+    plan_p.add_argument("--profile", type=Path, required=True)
+    files(plan_p)
 
     sim = sub.add_parser("simulate", help="run a whole profile on the virtual clock")
     sim.add_argument("profile", type=Path)
@@ -205,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"ok: {plan.profile.name}: {len(plan.segments)} segments, "
                 f"{plan.total_s / 60:.1f} min"
             )
+            return EXIT_OK
+        if args.verb == "plan":
+            files = load_session(args.machine, args.profile, args.patient)
+            print("\n".join(plan_lines(files.plan, files.patient)))
             return EXIT_OK
         if args.verb == "simulate":
             return _simulate(args)
@@ -425,10 +439,32 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
 
 
+def plan_lines(plan: Plan, patient: PatientConfig | None) -> list[str]:
+    out = [f"{plan.profile.name}: {len(plan.segments)} segments, {plan.total_s / 60:.1f} min"]
+    for seg in plan.segments:
+        extra = f", incline {seg.incline_pct:g} %" if seg.incline_pct else ""
+        extra += f", cue {seg.cadence_spm:g} steps/min" if seg.cadence_spm else ""
+        speed = f"{seg.target_kmh:5.2f} km/h" if seg.kind is not SegmentKind.REST else " " * 10
+        out.append(
+            f"  {seg.index:>3} {seg.label:<32} {seg.kind.value:<8} {speed} "
+            f"{seg.duration_s / 60:5.1f} min  rails {seg.rail_policy.value}{extra}"
+        )
+    out.append("pre-start checklist (the operator confirms each before the first start):")
+    out += [f"  [ ] {check.text}" for check in plan.pre_start_checks]
+    energy = estimate_for_patient(plan, patient)
+    out += (
+        energy.lines() if energy else ["energy: no estimate (no body_mass_kg in the patient file)"]
+    )
+    return out
+
+
 async def _run_console(loop: ControlLoop) -> SessionSummary:
     """Run the loop with stdin as the operator's console and SIGINT/SIGTERM as stop."""
     aio = asyncio.get_running_loop()
     step = loop.p.machine.speed_step_kmh
+    print("pre-start checklist (confirm each before `start`):", flush=True)
+    for check in loop.p.plan.pre_start_checks:
+        print(f"  [ ] {check.text}", flush=True)
 
     def handle_line(line: str) -> None:
         out = loop.snapshot.outputs

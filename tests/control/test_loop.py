@@ -187,3 +187,50 @@ async def test_a_drive_declared_without_a_watchdog_runs_with_a_warning_at_every_
     assert len(starts) == 3  # demo-short: forward, backward, forward
     assert len(warnings) == 1 + len(starts)  # at connect and at every start
     assert all("no comm-loss watchdog" in w["text"] for w in warnings)
+
+
+RAMP_PROFILE = """
+name = "ramp override"
+[[blocks]]
+  [[blocks.segments]]
+  direction = "forward"
+  duration_s = 20
+  speed_kmh = 2.0
+  [[blocks.segments]]
+  direction = "backward"
+  duration_s = 30
+  speed_kmh = 1.2
+  ramp = { accel_mps2 = 0.05 }
+"""
+
+
+async def test_a_segment_ramp_override_governs_the_setpoint_in_its_direction(
+    tmp_path: Path,
+) -> None:
+    profile = tmp_path / "ramp.toml"
+    profile.write_text(RAMP_PROFILE)
+    files = load_session(ROOT / "machines/sim.toml", profile, ROOT / "patients/demo.toml")
+    events = EventLog(None)
+    s = build_sim_session(files, VirtualClock(), events, ScriptedOperator(), end_on_fault=True)
+    loop = s.loop
+    rises: dict[str, float] = {"forward": 0.0, "backward": 0.0}
+    last = [0.0]
+
+    def observe(_now: float) -> None:
+        out = loop.snapshot.outputs
+        sp = loop.snapshot.setpoint_kmh
+        if out is not None:
+            rises[out.direction.value] = max(rises[out.direction.value], sp - last[0])
+        last[0] = sp
+
+    loop.p.on_cycle = observe
+    summary = await loop.run()
+    events.close()
+    assert summary.outcome == "completed"
+    period = loop.period_s
+    override = 0.05 * 3.6 * period  # km/h per cycle
+    machine_bwd = files.machine.limits.backward.accel_kmh_per_s * period
+    machine_fwd = files.machine.limits.forward.accel_kmh_per_s * period
+    assert rises["backward"] <= override + 1e-9
+    assert rises["backward"] < machine_bwd  # the override, not the machine's ramp
+    assert rises["forward"] == pytest.approx(machine_fwd, rel=1e-6)  # the machine's ramp

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from treadctl.config.machine import MachineConfig
+from treadctl.config.profile import SegmentKind
 from treadctl.control.clock import Clock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.setpoint import Ramp, Setpoint, step_setpoint
@@ -26,7 +27,7 @@ from treadctl.control.stats import CycleStats
 from treadctl.control.summary import SessionSummary, SessionTotals
 from treadctl.drives.base import Drive, DriveCommand, DriveError
 from treadctl.inputs.base import HeartRateSource, InputError, SafetyInputSource
-from treadctl.protocol.plan import Plan
+from treadctl.protocol.plan import Plan, PlannedSegment
 from treadctl.protocol.sequencer import Sequencer, SequencerState
 from treadctl.safety.interlock import Interlock, InterlockConfig
 from treadctl.safety.types import (
@@ -47,6 +48,22 @@ NO_WATCHDOG_WARNING = (
     "the machine file declares a drive with no comm-loss watchdog: "
     "if this controller dies the belt keeps running until the e-stop is pressed"
 )
+
+
+def segment_fields(seg: PlannedSegment) -> dict[str, Any]:
+    """A segment as the event log records it (incline and cue only when it has them)."""
+    fields: dict[str, Any] = {
+        "index": seg.index,
+        "label": seg.label,
+        "segment_kind": seg.kind.value,
+        "target_kmh": seg.target_kmh,
+        "duration_s": seg.duration_s,
+    }
+    if seg.incline_pct:
+        fields["incline_pct"] = seg.incline_pct
+    if seg.cadence_spm:
+        fields["cadence_spm"] = seg.cadence_spm
+    return fields
 
 
 class ConnectError(Exception):
@@ -121,6 +138,17 @@ class ControlLoop:
             Direction.BACKWARD: Ramp.from_config(m.limits.backward),
         }
         self.quick_decel = m.limits.quick_stop_decel_kmh_per_s
+        # Each segment's own ramp (validated within the machine's limits for its direction),
+        # used only while the belt runs that direction: (direction, ramp) or None.
+        self.segment_ramps: list[tuple[Direction, Ramp] | None] = [
+            (
+                Direction.BACKWARD if seg.kind is SegmentKind.BACKWARD else Direction.FORWARD,
+                Ramp.from_config(seg.ramp),
+            )
+            if seg.ramp is not None and seg.kind is not SegmentKind.REST
+            else None
+            for seg in parts.plan.segments
+        ]
         self.commands: deque[Command] = deque()  # thread-safe appends from any client
         self.stats = CycleStats()
         self.totals = SessionTotals(m.limits.standstill_kmh)
@@ -131,6 +159,13 @@ class ControlLoop:
         self._watchdog_present = True
         self._held_reset: Command | None = None
         self._held_until = 0.0
+
+    def _ramp(self, index: int, belt: Direction) -> Ramp:
+        """The segment's ramp while the belt runs its direction; else the machine's."""
+        own = self.segment_ramps[index] if index < len(self.segment_ramps) else None
+        if own is not None and own[0] is belt:
+            return own[1]
+        return self.ramps[belt]
 
     async def close(self) -> None:
         """Close the drive's and the inputs' links (after the final safe write)."""
@@ -207,11 +242,7 @@ class ControlLoop:
             self._log(
                 self.t0,
                 "segment",
-                index=0,
-                label=first.label,
-                segment_kind=first.kind.value,
-                target_kmh=first.target_kmh,
-                duration_s=first.duration_s,
+                **segment_fields(first),
             )
         il_state = self.interlock.initial_state()
         seq_state = SequencerState()
@@ -315,7 +346,7 @@ class ControlLoop:
                 sp = step_setpoint(
                     sp,
                     out.target_kmh,
-                    self.ramps[out.direction],
+                    self._ramp(seq_state.index, out.direction),
                     period,
                     self.quick_decel if quick or not out.drive_enable else None,
                 )
@@ -516,12 +547,4 @@ class ControlLoop:
             if seg is None:
                 self._log(now, "segment", index=None, label="end of profile")
             else:
-                self._log(
-                    now,
-                    "segment",
-                    index=seg.index,
-                    label=seg.label,
-                    segment_kind=seg.kind.value,
-                    target_kmh=seg.target_kmh,
-                    duration_s=seg.duration_s,
-                )
+                self._log(now, "segment", **segment_fields(seg))

@@ -16,10 +16,16 @@ def format_event(r: dict[str, Any]) -> str | None:
     if kind == "segment":
         if r.get("index") is None:
             return f"{t}  segment   end of profile"
-        return (
+        line = (
             f"{t}  segment   #{r['index']} {r['label']}: {r['segment_kind']} "
             f"{r['target_kmh']:.2f} km/h for {_mmss(r['duration_s'])}"
         )
+        if "cadence_spm" in r:
+            line += f"; metronome cue {r['cadence_spm']:g} steps/min"
+        if "incline_pct" in r:
+            # nothing in treadctl drives an incline yet: the operator must, and must be told
+            line += f"; INCLINE {r['incline_pct']:g} %: set it by hand (treadctl does not drive it)"
+        return line
     if kind == "transition":
         why = ", ".join(r["reasons"]) or "-"
         detail = f" ({r['detail']})" if r.get("detail") else ""
