@@ -1,0 +1,280 @@
+"""The benchmark suite: prints a table and writes docs/performance.md with the machine.
+
+    .venv/bin/python bench/run_all.py            # everything (about 20 minutes)
+    .venv/bin/python bench/run_all.py --quick    # shorter runs, fewer trials
+
+Not part of the pass/fail test run: these are figures, measured on whatever machine
+runs them, next to the targets of the issue. Nothing else should run meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from treadctl.app import build_sim_session, load_session  # noqa: E402
+from treadctl.control.clock import MonotonicClock, VirtualClock  # noqa: E402
+from treadctl.control.operator import ScriptedOperator  # noqa: E402
+from treadctl.drives import wire  # noqa: E402
+from treadctl.drives.modbus import cycle_transfers  # noqa: E402
+from treadctl.drives.regmap import load_map  # noqa: E402
+from treadctl.store.eventlog import EventLog  # noqa: E402
+
+MACHINE = ROOT / "machines/sim.toml"
+PATIENT = ROOT / "patients/demo.toml"
+LONG_PROFILE = """
+name = "bench: steady walk"
+[[blocks]]
+  [[blocks.segments]]
+  direction = "forward"
+  duration_s = {seconds}
+  speed_kmh = 2.0
+"""
+
+
+@dataclass
+class Row:
+    what: str
+    figure: str
+    target: str
+    met: str
+
+
+def machine_text(rate_hz: float) -> str:
+    text = MACHINE.read_text()
+    return text.replace("rate_hz = 50", f"rate_hz = {rate_hz:g}")
+
+
+async def realtime_run(rate_hz: float, seconds: float, tmp: Path) -> tuple[dict[str, float], float]:
+    """A real-time session on the built-in simulator; cycle figures and CPU share of a core."""
+    machine = tmp / f"m{rate_hz:g}.toml"
+    machine.write_text(machine_text(rate_hz))
+    profile = tmp / "long.toml"
+    profile.write_text(LONG_PROFILE.format(seconds=seconds))
+    files = load_session(machine, profile, PATIENT)
+    events = EventLog(None)
+    session = build_sim_session(
+        files, MonotonicClock(), events, ScriptedOperator(confirm_delay_s=1.2, turnaround_s=0.5)
+    )
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    summary = await session.loop.run()
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    events.close()
+    f = summary.cycles
+    return (
+        {
+            "cycles": f.cycles,
+            "overruns": f.overruns,
+            "late_p50_ms": f.late_p50_ms,
+            "late_p99_ms": f.late_p99_ms,
+            "late_max_ms": f.late_max_ms,
+            "work_p99_ms": f.work_p99_ms,
+        },
+        cpu / wall,
+    )
+
+
+def speedup(profile: str) -> float:
+    files = load_session(MACHINE, ROOT / profile, PATIENT)
+    events = EventLog(None)
+    session = build_sim_session(
+        files, VirtualClock(), events, ScriptedOperator(), end_on_fault=True
+    )
+    summary = asyncio.run(session.loop.run())
+    events.close()
+    return summary.speedup
+
+
+def scale(max_pairs: int, seconds: float, tmp: Path) -> list[tuple[int, float]]:
+    """k controllers (each with its simulated drive) as processes at once: the worst p99."""
+    profile = tmp / "scale.toml"
+    profile.write_text(LONG_PROFILE.format(seconds=seconds))
+    results = []
+    k = 1
+    while k <= max_pairs:
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "treadctl.cli",
+                    "run",
+                    "--headless",
+                    "--operator",
+                    "auto",
+                    "--machine",
+                    str(MACHINE),
+                    "--profile",
+                    str(profile),
+                    "--patient",
+                    str(PATIENT),
+                    "--events",
+                    str(tmp / f"s{k}-{i}.jsonl"),
+                    "--db",
+                    str(tmp / f"s{k}-{i}.sqlite"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=tmp,
+            )
+            for i in range(k)
+        ]
+        worst = 0.0
+        for p in procs:
+            out, _ = p.communicate(timeout=seconds * 4 + 120)
+            m = re.search(r"wake-up lateness .* p99 ([0-9.]+) ms", out)
+            worst = max(worst, float(m.group(1)) if m else float("inf"))
+        results.append((k, worst))
+        if worst > 2.0:
+            break
+        k *= 2
+    return results
+
+
+def wire_table() -> list[str]:
+    regmap = load_map("delta-ms300")
+    reads, writes = cycle_transfers(regmap)
+    lines = [
+        "| baud | one cycle: Delta map + 4 safety inputs, 3 transactions | highest rate at 75 % |",
+        "|---|---|---|",
+    ]
+    for baud in (9600, 19200, 38400, 57600, 115200):
+        cycle = wire.rtu_cycle(baud, 0.002, reads, writes, [4])
+        lines.append(
+            f"| {baud} | {cycle.seconds * 1e3:.1f} ms | "
+            f"{math.floor(cycle.max_rate_hz(0.75))} Hz |"  # rounded down, as the check says
+        )
+    return lines
+
+
+def estop(transport: str, trials: int) -> dict[str, float]:
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench/estop_reaction.py"),
+            "--transport",
+            transport,
+            "--trials",
+            str(trials),
+            "--json",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
+    figures: dict[str, float] = json.loads(out.read_text())
+    out.unlink()
+    return figures
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs/performance.md")
+    args = ap.parse_args()
+    run_s = 20.0 if args.quick else 60.0
+    trials = 50 if args.quick else 200
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for transport in ("tcp", "rtu"):
+            e = estop(transport, trials)
+            rows.append(
+                Row(
+                    f"e-stop reaction, Modbus {transport.upper()} ({int(e['trials'])} trials)",
+                    f"p50 {e['reaction_p50_ms']:.1f} ms, p99 {e['reaction_p99_ms']:.1f} ms, "
+                    f"max {e['reaction_max_ms']:.1f} ms; one raw write p50 "
+                    f"{e['raw_write_p50_ms']:.2f} ms; period {e['loop_period_ms']:.0f} ms; "
+                    f"ratio {e['ratio_p99_to_period_plus_write']:.2f}",
+                    "ratio <= 1.2",
+                    "yes" if e["ratio_p99_to_period_plus_write"] <= 1.2 else "NO",
+                )
+            )
+        for rate in (50.0, 100.0):
+            figures, cpu = asyncio.run(realtime_run(rate, run_s, tmp))
+            rows.append(
+                Row(
+                    f"loop at {rate:g} Hz, nothing attached ({figures['cycles']:.0f} cycles)",
+                    f"lateness p50 {figures['late_p50_ms']:.2f} ms, "
+                    f"p99 {figures['late_p99_ms']:.2f} ms, max {figures['late_max_ms']:.2f} ms; "
+                    f"overruns {figures['overruns']:.0f}; "
+                    f"cycle work p99 {figures['work_p99_ms']:.2f} ms",
+                    "p99 <= 2 ms at 50 Hz" if rate == 50 else "(reported)",
+                    ("yes" if figures["late_p99_ms"] <= 2.0 else "NO") if rate == 50 else "-",
+                )
+            )
+            if rate == 50:
+                rows.append(
+                    Row(
+                        "CPU share of one core, controller at 50 Hz on the simulator",
+                        f"{cpu * 100:.1f} %",
+                        "<= 5 %",
+                        "yes" if cpu <= 0.05 else "NO",
+                    )
+                )
+        for what in ("dashboard attached", "MQTT publishing"):
+            rows.append(
+                Row(f"loop at 50 Hz, {what}", "not measured: not built yet", "p99 <= 2 ms", "-")
+            )
+        s = speedup("profiles/stroke-30min.toml")
+        rows.append(
+            Row(
+                "virtual clock, 30-minute stroke profile",
+                f"{s:.0f}x real time",
+                ">= 1000x",
+                "yes" if s >= 1000 else "NO",
+            )
+        )
+        pairs = scale(16, run_s / 2, tmp)
+        fitting = [k for k, p99 in pairs if p99 <= 2.0]
+        rows.append(
+            Row(
+                "scale: controller + simulated drive pairs before p99 > 2 ms",
+                ", ".join(f"{k}: p99 {p:.2f} ms" for k, p in pairs),
+                "(reported)",
+                f"{max(fitting) if fitting else 0} pairs within 2 ms",
+            )
+        )
+    cpu_model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    head = [
+        "# Performance",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with "
+        f"`.venv/bin/python bench/run_all.py{' --quick' if args.quick else ''}` on "
+        f"{os.cpu_count()} cores ({cpu_model}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}. Figures, not pass/fail tests.",
+        "",
+        "| what | figure | target | met |",
+        "|---|---|---|---|",
+    ]
+    table = [f"| {r.what} | {r.figure} | {r.target} | {r.met} |" for r in rows]
+    text = "\n".join(head + table + ["", "## Modbus RTU wire budget", "", *wire_table(), ""])
+    print(text)
+    args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
