@@ -502,9 +502,14 @@ class ControlLoop:
                 return commands[:i] + commands[i + 1 :]
         return commands
 
-    async def _bounded(self, coro: Any, guard: float | None) -> Any:
+    def _bounded(self, coro: Any, guard: float | None) -> Any:
+        """The backend's own awaitable when no guard applies (the virtual clock), else one
+        bounded by the guard: no extra coroutine frame on the fast path."""
         if guard is None:
-            return await coro
+            return coro
+        return self._guarded(coro, guard)
+
+    async def _guarded(self, coro: Any, guard: float) -> Any:
         async with asyncio.timeout(guard):
             return await coro
 
