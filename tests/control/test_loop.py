@@ -234,3 +234,35 @@ async def test_a_segment_ramp_override_governs_the_setpoint_in_its_direction(
     assert rises["backward"] <= override + 1e-9
     assert rises["backward"] < machine_bwd  # the override, not the machine's ramp
     assert rises["forward"] == pytest.approx(machine_fwd, rel=1e-6)  # the machine's ramp
+
+
+async def test_implausible_drive_readings_are_no_readings_and_trip_the_watchdog(
+    tmp_path: Path,
+) -> None:
+    """A drive that keeps answering with a NaN speed must not keep the watchdog fed."""
+    s, drive, events = session(tmp_path)
+    loop = s.loop
+    broken: list[float] = []
+
+    class NanDrive(RecordingDrive):
+        async def read_status(self) -> DriveStatus:
+            status = await super().read_status()
+            if loop.snapshot.setpoint_kmh > 1.5 or broken:
+                if not broken:
+                    broken.append(loop.snapshot.now)
+                return DriveStatus(status.ready, status.fault_code, float("nan"), status.direction)
+            return status
+
+    loop.p.drive = NanDrive(drive)
+    summary = await loop.run()
+    events.close()
+    trips = [r for r in events.records if r["kind"] == "transition" and r["new"] == "faulted"]
+    assert trips[-1]["reasons"][0] == "drive stopped answering (watchdog expired)"
+    assert trips[-1]["t_s"] + loop.t0 - broken[0] <= (
+        loop.p.machine.watchdog.drive_read_timeout_s + 2 * loop.period_s
+    )
+    assert any(
+        r["kind"] == "read_failed" and "implausible speed reading nan" in r["reason"]
+        for r in events.records
+    )
+    assert summary.final_mode is Mode.FAULTED

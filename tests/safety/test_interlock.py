@@ -1886,3 +1886,26 @@ def test_drive_not_ready_during_a_controlled_stop_latches() -> None:
     assert out.mode is Mode.FAULTED
     assert out.reasons == (Reason.DRIVE_NOT_READY,)
     assert not out.drive_enable
+
+
+def test_direction_change_refused_until_the_speed_command_is_exactly_zero() -> None:
+    """Standstill tolerates a command up to standstill_kmh; a turn must not (BUG-1)."""
+    rig = Rig()
+    rig.stopped()
+    rig.commanded = LIMITS.standstill_kmh  # at the threshold: still "standstill"
+    out = rig.step(2.0, set_direction(BWD))
+    assert out.at_standstill
+    assert decision(out) == (False, "speed command not yet zero")
+    assert out.direction is FWD
+    rig.commanded = 0.0
+    out = rig.step(2.02, set_direction(BWD))
+    assert decision(out) == (True, "direction now backward")
+    assert out.direction is BWD
+
+
+def test_a_patient_forward_cap_also_caps_backward() -> None:
+    patient = PatientConfig(pseudonym="p1", comfortable_forward_kmh=2.5, max_forward_kmh=3.0)
+    cfg = InterlockConfig.from_config(LIMITS, MACHINE.watchdog, patient)
+    assert cfg.max_forward_kmh == 3.0
+    assert cfg.max_backward_kmh == 3.0  # not the machine's 5.0
+    assert cfg.machine_max_backward_kmh == 5.0

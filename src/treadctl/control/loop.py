@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -290,6 +291,9 @@ class ControlLoop:
                         )
                 try:
                     drive = await self._bounded(p.drive.read_status(), guard)
+                    speed = drive.actual_speed_kmh
+                    if not (speed >= 0.0 and speed != math.inf):  # NaN, negative or infinite
+                        raise DriveError(p.drive.name, f"implausible speed reading {speed!r}")
                     if write_ok:
                         drive_ok_at = now
                     if drive_failing:

@@ -68,6 +68,7 @@ class InterlockConfig:
                 fwd = min(fwd, patient.max_forward_kmh)
             if patient.max_backward_kmh is not None:
                 bwd = min(bwd, patient.max_backward_kmh)
+            bwd = min(bwd, fwd)  # a patient's backward cap never exceeds their forward cap
         return cls(
             machine_max_forward_kmh=limits.max_forward_kmh,
             machine_max_backward_kmh=limits.max_backward_kmh,
@@ -339,6 +340,9 @@ class Interlock:
                     accepted, text = False, f"belt {mode.value}: stop first"
                 elif not at_standstill:
                     accepted, text = False, "belt not at verified standstill"
+                elif inputs.commanded_kmh != 0.0:
+                    # standstill tolerates a command up to standstill_kmh; a turn does not
+                    accepted, text = False, "speed command not yet zero"
                 else:
                     direction = wanted
                     operator_speed, operator_segment = None, -1
