@@ -1909,3 +1909,74 @@ def test_a_patient_forward_cap_also_caps_backward() -> None:
     assert cfg.max_forward_kmh == 3.0
     assert cfg.max_backward_kmh == 3.0  # not the machine's 5.0
     assert cfg.machine_max_backward_kmh == 5.0
+
+
+# heart rate missing or lost for hr_lost_end_s ends the session in ANY mode
+
+
+def test_heart_rate_missing_while_stopped_ends_the_session_after_the_limit() -> None:
+    rig = Rig()
+    rig.segment = seg(hr_required=True)  # and no heart rate at all, from t = 0
+    rig.stopped()
+    end = LIMITS.hr_lost_end_s
+    out = rig.step(below(end))
+    assert out.transitions == ()
+    assert not rig.state.session_ended
+    out = rig.step(end)
+    assert out.mode is Mode.STOPPED
+    assert out.reasons == (Reason.HEART_RATE_LOST,)
+    assert out.transitions == (
+        Transition(
+            end, Mode.STOPPED, Mode.STOPPED, (Reason.HEART_RATE_LOST,), "no heart-rate signal"
+        ),
+    )
+    assert rig.state.session_ended
+    accepted, text = decision(rig.step(end + 1.0, start()))
+    assert not accepted
+    assert "session has ended" in text
+
+
+def test_heart_rate_missing_while_faulted_adds_the_reason_and_ends_the_session() -> None:
+    rig = Rig()
+    rig.segment = seg(hr_required=True)
+    rig.step(0.0)
+    out = rig.step(LIMITS.hr_lost_end_s)
+    assert out.mode is Mode.FAULTED
+    assert out.reasons == (Reason.POWER_ON, Reason.HEART_RATE_LOST)
+    assert out.transitions == (
+        Transition(LIMITS.hr_lost_end_s, Mode.FAULTED, Mode.FAULTED, (Reason.HEART_RATE_LOST,)),
+    )
+    assert rig.state.session_ended
+
+
+def test_heart_rate_lost_while_stopping_adds_the_reason_behind_the_stop() -> None:
+    rig = Rig()
+    rig.segment = seg(target=3.0, hr_required=True)
+    rig.hr, rig.hr_age = 100.0, 0.0
+    rig.stopped()
+    assert rig.step(2.0, start()).mode is Mode.RUNNING
+    rig.belt(3.0)
+    rig.hr = None  # lost at t = 3
+    rig.step(3.0)
+    lost_end = 3.0 + LIMITS.hr_lost_end_s
+    out = rig.step(below(lost_end), stop())
+    assert out.mode is Mode.STOPPING
+    rig.belt(2.5)  # still slowing down
+    out = rig.step(lost_end)
+    assert out.mode is Mode.STOPPING
+    assert out.reasons == (Reason.OPERATOR_STOP, Reason.HEART_RATE_LOST)
+    assert out.transitions == (
+        Transition(lost_end, Mode.STOPPING, Mode.STOPPING, (Reason.HEART_RATE_LOST,)),
+    )
+    assert rig.state.session_ended
+
+
+def test_heart_rate_loss_ends_the_session_only_once() -> None:
+    rig = Rig()
+    rig.segment = seg(hr_required=True)
+    rig.stopped()
+    rig.step(LIMITS.hr_lost_end_s)
+    assert rig.state.session_ended
+    out = rig.step(LIMITS.hr_lost_end_s + 5.0)
+    assert out.transitions == ()
+    assert out.reasons == (Reason.HEART_RATE_LOST,)
