@@ -67,6 +67,27 @@ def segment_fields(seg: PlannedSegment) -> dict[str, Any]:
     return fields
 
 
+class ReadHealth:
+    """Logs a source's first failed read and its recovery, once each, not every cycle."""
+
+    __slots__ = ("failing", "log", "source")
+
+    def __init__(self, log: Callable[..., None], source: str) -> None:
+        self.log = log
+        self.source = source
+        self.failing = False
+
+    def ok(self, now: float) -> None:
+        if self.failing:
+            self.failing = False
+            self.log(now, "read_recovered", source=self.source)
+
+    def failed(self, now: float, exc: BaseException) -> None:
+        if not self.failing:
+            self.failing = True
+            self.log(now, "read_failed", source=self.source, reason=str(exc) or "timeout")
+
+
 class ConnectError(Exception):
     """The drive could not be connected or its watchdog could not be armed: nothing moved."""
 
@@ -255,7 +276,8 @@ class ControlLoop:
         hr_ok_at: float | None = None
         hr_bpm: float | None = None
         write_ok = True
-        io_failing = drive_failing = False
+        io_health = ReadHealth(self._log, p.inputs.name)
+        drive_health = ReadHealth(self._log, p.drive.name)
         warnings: tuple[str, ...] = ()
         outcome = ""
         deadline = first_cycle
@@ -280,31 +302,20 @@ class ControlLoop:
                 try:
                     io = await self._bounded(p.inputs.read(), guard)
                     io_ok_at = now
-                    if io_failing:
-                        io_failing = False
-                        self._log(now, "read_recovered", source=p.inputs.name)
+                    io_health.ok(now)
                 except (InputError, TimeoutError) as exc:
-                    if not io_failing:
-                        io_failing = True
-                        self._log(
-                            now, "read_failed", source=p.inputs.name, reason=str(exc) or "timeout"
-                        )
+                    io_health.failed(now, exc)
                 try:
-                    drive = await self._bounded(p.drive.read_status(), guard)
-                    speed = drive.actual_speed_kmh
+                    status = await self._bounded(p.drive.read_status(), guard)
+                    speed = status.actual_speed_kmh
                     if not (speed >= 0.0 and speed != math.inf):  # NaN, negative or infinite
                         raise DriveError(p.drive.name, f"implausible speed reading {speed!r}")
+                    drive = status
                     if write_ok:
                         drive_ok_at = now
-                    if drive_failing:
-                        drive_failing = False
-                        self._log(now, "read_recovered", source=p.drive.name)
+                    drive_health.ok(now)
                 except (DriveError, TimeoutError) as exc:
-                    if not drive_failing:
-                        drive_failing = True
-                        self._log(
-                            now, "read_failed", source=p.drive.name, reason=str(exc) or "timeout"
-                        )
+                    drive_health.failed(now, exc)
                 if p.heart_rate is not None:
                     hr_bpm = await p.heart_rate.read_bpm()
                     if hr_bpm is not None:
