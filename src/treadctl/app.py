@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from treadctl.config.errors import ConfigError, ConfigProblem
@@ -31,10 +32,12 @@ from treadctl.inputs.base import SafetyInputSource
 from treadctl.inputs.modbus import ModbusSafetyInputs
 from treadctl.inputs.sim import SimHeartRate, SimSafetyInputs
 from treadctl.protocol.plan import Plan, build_plan
+from treadctl.protocol.progression import Prescription
 from treadctl.safety.interlock import InterlockConfig
 from treadctl.sim.scenario import FaultEvent, Injector, Scenario
 from treadctl.sim.world import BeltSim, Panel
 from treadctl.store.eventlog import EventLog
+from treadctl.store.history import Progress, load_progress
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,55 @@ def load_session(machine_path: Path, profile_path: Path, patient_path: Path | No
     assert profile is not None
     plan = build_plan(profile, machine, patient, profile_path)
     return SessionFiles(machine, profile, patient, plan, str(machine_path))
+
+
+def apply_prescription(
+    files: SessionFiles, profile_path: Path | str, prescription: Prescription
+) -> SessionFiles:
+    """The files with the plan built again with the prescription: checked like any plan.
+
+    A prescription above a cap, or one that breaks any other rule, is refused with the
+    problems (ConfigError), never clamped.
+    """
+    plan = build_plan(files.profile, files.machine, files.patient, profile_path, prescription)
+    return replace(files, plan=plan)
+
+
+def session_progress(
+    files: SessionFiles, profile_path: Path, db: Path, kind: str, *, create: bool = False
+) -> Progress:
+    """The patient's recorded sessions of this profile (of this kind: "run" or "simulate")
+    and the next prescription from them."""
+    params = files.plan.progression
+    if params is None:
+        raise ConfigError.single(
+            profile_path,
+            "progression",
+            "the profile has no [progression] section: there is nothing to prescribe",
+        )
+    if files.patient is None:
+        raise ConfigError.single(
+            profile_path,
+            "progression",
+            "a prescription is for one patient: give --patient",
+        )
+    try:
+        # as the recorder hashes it: the text as read
+        text = profile_path.read_text(encoding="utf-8")
+        sha: str | None = hashlib.sha256(text.encode()).hexdigest()
+    except (OSError, UnicodeDecodeError):
+        sha = None
+    return load_progress(
+        db,
+        params,
+        files.patient.pseudonym,
+        files.profile.name,
+        kind,
+        files.machine.limits.standstill_kmh,
+        profile_sha256=sha,
+        profile_source=str(profile_path),
+        create=create,
+    )
 
 
 def _wire_budget(machine: MachineConfig, regmap: RegisterMap, source: str) -> list[ConfigProblem]:
@@ -224,7 +276,9 @@ __all__ = [
     "Session",
     "SessionFiles",
     "SimSession",
+    "apply_prescription",
     "build_session",
     "build_sim_session",
     "load_session",
+    "session_progress",
 ]

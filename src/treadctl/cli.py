@@ -10,7 +10,14 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from treadctl.app import SessionFiles, build_session, build_sim_session, load_session
+from treadctl.app import (
+    SessionFiles,
+    apply_prescription,
+    build_session,
+    build_sim_session,
+    load_session,
+    session_progress,
+)
 from treadctl.config.errors import ConfigError
 from treadctl.config.machine import SerialLink, TcpLink
 from treadctl.config.patient import PatientConfig
@@ -27,9 +34,10 @@ from treadctl.protocol.energy import estimate_for_patient
 from treadctl.protocol.plan import Plan
 from treadctl.sim.main import SimOptions, host_port, run_sim
 from treadctl.sim.scenario import Scenario
-from treadctl.store import verbs
+from treadctl.store import report, verbs
 from treadctl.store.db import DEFAULT_DB, DatabaseError
 from treadctl.store.eventlog import EventLog
+from treadctl.store.history import DEFAULT_RPE_SCALE, RPE_SCALES, RpeError
 from treadctl.store.recorder import SessionInfo, SessionRecorder
 from treadctl.store.timeline import format_event
 
@@ -37,6 +45,10 @@ EXIT_OK = 0
 EXIT_NOT_COMPLETED = 4  # not 1: that is what Python exits with on a crash
 EXIT_CONFIG = 2
 EXIT_CONNECT = 3
+
+
+class UsageError(Exception):
+    """Options that do not go together; the message says what to give."""
 
 
 def _default_events_path(kind: str) -> Path:
@@ -87,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--db", type=Path, default=None, help="also record the session in this database"
     )
+    sim.add_argument(
+        "--progress",
+        action="store_true",
+        help="set the progressing segments from the patient's simulated sessions in --db",
+    )
 
     run = sub.add_parser("run", help="run a session in real time")
     run.add_argument("--profile", type=Path, required=True)
@@ -101,6 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--db", type=Path, default=DEFAULT_DB, help=f"session database (default: {DEFAULT_DB})"
+    )
+    run.add_argument(
+        "--progress",
+        action="store_true",
+        help="set the progressing segments from the patient's recorded sessions in --db",
     )
     _records_parsers(sub)
     sim_p = sub.add_parser("sim", help="the HIL simulator: a drive and safety I/O on Modbus")
@@ -181,6 +203,43 @@ def _records_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     exp.add_argument("id", type=int)
     exp.add_argument("--format", choices=("csv", "json"), required=True)
     exp.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
+    rep = db(ses_sub.add_parser("report", help="one session's clinician report (HTML, printable)"))
+    rep.add_argument("id", type=int)
+    rep.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="HTML file (default: session-ID-report.html next to the database)",
+    )
+    rpe = db(ses_sub.add_parser("rpe", help="record a session's rating of perceived exertion"))
+    rpe.add_argument("id", type=int)
+    rpe.add_argument("value", help="the rating, on the scale (Borg 6-20 by default)")
+    rpe.add_argument(
+        "--scale",
+        choices=sorted(RPE_SCALES),
+        default=DEFAULT_RPE_SCALE,
+        help="borg: Borg RPE 6-20 (default); cr10: Borg CR10 0-10",
+    )
+
+    prog = db(
+        sub.add_parser(
+            "progress",
+            help="a patient's sessions of a profile and the next session's prescription",
+        )
+    )
+    prog.add_argument("--patient", type=Path, required=True, help="patient file (TOML)")
+    prog.add_argument("--profile", type=Path, required=True, help="profile file (TOML)")
+    prog.add_argument(
+        "--machine",
+        type=Path,
+        default=Path("machines/sim.toml"),
+        help="machine file the caps are checked against (default: machines/sim.toml)",
+    )
+    prog.add_argument(
+        "--simulated",
+        action="store_true",
+        help="the simulated sessions (treadctl simulate --db) instead of the real ones",
+    )
 
 
 def _records(args: argparse.Namespace) -> int:
@@ -194,7 +253,28 @@ def _records(args: argparse.Namespace) -> int:
         return verbs.sessions_list(args.db, args.patient)
     if args.sessions_verb == "show":
         return verbs.sessions_show(args.db, args.id)
+    if args.sessions_verb == "rpe":
+        return verbs.sessions_rpe(args.db, args.id, args.value, args.scale)
+    if args.sessions_verb == "report":
+        return report.report_verb(args.db, args.id, args.out)
     return verbs.sessions_export(args.db, args.id, args.format, args.out)
+
+
+def _progress(args: argparse.Namespace) -> int:
+    files = load_session(args.machine, args.profile, args.patient)
+    kind = "simulate" if args.simulated else "run"
+    progress = session_progress(files, args.profile, args.db, kind)
+    assert files.patient is not None
+    # the plan with the prescription: refused here already if it breaks any rule
+    apply_prescription(files, args.profile, progress.prescription)
+    which = "simulated sessions" if args.simulated else "sessions"
+    where = f"{which} in {args.db}; machine {files.machine.name}"
+    print(
+        "\n".join(
+            verbs.progress_lines(progress, files.patient.pseudonym, files.profile.name, where)
+        )
+    )
+    return EXIT_OK
 
 
 def console_main() -> int:
@@ -232,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
             return _calibrate(args)
         if args.verb in ("patients", "sessions"):
             return _records(args)
-    except DatabaseError as exc:
+        if args.verb == "progress":
+            return _progress(args)
+    except (DatabaseError, RpeError, UsageError) as exc:
         print(f"treadctl: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ConfigError as exc:
@@ -340,7 +422,13 @@ def _recorder(
     except OSError:
         text = None
     info = SessionInfo(
-        kind, files.profile.name, files.machine.name, files.plan.segments, files.patient, text
+        kind,
+        files.profile.name,
+        files.machine.name,
+        files.plan.segments,
+        files.patient,
+        text,
+        files.plan.prescription,
     )
     return SessionRecorder(db, info, events, clock, files.machine.limits.standstill_kmh)
 
@@ -370,8 +458,34 @@ def _record_lines(recorder: SessionRecorder | None, summary: SessionSummary) -> 
     return [*late, f"{where}, INCOMPLETE: {lost[0]} samples and {lost[1]} events not recorded"]
 
 
+def _with_progress(
+    args: argparse.Namespace, files: SessionFiles, kind: str, db: Path | None
+) -> SessionFiles:
+    """With --progress: the plan with the prescription from the recorded sessions, and the
+    reason printed before anything starts. Refused (exit 2) rather than run without it."""
+    if not args.progress:
+        return files
+    if db is None:
+        raise UsageError("--progress needs --db: the database with the patient's sessions")
+    if files.patient is None:
+        raise UsageError("--progress needs --patient: a prescription is for one patient")
+    progress = session_progress(files, args.profile, db, kind, create=True)
+    files = apply_prescription(files, args.profile, progress.prescription)
+    counted = len(progress.results)
+    which = "simulated " if kind == "simulate" else ""
+    print(
+        f"progression: {progress.prescription} "
+        f"(from {counted} counted {which}session{'s' if counted != 1 else ''} in {db})"
+    )
+    for note in progress.notes:
+        print(f"  note: {note}")
+    sys.stdout.flush()
+    return files
+
+
 def _simulate(args: argparse.Namespace) -> int:
     files = load_session(args.machine, args.profile, args.patient)
+    files = _with_progress(args, files, "simulate", args.db)
     scenario = _scenario(args.scenario)
     operator = scenario.operator_for() if scenario else ScriptedOperator()
     clock = VirtualClock()
@@ -404,6 +518,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     files = load_session(args.machine, args.profile, args.patient)
+    files = _with_progress(args, files, "run", args.db)
     scenario = _scenario(args.scenario)
     if not args.headless:
         print("treadctl: the dashboard is not available yet; running headless", file=sys.stderr)

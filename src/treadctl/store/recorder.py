@@ -32,6 +32,7 @@ from treadctl.config.profile import SegmentKind
 from treadctl.control.clock import Clock
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.plan import PlannedSegment
+from treadctl.protocol.progression import Prescription
 from treadctl.safety.types import Direction, DriveStatus, Mode, SafetyIO, SafetyOutputs
 from treadctl.store.db import DatabaseError, dumps, open_db, upsert_patient
 from treadctl.store.eventlog import EventLog
@@ -62,6 +63,7 @@ class SessionInfo:
     segments: tuple[PlannedSegment, ...]
     patient: PatientConfig | None = None
     profile_text: str | None = None
+    prescription: Prescription | None = None  # what set the progressing segments, if given
 
     @property
     def planned_s(self) -> float:
@@ -397,10 +399,22 @@ class SessionRecorder:
                 self._log(f"patient {info.patient.pseudonym} record {done}")
         text = info.profile_text
         digest = hashlib.sha256(text.encode()).hexdigest() if text is not None else None
+        rx = info.prescription
+        prescription_json = None
+        if rx is not None:
+            prescription_json = dumps(
+                {
+                    "target_kmh": rx.target_kmh,
+                    "bout_s": rx.bout_s,
+                    "change": rx.change.value,
+                    "reason": rx.reason,
+                }
+            )
         cur = conn.execute(
             "INSERT INTO sessions (patient_id, patient_json, kind, profile_name, "
             "profile_sha256, profile_text, machine_name, started, status, planned_s, "
-            "host, pid, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+            "host, pid, heartbeat, prescription_json, standstill_kmh) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
             (
                 patient_id,
                 patient_json,
@@ -414,15 +428,26 @@ class SessionRecorder:
                 socket.gethostname(),
                 os.getpid(),
                 utc_iso(time.time()),
+                prescription_json,
+                self._standstill,
             ),
         )
         assert cur.lastrowid is not None
         session_id = cur.lastrowid
         conn.executemany(
-            "INSERT INTO segment_results (session_id, idx, label, kind, target_kmh, planned_s) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO segment_results "
+            "(session_id, idx, label, kind, target_kmh, planned_s, progress) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (session_id, s.index, s.label, s.kind.value, s.target_kmh, s.duration_s)
+                (
+                    session_id,
+                    s.index,
+                    s.label,
+                    s.kind.value,
+                    s.target_kmh,
+                    s.duration_s,
+                    int(s.progress),
+                )
                 for s in info.segments
             ],
         )

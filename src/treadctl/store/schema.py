@@ -87,7 +87,23 @@ _V1 = (
     "CREATE INDEX events_by_session ON events (session_id, id)",
 )
 
-MIGRATIONS: tuple[Migration, ...] = ((1, _V1),)
+# Version 2: what the progression across sessions needs (treadctl.store.history).
+_V2 = (
+    # The prescription the session's plan was built with (target, bout length, change and
+    # reason, JSON), NULL when it ran the profile's own targets.
+    "ALTER TABLE sessions ADD COLUMN prescription_json TEXT",
+    # The machine's standstill threshold the session used: belt movement is above it.
+    "ALTER TABLE sessions ADD COLUMN standstill_kmh REAL",
+    # Rating of perceived exertion, given after the session, on the named scale.
+    "ALTER TABLE sessions ADD COLUMN rpe REAL",
+    "ALTER TABLE sessions ADD COLUMN rpe_scale TEXT",
+    "ALTER TABLE sessions ADD COLUMN rpe_recorded TEXT",
+    # 1: the segment's target (and length) were set by the progression; NULL: recorded
+    # before version 2 (the history works it out from the stored profile text).
+    "ALTER TABLE segment_results ADD COLUMN progress INTEGER",
+)
+
+MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

@@ -1,7 +1,8 @@
-"""`treadctl patients ...` and `treadctl sessions ...`: the session database on the console.
+"""`treadctl patients ...`, `treadctl sessions ...` and `treadctl progress`: the session
+database on the console.
 
-Every failure raises DatabaseError naming the database file and the reason; the CLI
-prints it and exits with 2.
+Every failure raises DatabaseError naming the database file and the reason (a rating that
+is not on its scale: RpeError); the CLI prints it and exits with 2.
 """
 
 from __future__ import annotations
@@ -9,14 +10,18 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from treadctl.config.loader import load_model
 from treadctl.config.patient import PatientConfig
+from treadctl.protocol.progression import Outcome
 from treadctl.store import export, queries
 from treadctl.store.db import DatabaseError, open_db, upsert_patient
+from treadctl.store.history import RPE_SCALES, PastSession, Progress, RpeError, mmss
+from treadctl.store.timeutil import utc_iso
 
 
 @contextlib.contextmanager
@@ -158,8 +163,10 @@ def sessions_show(db: Path, session_id: int) -> int:
         f"  started:  {s['started']}",
         f"  ended:    {s['ended'] or '-'}",
         f"  planned:  {_mmss(s['planned_s'])}",
+        f"  RPE:      {_rpe_text(s)}",
         f"  recorded: {s['sample_count']} samples up to {_mmss(s['last_sample_s'])}, "
         f"{s['event_count']} events",
+        *_prescription_lines(s),
         "  segments:",
         f"    {'#':>3s}  {'label':24s} {'kind':8s} {'target':>6s} {'planned':>8s} "
         f"{'moving':>8s} {'distance':>9s}  done",
@@ -203,3 +210,125 @@ def sessions_export(db: Path, session_id: int, fmt: str, out_path: Path | None) 
     if out_path is not None:
         print(f"session {session_id} exported to {out_path} ({fmt})", file=sys.stderr)
     return 0
+
+
+def _rpe_text(s: dict[str, Any]) -> str:
+    if s.get("rpe") is None:
+        return "-"
+    scale = RPE_SCALES.get(s.get("rpe_scale") or "")
+    label = scale.label if scale is not None else s.get("rpe_scale")
+    return f"{s['rpe']:g} ({label}, recorded {_when(s.get('rpe_recorded'))})"
+
+
+def _prescription_lines(s: dict[str, Any]) -> list[str]:
+    rx = s.get("prescription")
+    if not rx:
+        return []
+    return [f"  progression: {rx['target_kmh']:g} km/h, bouts {rx['bout_s']:g} s: {rx['reason']}"]
+
+
+def sessions_rpe(db: Path, session_id: int, value: str, scale_key: str) -> int:
+    """Record (or correct) a session's rating of perceived exertion."""
+    scale = RPE_SCALES[scale_key]
+    try:
+        rating = scale.parse(value)
+    except RpeError as exc:
+        raise RpeError(f"session {session_id}: {exc}; nothing recorded") from None
+    with _db(db) as conn:
+        s = _session(conn, db, session_id)
+        if s["status"] == "running":
+            raise DatabaseError(
+                db, f"session {session_id} is still running: record its RPE after it ends"
+            )
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            queries.set_rpe(conn, session_id, rating, scale.key, utc_iso(time.time()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    was = ""
+    if s.get("rpe") is not None:
+        old_scale = RPE_SCALES.get(s.get("rpe_scale") or "")
+        was = f" (was {s['rpe']:g}" + (f", {old_scale.label})" if old_scale else ")")
+    print(f"session {session_id}: RPE {rating:g} ({scale.label}) recorded{was}")
+    return 0
+
+
+_OUTCOME_WORDS = {
+    Outcome.COMPLETED: "completed",
+    Outcome.INCOMPLETE: "incomplete",
+    Outcome.SAFETY_STOP: "safety stop",
+}
+
+
+def _rules_line(progress: Progress) -> str:
+    p = progress.params
+    change = f"+{p.step_kmh:g} km/h up to {p.cap_kmh:g} km/h"
+    if p.lengthens:
+        change = f"bouts +{p.bout_step_s:g} s up to {p.bout_cap_s:g} s, then " + change
+    n = p.after_sessions
+    inside = ["after a session complete" if n == 1 else f"after {n} sessions in a row complete"]
+    if p.rail_contact_below_pct is not None:
+        inside.append(f"rail contact below {p.rail_contact_below_pct:g} %")
+    if p.rpe_at_most is not None:
+        scale = f" ({progress.rpe_scale.label})" if progress.rpe_scale else ""
+        inside.append(f"RPE at most {p.rpe_at_most:g}{scale}")
+    back = f"{p.step_back_kmh:g} km/h"
+    if p.bout_step_s is not None:
+        back += f" and {p.bout_step_s:g} s"
+    rule = inside[0]
+    if inside[1:]:
+        rule += " with " + " and ".join(inside[1:])
+    return (
+        f"rules: {change} {rule}; a safety stop steps back {back}, never below {p.start_kmh:g} km/h"
+    )
+
+
+def _history_row(n: str, s: PastSession, lengthens: bool) -> str:
+    outcome = _OUTCOME_WORDS[s.outcome] if s.outcome is not None else "not counted"
+    share = s.rail_share
+    rail = "-" if share is None else f"{share * 100:.0f} %"
+    rpe = "-" if s.rpe is None else f"{s.rpe:g}"
+    target = "-" if s.target_kmh is None else f"{s.target_kmh:.2f}"
+    bout = ""
+    if lengthens:
+        bout = "      -" if s.bout_s is None else f"  {s.bout_s:5g}"
+    notes = [] if s.outcome is Outcome.COMPLETED else [s.grounds]
+    notes += s.notes
+    return (
+        f"  {n:>3s} {s.session_id:>5d}  {_when(s.started)[:16]:16s}  {outcome:12s} "
+        f"{mmss(s.backward_s):>8s} {rail:>5s} {rpe:>4s} {target:>7s}{bout}"
+        + (f"  {'; '.join(notes)}" if notes else "")
+    )
+
+
+def progress_lines(progress: Progress, pseudonym: str, profile_name: str, where: str) -> list[str]:
+    """The history table, one line a session, and the next prescription with its reason."""
+    p = progress.params
+    lengthens = p.lengthens
+    out = [f"progress of {pseudonym} on {profile_name!r} ({where})", _rules_line(progress)]
+    if progress.sessions:
+        out.append(
+            f"  {'#':>3s} {'id':>5s}  {'date (UTC)':16s}  {'outcome':12s} {'backward':>8s} "
+            f"{'rail':>5s} {'RPE':>4s} {'target':>7s}"
+            + ("  bout s" if lengthens else "")
+            + "  notes"
+        )
+        n = 0
+        for s in progress.sessions:
+            label = "-"
+            if s.counted:
+                n += 1
+                label = str(n)
+            out.append(_history_row(label, s, lengthens))
+    else:
+        out.append("  no sessions recorded")
+    rx = progress.prescription
+    out.append(f"next: {rx.reason}")
+    out.append(
+        f"  progressing segments: {rx.target_kmh:g} km/h"
+        + (f", bouts {rx.bout_s:g} s" if lengthens else "")
+    )
+    out += [f"  note: {note}" for note in progress.notes]
+    return out
