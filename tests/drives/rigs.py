@@ -19,6 +19,9 @@ from treadctl.sim.server import BusFaults, SimServer
 from treadctl.sim.world import BeltSim, Panel
 
 KMH_PER_HZ = 0.1
+# Functional tests on a possibly busy machine: room for a slow answer, still far below
+# pymodbus' default 3 s x 3 retries.
+LINK_TIMEOUT_S = 0.25
 # A quick belt so each phase of a test settles in a fraction of a second.
 FAST_BELT = SimBelt(drive_ramp_kmh_per_s=40.0, belt_time_constant_s=0.02, person_load_kmh=0.0)
 
@@ -52,12 +55,14 @@ async def make_rig(
     if backend == "tcp":
         port = free_port()
         await server.start_tcp("127.0.0.1", port)
-        link_cfg = TcpLink(kind="tcp", host="127.0.0.1", port=port, timeout_s=0.1)
+        link_cfg = TcpLink(kind="tcp", host="127.0.0.1", port=port, timeout_s=LINK_TIMEOUT_S)
     else:
         assert pty is not None
         await server.start_rtu(pty[0], 115200)
         # 8N1: a pty refuses parity settings (EINVAL); real RS-485 adapters take 8E1.
-        link_cfg = SerialLink(kind="rtu", port=pty[1], baudrate=115200, parity="N", timeout_s=0.1)
+        link_cfg = SerialLink(
+            kind="rtu", port=pty[1], baudrate=115200, parity="N", timeout_s=LINK_TIMEOUT_S
+        )
     ticker = asyncio.create_task(server.tick_forever())
     link = ModbusLink(link_cfg)
     link.users += 1

@@ -27,13 +27,13 @@ async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
 async def test_an_answer_later_than_the_timeout_is_an_error(rig: Rig) -> None:
     assert rig.server is not None
     await rig.drive.connect(5.0)  # a long drive watchdog: this test is about the link
-    rig.server.apply("late", ["0.3"])  # the link's timeout is 0.1 s
+    rig.server.apply("late", ["0.6"])  # the link's timeout is LINK_TIMEOUT_S (0.25 s)
     started = time.monotonic()
     with pytest.raises(DriveError):
         await rig.drive.read_status()
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 0.5
     rig.server.apply("late", ["0"])
-    await asyncio.sleep(0.4)  # let the late answer arrive and be discarded
+    await asyncio.sleep(0.7)  # let the late answer arrive and be discarded
     status = await rig.drive.read_status()  # and the next exchange is clean again
     assert status.fault_code == 0
 

@@ -159,6 +159,8 @@ class ModbusDrive(Drive):
         address = c.fault_reset_address if c.fault_reset_address is not None else c.address
         try:
             await self.link.write_registers(address, [c.fault_reset], self.device_id)
+            if self.map.command_gap_s:  # e.g. Yaskawa: >= 5 ms between control commands
+                await asyncio.sleep(self.map.command_gap_s)
             await self.link.write_registers(address, [c.fault_reset_idle], self.device_id)
         except LinkError as exc:
             raise self._error(exc) from exc
