@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from treadctl.config.machine import SimBelt
+from treadctl.control.clock import MonotonicClock, VirtualClock
+from treadctl.drives.regmap import load_map
+from treadctl.drives.sim import SimDrive
 from treadctl.safety.types import Direction
+from treadctl.sim.server import SimServer
 from treadctl.sim.world import COMM_LOSS_FAULT_CODE, BeltSim, Panel
 
 
@@ -90,3 +96,20 @@ def test_trip_and_ignored_commands() -> None:
     belt.command(True, Direction.FORWARD, 2.0, False)
     assert belt.commands_seen == seen + 1  # heard (feeds the watchdog) ...
     assert belt.reference_kmh == 3.0  # ... but not acted on
+
+
+def test_the_simulated_world_starts_on_the_clock_that_drives_it() -> None:
+    """A world left at t = 0 would integrate the machine's whole uptime on its first
+    advance (hours in 20 ms steps): long enough to miss a Modbus timeout at connect."""
+    virtual = VirtualClock(start_s=5000.0)
+    belt = BeltSim(SimBelt(), Panel())
+    SimDrive(belt, virtual)
+    assert belt.now_s == 5000.0
+    belt = BeltSim(SimBelt(), Panel())
+    before = time.monotonic()
+    SimDrive(belt, MonotonicClock())
+    assert before <= belt.now_s <= time.monotonic()
+    belt = BeltSim(SimBelt(), Panel())
+    before = time.monotonic()
+    SimServer(load_map("generic"), belt, 0.1)
+    assert before <= belt.now_s <= time.monotonic()

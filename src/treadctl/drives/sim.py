@@ -14,6 +14,9 @@ class SimDrive(Drive):
     def __init__(self, belt: BeltSim, clock: Clock) -> None:
         self.belt = belt
         self.clock = clock
+        # The world starts on this clock: otherwise its first advance integrates the
+        # whole gap from 0 (the machine's uptime on the monotonic clock) in 20 ms steps.
+        belt.now_s = max(belt.now_s, clock.now())
 
     def _answer(self) -> None:
         self.belt.advance(self.clock.now())

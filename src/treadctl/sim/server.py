@@ -255,6 +255,9 @@ class SimServer:
         faults: BusFaults | None = None,
     ) -> None:
         self.belt = belt
+        # The world runs on the monotonic clock from now: its first advance must not
+        # integrate the machine's uptime (about a second of blocked event loop after hours).
+        belt.now_s = max(belt.now_s, time.monotonic())
         self.faults = faults or BusFaults()
         self.model = DriveModel(regmap, belt, kmh_per_hz)
         self.context = SimContext(self.model, drive_id, io_id, self.faults)
