@@ -190,7 +190,10 @@ def build_session(
     scenario: Scenario | None = None,
     end_on_fault: bool = False,
     recorder: CycleRecorder | None = None,
+    supervised: bool = False,
 ) -> Session:
+    """The controller for the machine file's drive. `supervised`: a remote operator console
+    is attached and the profile requires supervision (its heartbeats are a safety input)."""
     machine = files.machine
     panel = Panel()
     if machine.heart_rate.present:
@@ -233,7 +236,7 @@ def build_session(
         machine=machine,
         plan=files.plan,
         interlock_config=InterlockConfig.from_config(
-            machine.limits, machine.watchdog, files.patient
+            machine.limits, machine.watchdog, files.patient, machine.operator
         ),
         drive=drive,
         inputs=inputs,
@@ -246,6 +249,7 @@ def build_session(
         max_session_s=files.plan.total_s * 3 + 600,
         on_cycle=injector.poll if injector is not None else None,
         recorder=recorder,
+        supervised=supervised,
     )
     loop = ControlLoop(parts)
     return Session(loop, events, belt)

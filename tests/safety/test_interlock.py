@@ -148,6 +148,7 @@ class Rig:
         self.segment: SegmentPolicy | None = seg()
         self.hr: float | None = None
         self.hr_age: float | None = None
+        self.operator_age: float | None = None
 
     def step(self, now: float, *commands: Command) -> SafetyOutputs:
         inputs = SafetyInputs(
@@ -160,6 +161,7 @@ class Rig:
             heart_rate_bpm=self.hr,
             heart_rate_age_s=self.hr_age,
             commands=commands,
+            operator_age_s=self.operator_age,
         )
         self.state, out = self.interlock.step(self.state, inputs, now)
         return out
@@ -1980,3 +1982,91 @@ def test_heart_rate_loss_ends_the_session_only_once() -> None:
     out = rig.step(LIMITS.hr_lost_end_s + 5.0)
     assert out.transitions == ()
     assert out.reasons == (Reason.HEART_RATE_LOST,)
+
+
+# ---------------------------------------------------------------------------
+# operator presence (a supervising dashboard that stops answering)
+
+PRESENCE_S = CFG.operator_presence_timeout_s
+assert PRESENCE_S == 2.0
+
+
+def test_presence_timeout_comes_from_the_machine_file() -> None:
+    machine = MACHINE.model_copy(
+        update={"operator": MACHINE.operator.model_copy(update={"presence_timeout_s": 3.5})}
+    )
+    cfg = InterlockConfig.from_config(machine.limits, machine.watchdog, None, machine.operator)
+    assert cfg.operator_presence_timeout_s == 3.5
+
+
+def test_presence_unsupervised_run_ignores_presence() -> None:
+    rig = Rig()
+    rig.running()
+    rig.operator_age = None
+    out = rig.step(10.0)
+    assert out.mode is Mode.RUNNING
+    assert "operator console not answering" not in out.warnings
+
+
+def test_presence_at_the_timeout_keeps_running() -> None:
+    rig = Rig()
+    rig.running()
+    rig.operator_age = PRESENCE_S
+    out = rig.step(3.0)
+    assert out.mode is Mode.RUNNING
+    assert out.warnings == ()
+
+
+def test_presence_lost_gives_controlled_stop_not_a_latch() -> None:
+    rig = Rig()
+    rig.running()
+    rig.operator_age = above(PRESENCE_S)
+    out = rig.step(3.0)
+    assert out.mode is Mode.STOPPING
+    assert out.reasons == (Reason.OPERATOR_ABSENT,)
+    assert out.decel is Decel.NORMAL
+    assert out.target_kmh == 0.0
+    assert out.drive_enable
+    assert out.transitions[0].detail == "no sign of life for over 2 s"
+    assert "operator console not answering" in out.warnings
+    assert not is_latching(Reason.OPERATOR_ABSENT)
+
+
+def test_presence_nan_age_counts_as_absent() -> None:
+    rig = Rig()
+    rig.running()
+    rig.operator_age = math.nan
+    assert rig.step(3.0).mode is Mode.STOPPING
+
+
+def test_presence_lost_then_back_needs_a_new_start() -> None:
+    rig = Rig()
+    rig.running()
+    rig.operator_age = math.inf
+    rig.step(3.0)
+    rig.belt(0.0)
+    rig.step(3.5)
+    out = rig.step(4.5)
+    assert out.mode is Mode.STOPPED
+    rig.operator_age = 0.1
+    out = rig.step(5.0)
+    assert out.mode is Mode.STOPPED  # no automatic restart when the console returns
+    assert rig.step(5.5, start()).mode is Mode.RUNNING
+
+
+def test_presence_start_refused_while_absent() -> None:
+    rig = Rig()
+    rig.stopped()
+    rig.operator_age = math.inf  # never attached
+    out = rig.step(2.0, start())
+    assert out.mode is Mode.STOPPED
+    assert decision(out) == (False, "no operator console answering: open the dashboard")
+
+
+def test_presence_stop_and_reset_still_work_while_absent() -> None:
+    rig = Rig()
+    rig.operator_age = math.inf
+    rig.step(0.0)
+    out = rig.step(1.0, reset())
+    assert out.mode is Mode.STOPPED
+    assert decision(out)[0]

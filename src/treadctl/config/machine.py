@@ -186,6 +186,26 @@ class InclineRange(Strict):
     max_pct: float = Field(gt=0.0, le=40.0)
 
 
+class OperatorConfig(Strict):
+    """The operator's console (dashboard) as a safety function.
+
+    A profile that requires supervision stops the belt (controlled stop) when the
+    supervising dashboard has not shown a sign of life for presence_timeout_s: a crashed,
+    frozen or unplugged screen never leaves a moving belt unwatched.
+    """
+
+    presence_timeout_s: float = Field(default=2.0, ge=0.5, le=10.0)
+
+
+class RemoteCommands(Strict):
+    """Remote commands (MQTT) the machine accepts besides stop and pause, which are always
+    accepted. Each one enabled here still needs the local operator's confirmation."""
+
+    start: bool = False
+    speed: bool = False
+    direction: bool = False
+
+
 class MachineConfig(Strict):
     name: str = Field(min_length=1)
     drive: Annotated[SimDriveConfig | ModbusDriveConfig, Field(discriminator="kind")] = (
@@ -200,6 +220,8 @@ class MachineConfig(Strict):
     heart_rate: HeartRateConfig = HeartRateConfig()
     incline: InclineRange | None = None  # optional: None = no powered incline
     speed_step_kmh: float = Field(gt=0, le=1.0, default=0.1)
+    operator: OperatorConfig = OperatorConfig()
+    remote_commands: RemoteCommands = RemoteCommands()
 
     @model_validator(mode="after")
     def _watchdog_fits_loop(self) -> MachineConfig:

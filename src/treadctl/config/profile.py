@@ -36,6 +36,13 @@ class RailPolicy(StrEnum):
     ADVISORY = "advisory"
 
 
+class Supervision(StrEnum):
+    """Whether a watching operator console is part of the session's safety."""
+
+    REQUIRED = "required"  # the belt stops when the supervising dashboard stops answering
+    NONE = "none"  # an operator at the belt's own stop suffices (research set-ups)
+
+
 class BlockRole(StrEnum):
     WARM_UP = "warm_up"
     MAIN = "main"
@@ -177,6 +184,7 @@ class ProfileConfig(Strict):
     mode: ProfileMode = Field(default=ProfileMode.TRAINING, strict=False)
     athlete_opt_in: bool = False  # backward running: higher targets, the patient opts in too
     requires_harness: bool | None = None  # None: required at or above 5 % incline
+    supervision: Supervision = Field(default=Supervision.REQUIRED, strict=False)
     heart_rate: HeartRateRule = HeartRateRule()
     schedule: Schedule | None = None
     progression: ProgressionRules | None = None

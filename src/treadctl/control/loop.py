@@ -37,6 +37,7 @@ from treadctl.safety.types import (
     Decel,
     Direction,
     DriveStatus,
+    InterlockState,
     Mode,
     Reason,
     SafetyInputs,
@@ -133,11 +134,17 @@ class LoopParts:
     max_session_s: float | None = None
     on_cycle: Callable[[float], None] | None = None  # called after each cycle (fault injection)
     recorder: CycleRecorder | None = None  # the session record (database), fed every cycle
+    # A remote operator console (the dashboard) supervises: its heartbeats are a safety input.
+    supervised: bool = False
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class LoopSnapshot:
-    """The latest cycle, for clients that watch (dashboard, status)."""
+    """The latest cycle, for clients that watch (dashboard, status, MQTT bridge).
+
+    A new one each cycle, replaced as one reference: a reader in another thread sees one
+    whole cycle, never half of two.
+    """
 
     now: float = 0.0
     outputs: SafetyOutputs | None = None
@@ -145,7 +152,14 @@ class LoopSnapshot:
     drive: DriveStatus | None = None
     segment_index: int = 0
     segment_elapsed_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    io: SafetyIO | None = None
+    io_age_s: float = 0.0
+    drive_age_s: float = 0.0
+    heart_rate_bpm: float | None = None
+    heart_rate_age_s: float | None = None
+    operator_age_s: float | None = None
+    sequencer: SequencerState = field(default_factory=SequencerState)
+    interlock: InterlockState = field(default_factory=InterlockState)
 
 
 class ControlLoop:
@@ -181,6 +195,20 @@ class ControlLoop:
         self._watchdog_present = True
         self._held_reset: Command | None = None
         self._held_until = 0.0
+        self.operator_seen_at: float | None = None
+        # Called with each cycle's snapshot; each must return at once and never block.
+        self.listeners: list[Callable[[LoopSnapshot], None]] = []
+
+    def operator_heartbeat(self) -> None:
+        """The supervising console is alive (called by the socket server on a Heartbeat)."""
+        self.operator_seen_at = self.p.clock.now()
+
+    def operator_age_s(self, now: float) -> float | None:
+        """Age of the supervising console's last sign of life; None when unsupervised."""
+        if not self.p.supervised:
+            return None
+        seen = self.operator_seen_at
+        return math.inf if seen is None else max(0.0, now - seen)
 
     def _ramp(self, index: int, belt: Direction) -> Ramp:
         """The segment's ramp while the belt runs its direction; else the machine's."""
@@ -208,6 +236,10 @@ class ControlLoop:
         """
         self.commands.append(Command(CommandKind.STOP, source))
         self._quit_requested = True
+
+    def log_event(self, kind: str, **fields: Any) -> None:
+        """Write an event stamped now (for the socket server and other watchers)."""
+        self._log(self.p.clock.now(), kind, **fields)
 
     def _log(self, now: float, kind: str, **fields: Any) -> None:
         self.p.events.write(now - self.t0, self.p.clock.wall_time(), kind, **fields)
@@ -336,6 +368,7 @@ class ControlLoop:
                     commands = await self._drive_fault_reset(commands, out, drive, now, guard)
 
                 # 3. interlock
+                operator_age = self.operator_age_s(now)
                 il_state, out = self.interlock.step(
                     il_state,
                     SafetyInputs(
@@ -348,6 +381,7 @@ class ControlLoop:
                         heart_rate_bpm=hr_bpm,
                         heart_rate_age_s=None if hr_ok_at is None else now - hr_ok_at,
                         commands=tuple(commands),
+                        operator_age_s=operator_age,
                     ),
                     now,
                 )
@@ -394,14 +428,28 @@ class ControlLoop:
                 if out.warnings != warnings:
                     warnings = out.warnings
                     self._log(now, "warnings", warnings=list(warnings))
-                snap = self.snapshot
-                snap.now, snap.outputs, snap.setpoint_kmh, snap.drive = (
-                    now,
-                    out,
-                    sp.speed_kmh,
-                    drive,
+                snap = self.snapshot = LoopSnapshot(
+                    now=now,
+                    outputs=out,
+                    setpoint_kmh=sp.speed_kmh,
+                    drive=drive,
+                    segment_index=seq_state.index,
+                    segment_elapsed_s=seq_state.elapsed_s,
+                    io=io,
+                    io_age_s=now - io_ok_at,
+                    drive_age_s=now - drive_ok_at,
+                    heart_rate_bpm=hr_bpm,
+                    heart_rate_age_s=None if hr_ok_at is None else now - hr_ok_at,
+                    operator_age_s=operator_age,
+                    sequencer=seq_state,
+                    interlock=il_state,
                 )
-                snap.segment_index, snap.segment_elapsed_s = seq_state.index, seq_state.elapsed_s
+                for listener in tuple(self.listeners):
+                    try:
+                        listener(snap)
+                    except Exception as exc:  # a watcher's bug never stops the belt's loop
+                        self.listeners.remove(listener)
+                        self._log(now, "warning", text=f"status listener removed: {exc!r}")
                 if p.on_cycle is not None:
                     p.on_cycle(now)
 

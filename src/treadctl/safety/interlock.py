@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from treadctl.config.machine import Limits, Watchdog
+from treadctl.config.machine import Limits, OperatorConfig, Watchdog
 from treadctl.config.patient import PatientConfig
 from treadctl.config.profile import RailPolicy
 from treadctl.safety.types import (
@@ -57,10 +57,15 @@ class InterlockConfig:
     hr_plausible_max_bpm: float
     drive_timeout_s: float
     io_timeout_s: float
+    operator_presence_timeout_s: float = 2.0
 
     @classmethod
     def from_config(
-        cls, limits: Limits, watchdog: Watchdog, patient: PatientConfig | None = None
+        cls,
+        limits: Limits,
+        watchdog: Watchdog,
+        patient: PatientConfig | None = None,
+        operator: OperatorConfig | None = None,
     ) -> InterlockConfig:
         fwd, bwd = limits.max_forward_kmh, limits.max_backward_kmh
         if patient is not None:
@@ -90,6 +95,7 @@ class InterlockConfig:
             hr_plausible_max_bpm=limits.hr_plausible_max_bpm,
             drive_timeout_s=watchdog.drive_read_timeout_s,
             io_timeout_s=watchdog.input_read_timeout_s,
+            operator_presence_timeout_s=(operator or OperatorConfig()).presence_timeout_s,
         )
 
     def static_cap_kmh(self, direction: Direction) -> float:
@@ -232,6 +238,10 @@ class Interlock:
                 hr_lost_since = now
         else:
             hr_lost_since = None
+        # A supervising console that stopped answering (NaN age too) is absent.
+        operator_absent = inputs.operator_age_s is not None and not (
+            inputs.operator_age_s <= cfg.operator_presence_timeout_s
+        )
         rails_released_since = state.rails_released_since
         released = io is not None and not (io.rail_left or io.rail_right)
         if released:
@@ -291,6 +301,8 @@ class Interlock:
                     why_not = unhealthy()
                 if session_ended:
                     why_not.append("session has ended")
+                if operator_absent:
+                    why_not.append("no operator console answering: open the dashboard")
                 if segment is None or not segment.moving:
                     why_not.append("no moving segment to start")
                 else:
@@ -352,7 +364,13 @@ class Interlock:
 
         # Controlled stops asked for by the session, heart rate or handrails.
         if mode is Mode.RUNNING:
-            if segment is None:
+            if operator_absent:
+                enter(
+                    Mode.STOPPING,
+                    (Reason.OPERATOR_ABSENT,),
+                    f"no sign of life for over {cfg.operator_presence_timeout_s:g} s",
+                )
+            elif segment is None:
                 enter(Mode.STOPPING, (Reason.SEQUENCE_STOP,), "end of profile")
             elif not segment.moving:
                 enter(Mode.STOPPING, (Reason.SEQUENCE_STOP,), "rest segment")
@@ -396,6 +414,9 @@ class Interlock:
                 transitions.append(Transition(now, mode, mode, (Reason.HEART_RATE_LOST,)))
         if mode is Mode.STOPPING and at_standstill:
             enter(Mode.STOPPED, reasons, "standstill")
+
+        if operator_absent:
+            warnings.append("operator console not answering")
 
         # Outputs.
         static_cap = cfg.static_cap_kmh(direction)

@@ -46,6 +46,7 @@ class Reason(StrEnum):
     HEART_RATE_HIGH = "heart rate above the profile's limit"
     HEART_RATE_LOST = "heart-rate signal lost for too long: session ended"
     RAILS_RELEASED = "both handrails released too long (hold-to-run)"
+    OPERATOR_ABSENT = "operator console stopped answering (presence timeout)"
     NO_SESSION = "no active segment"
 
 
@@ -136,6 +137,9 @@ class SafetyInputs:
     heart_rate_bpm: float | None = None
     heart_rate_age_s: float | None = None
     commands: tuple[Command, ...] = ()
+    # Age of the supervising operator console's last sign of life; None: no remote console
+    # supervises this run (the console is in-process, or the profile needs no supervision).
+    operator_age_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

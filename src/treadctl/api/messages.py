@@ -1,0 +1,221 @@
+"""The local socket's messages: one JSON object per line, validated on both ends.
+
+Clients (the dashboard, `treadctl stop`, `treadctl status`, the MQTT bridge's remote
+requests) send `ClientMessage`s; the controller sends `ServerMessage`s. A line that does
+not parse, or does not validate, is answered with an `Error` naming the field and the
+reason and is otherwise ignored: nothing a client sends can crash the controller.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+PROTOCOL_VERSION = 1
+MAX_LINE_BYTES = 64 * 1024  # a longer line is refused and the client disconnected
+
+
+class Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------
+# client -> controller
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"  # the dashboard: its heartbeats are the operator's presence
+    OBSERVER = "observer"  # status, stop, monitors: watch and send stop
+
+
+class Hello(Msg):
+    type: Literal["hello"] = "hello"
+    protocol: int = PROTOCOL_VERSION
+    role: Role = Role.OBSERVER
+    client: str = Field(default="client", min_length=1, max_length=64)
+
+
+class Heartbeat(Msg):
+    """An operator console's sign of life; sent every `heartbeat_s` from the Welcome."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+class Action(StrEnum):
+    START = "start"
+    STOP = "stop"
+    PAUSE = "pause"
+    RESET = "reset"
+    SPEED = "speed"  # speed_kmh: the target for the current segment
+    SPEED_STEP = "speed_step"  # steps: +1 or -1 machine speed steps from the current target
+    DIRECTION = "direction"  # direction: forward or backward
+    QUIT = "quit"  # end the session; refused while the belt moves
+    CONFIRM_REMOTE = "confirm_remote"  # the local operator confirms a remote request (ref)
+    REJECT_REMOTE = "reject_remote"  # ... or rejects it
+
+
+class CommandRequest(Msg):
+    type: Literal["command"] = "command"
+    id: int = Field(ge=0)  # echoed in the Reply
+    action: Action
+    speed_kmh: float | None = Field(default=None, allow_inf_nan=False)
+    steps: int | None = Field(default=None, ge=-10, le=10)
+    direction: Literal["forward", "backward"] | None = None
+    ref: int | None = None  # the remote request confirmed or rejected
+
+
+class SimControl(Msg):
+    """Set an input of the built-in simulator (only when the drive is simulated)."""
+
+    type: Literal["sim"] = "sim"
+    id: int = Field(ge=0)
+    input: Literal["estop", "key", "rail_left", "rail_right", "drive_fault", "heart_rate"]
+    value: float  # 1/0 for switches (estop 1 = pressed), a fault code, or bpm
+
+
+ClientMessage = Annotated[
+    Hello | Heartbeat | CommandRequest | SimControl, Field(discriminator="type")
+]
+client_message: TypeAdapter[Hello | Heartbeat | CommandRequest | SimControl] = TypeAdapter(
+    ClientMessage
+)
+
+
+# ---------------------------------------------------------------------------
+# controller -> client
+
+
+class Level(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAULT = "fault"
+
+
+class Indicator(Msg):
+    """One line of the interlock panel: what it is, how it is, why, in words."""
+
+    name: str  # estop, key, rail_left, rail_right, drive_comm, drive_fault, heart_rate, operator
+    label: str
+    level: Level
+    text: str
+
+
+class SegmentInfo(Msg):
+    index: int
+    label: str
+    kind: Literal["forward", "backward", "rest"]
+    target_kmh: float
+    duration_s: float
+    rail_policy: str
+    incline_pct: float = 0.0
+    cadence_spm: float | None = None
+
+
+class RemoteRequest(Msg):
+    """A remote command waiting for the local operator's confirmation."""
+
+    ref: int
+    origin: str  # e.g. "mqtt:clinic-desk"
+    action: Action
+    speed_kmh: float | None = None
+    direction: Literal["forward", "backward"] | None = None
+    expires_in_s: float
+
+
+class Status(Msg):
+    """The controller's state, sent to every client at the status rate."""
+
+    type: Literal["status"] = "status"
+    t_s: float  # session time
+    mode: Literal["faulted", "stopped", "running", "stopping"]
+    direction: Literal["forward", "backward"]
+    reasons: list[str]  # the interlock's reasons, first trip first, in words
+    latched: bool  # a latched fault: the banner shows reasons and reset steps
+    detail: str
+    target_kmh: float  # what the setpoint approaches
+    setpoint_kmh: float  # what the drive was told this cycle
+    actual_kmh: float | None  # belt speed read back; None: no fresh reading
+    cap_kmh: float
+    at_standstill: bool
+    incline_pct: float
+    heart_rate_bpm: float | None
+    cue_spm: float | None  # the metronome cue of the running segment
+    segment: SegmentInfo | None
+    next_segment: SegmentInfo | None
+    segment_elapsed_s: float
+    segment_remaining_s: float
+    session_elapsed_s: float  # profile time elapsed (counts only while segments run)
+    session_remaining_s: float
+    indicators: list[Indicator]
+    warnings: list[str]
+    operator_present: bool | None  # None: no presence supervision in this run
+    remote_requests: list[RemoteRequest] = []
+    ended: bool = False
+
+
+class SessionInfo(Msg):
+    profile: str
+    patient: str
+    machine: str
+    simulated: bool
+    loop_hz: float
+    speed_step_kmh: float
+    max_forward_kmh: float
+    max_backward_kmh: float
+    supervision: Literal["required", "none"]
+    presence_timeout_s: float
+    heartbeat_s: float  # how often an operator console sends a Heartbeat
+    segments: list[SegmentInfo]
+    pre_start_checks: list[str]
+    progression: str  # the prescription and its reason, or "" when the profile has none
+
+
+class Welcome(Msg):
+    type: Literal["welcome"] = "welcome"
+    protocol: int = PROTOCOL_VERSION
+    session: SessionInfo
+
+
+class Reply(Msg):
+    """The outcome of one CommandRequest or SimControl: the interlock's own decision."""
+
+    type: Literal["reply"] = "reply"
+    id: int
+    accepted: bool
+    text: str
+
+
+class Event(Msg):
+    """One event log record as the operator reads it."""
+
+    type: Literal["event"] = "event"
+    t_s: float
+    kind: str
+    text: str
+
+
+class Ended(Msg):
+    type: Literal["ended"] = "ended"
+    outcome: str
+    summary: list[str]
+
+
+class Error(Msg):
+    """A client message that was refused before anything acted on it."""
+
+    type: Literal["error"] = "error"
+    text: str
+
+
+ServerMessage = Annotated[
+    Welcome | Status | Reply | Event | Ended | Error, Field(discriminator="type")
+]
+server_message: TypeAdapter[Welcome | Status | Reply | Event | Ended | Error] = TypeAdapter(
+    ServerMessage
+)
+
+
+def encode(msg: Msg) -> bytes:
+    return msg.model_dump_json().encode() + b"\n"

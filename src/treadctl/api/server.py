@@ -1,0 +1,462 @@
+"""The controller's local socket: many clients, none of them able to stall the loop.
+
+Runs in the control loop's own event loop. Nothing here is awaited by a cycle: the
+loop calls `on_cycle` (replies to decided commands) and the event-log sink (events),
+both of which only append to transports. A client that does not read has its status
+messages dropped past a high-water mark and is disconnected past a hard limit, so a
+frozen dashboard costs the controller memory bounded by that limit and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from treadctl.api.messages import (
+    MAX_LINE_BYTES,
+    PROTOCOL_VERSION,
+    Action,
+    CommandRequest,
+    Ended,
+    Error,
+    Event,
+    Heartbeat,
+    Hello,
+    Msg,
+    Reply,
+    Role,
+    SimControl,
+    Welcome,
+    client_message,
+    encode,
+)
+from treadctl.api.remote import RemoteDesk
+from treadctl.api.status import StatusBuilder, is_moving
+from treadctl.control.loop import ControlLoop, LoopSnapshot
+from treadctl.safety.types import Command, CommandKind, Direction
+from treadctl.sim.world import BeltSim
+from treadctl.store.timeline import format_event
+
+STATUS_HZ = 10.0
+HIGH_WATER_BYTES = 256 * 1024  # past this a client's status messages are dropped
+HARD_LIMIT_BYTES = 2 * 1024 * 1024  # past this the client is disconnected
+EVENT_BACKLOG = 200  # events a newly attached client receives
+
+SIMPLE = {
+    Action.START: CommandKind.START,
+    Action.STOP: CommandKind.STOP,
+    Action.PAUSE: CommandKind.PAUSE,
+    Action.RESET: CommandKind.RESET,
+}
+OBSERVER_ACTIONS = frozenset({Action.STOP, Action.PAUSE})
+
+
+@dataclass(eq=False)
+class Client:
+    writer: asyncio.StreamWriter
+    name: str = "client"
+    role: Role = Role.OBSERVER
+    greeted: bool = False
+    dropped: int = 0
+    closed: bool = False
+
+    def send(self, msg: Msg, droppable: bool = False) -> None:
+        if self.closed:
+            return
+        transport = self.writer.transport
+        size = transport.get_write_buffer_size()
+        if size > HARD_LIMIT_BYTES:
+            self.close()
+            return
+        if droppable and size > HIGH_WATER_BYTES:
+            self.dropped += 1
+            return
+        try:
+            self.writer.write(encode(msg))
+        except (ConnectionError, RuntimeError):
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                self.writer.close()
+
+
+@dataclass
+class Pending:
+    command: Command
+    client: Client
+    request_id: int
+
+
+@dataclass
+class ApiServer:
+    loop: ControlLoop
+    builder: StatusBuilder
+    welcome: Welcome
+    belt: BeltSim | None = None  # the built-in simulator, when there is one
+    desk: RemoteDesk = field(default_factory=RemoteDesk)
+    clients: list[Client] = field(default_factory=list)
+    pending: dict[int, Pending] = field(default_factory=dict)
+    events: deque[Event] = field(default_factory=lambda: deque(maxlen=EVENT_BACKLOG))
+    operator: Client | None = None
+    ended: Ended | None = None
+    _server: asyncio.AbstractServer | None = None
+    _ticker: asyncio.Task[None] | None = None
+    _aio: asyncio.AbstractEventLoop | None = None
+    path: Path | None = None
+    status_listeners: list[Callable[[Any], None]] = field(default_factory=list)
+
+    async def start(self, path: Path) -> None:
+        self._aio = asyncio.get_running_loop()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_socket():
+                path.unlink()  # a stale socket from a controller that died
+        old = os.umask(0o077)  # the socket is the operator's alone
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=str(path), limit=MAX_LINE_BYTES
+            )
+        finally:
+            os.umask(old)
+        self.path = path
+        self.loop.listeners.append(self.on_cycle)
+        self.loop.p.events.add_sink(self.on_event_record)
+        self._ticker = asyncio.create_task(self._tick(), name="api-status")
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._server is not None:
+            self._server.close()
+        for client in list(self.clients):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.writer.drain(), 1.0)
+            client.close()
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    # -- from the control loop (must return at once) -------------------------------
+
+    def on_cycle(self, snap: LoopSnapshot) -> None:
+        out = snap.outputs
+        if out is None or not out.decisions or not self.pending:
+            return
+        for decision in out.decisions:
+            pending = self.pending.pop(id(decision.command), None)
+            if pending is not None and pending.command is decision.command:
+                text = decision.detail or ("accepted" if decision.accepted else "refused")
+                pending.client.send(
+                    Reply(id=pending.request_id, accepted=decision.accepted, text=text)
+                )
+
+    def on_event_record(self, record: dict[str, Any]) -> None:
+        """Event-log sink: may run in any thread; hands the record to the event loop."""
+        aio = self._aio
+        if aio is not None and not aio.is_closed():
+            with contextlib.suppress(RuntimeError):
+                aio.call_soon_threadsafe(self._event, record)
+
+    def _event(self, record: dict[str, Any]) -> None:
+        text = format_event(record)
+        if text is None:
+            return
+        event = Event(t_s=float(record["t_s"]), kind=str(record["kind"]), text=text)
+        self.events.append(event)
+        for client in self.clients:
+            if client.greeted:
+                client.send(event)
+
+    def finish(self, outcome: str, summary: list[str]) -> None:
+        """The session ended: tell every client (the loop has stopped)."""
+        self.ended = Ended(outcome=outcome, summary=summary)
+        status = self.builder.build(self.loop.snapshot, self.desk.listing(), ended=True)
+        for client in self.clients:
+            if status is not None:
+                client.send(status)
+            client.send(self.ended)
+
+    # -- clients ----------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        period = 1.0 / STATUS_HZ
+        while True:
+            await asyncio.sleep(period)
+            self.desk.expire(self.loop.p.clock.now())
+            status = self.builder.build(self.loop.snapshot, self.desk.listing())
+            if status is None:
+                continue
+            for listener in self.status_listeners:
+                listener(status)
+            for client in list(self.clients):
+                if client.closed:
+                    self._drop(client)
+                elif client.greeted:
+                    client.send(status, droppable=True)
+
+    def _drop(self, client: Client) -> None:
+        if client in self.clients:
+            self.clients.remove(client)
+        if self.operator is client:
+            self.operator = None
+            self.loop.log_event("operator_detached", client=client.name)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = Client(writer)
+        self.clients.append(client)
+        try:
+            while not client.closed:
+                try:
+                    line = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    client.send(Error(text=f"line longer than {MAX_LINE_BYTES} bytes: closing"))
+                    break
+                except ConnectionError:
+                    break
+                if not line:
+                    break
+                self._handle(client, line)
+        finally:
+            self._drop(client)
+            client.close()
+
+    def _handle(self, client: Client, line: bytes) -> None:
+        try:
+            msg = client_message.validate_json(line)
+        except ValidationError as exc:
+            client.send(Error(text=_validation_text(exc)))
+            return
+        if isinstance(msg, Hello):
+            self._hello(client, msg)
+        elif not client.greeted:
+            client.send(Error(text="say hello first"))
+        elif isinstance(msg, Heartbeat):
+            if client is self.operator:
+                self.loop.operator_heartbeat()
+        elif isinstance(msg, CommandRequest):
+            self._command(client, msg)
+        elif isinstance(msg, SimControl):
+            self._sim(client, msg)
+
+    def _hello(self, client: Client, msg: Hello) -> None:
+        if msg.protocol != PROTOCOL_VERSION:
+            client.send(
+                Error(text=f"protocol {msg.protocol} not spoken here (this is {PROTOCOL_VERSION})")
+            )
+            client.close()
+            return
+        client.name = msg.client
+        client.role = msg.role
+        if msg.role is Role.OPERATOR:
+            if self.operator is not None and self.operator is not client:
+                client.role = Role.OBSERVER
+                client.send(
+                    Error(
+                        text=f"operator console {self.operator.name!r} is already attached: "
+                        "attached as an observer (stop and pause only)"
+                    )
+                )
+            else:
+                self.operator = client
+                self.loop.operator_heartbeat()
+                self.loop.log_event("operator_attached", client=client.name)
+        client.greeted = True
+        client.send(self.welcome)
+        for event in self.events:
+            client.send(event)
+        status = self.builder.build(self.loop.snapshot, self.desk.listing(), self.ended is not None)
+        if status is not None:
+            client.send(status)
+        if self.ended is not None:
+            client.send(self.ended)
+
+    def _reply(self, client: Client, request_id: int, accepted: bool, text: str) -> None:
+        client.send(Reply(id=request_id, accepted=accepted, text=text))
+
+    def _submit(self, client: Client, request_id: int, command: Command) -> None:
+        if self.ended is not None:
+            self._reply(client, request_id, False, "the session has ended")
+            return
+        self.pending[id(command)] = Pending(command, client, request_id)
+        self.loop.submit(command)
+
+    def _command(self, client: Client, msg: CommandRequest) -> None:
+        action = msg.action
+        who = client.name
+        if self.ended is not None:
+            self._reply(client, msg.id, False, "the session has ended")
+            return
+        if client.role is not Role.OPERATOR and action not in OBSERVER_ACTIONS:
+            self._reply(
+                client,
+                msg.id,
+                False,
+                f"{action.value}: only the operator console may do this (observers: stop, pause)",
+            )
+            return
+        if action in SIMPLE:
+            self._submit(client, msg.id, Command(SIMPLE[action], who))
+        elif action is Action.SPEED:
+            if msg.speed_kmh is None:
+                self._reply(client, msg.id, False, "speed: give speed_kmh")
+                return
+            self._submit(
+                client, msg.id, Command(CommandKind.SET_SPEED, who, speed_kmh=msg.speed_kmh)
+            )
+        elif action is Action.SPEED_STEP:
+            if msg.steps is None or msg.steps == 0:
+                self._reply(client, msg.id, False, "speed_step: give steps (+1 or -1)")
+                return
+            wanted = self._wanted_kmh()
+            if wanted is None:
+                self._reply(client, msg.id, False, "no moving segment: nothing to change")
+                return
+            step = self.loop.p.machine.speed_step_kmh
+            kmh = round(wanted + msg.steps * step, 3)
+            self._submit(client, msg.id, Command(CommandKind.SET_SPEED, who, speed_kmh=kmh))
+        elif action is Action.DIRECTION:
+            if msg.direction is None:
+                self._reply(client, msg.id, False, "direction: give forward or backward")
+                return
+            self._submit(
+                client,
+                msg.id,
+                Command(CommandKind.SET_DIRECTION, who, direction=Direction(msg.direction)),
+            )
+        elif action is Action.QUIT:
+            out = self.loop.snapshot.outputs
+            if out is None or is_moving(out):
+                self._reply(
+                    client,
+                    msg.id,
+                    False,
+                    "the belt is not at verified standstill: stop it first (space)",
+                )
+                return
+            self.loop.request_quit(who)
+            self._reply(client, msg.id, True, "ending the session")
+        elif action in (Action.CONFIRM_REMOTE, Action.REJECT_REMOTE):
+            self._confirm(client, msg)
+
+    def _wanted_kmh(self) -> float | None:
+        """The current segment's wanted speed: the operator's own, else the profile's."""
+        snap = self.loop.snapshot
+        segs = self.loop.p.plan.segments
+        i = snap.segment_index
+        if snap.sequencer.ended or i >= len(segs) or segs[i].target_kmh <= 0:
+            return None
+        il = snap.interlock
+        if il.operator_speed_kmh is not None and il.operator_speed_segment == i:
+            return il.operator_speed_kmh
+        return segs[i].target_kmh
+
+    def _confirm(self, client: Client, msg: CommandRequest) -> None:
+        if msg.ref is None:
+            self._reply(client, msg.id, False, f"{msg.action.value}: give ref")
+            return
+        now = self.loop.p.clock.now()
+        if msg.action is Action.REJECT_REMOTE:
+            found = self.desk.reject(msg.ref, now)
+            self._reply(
+                client,
+                msg.id,
+                found is not None,
+                "remote request rejected" if found else f"no remote request {msg.ref}",
+            )
+            return
+        command = self.desk.confirm(msg.ref, now, confirmed_by=client.name)
+        if command is None:
+            self._reply(client, msg.id, False, f"no remote request {msg.ref} (expired?)")
+            return
+        self._submit(client, msg.id, command)
+
+    def _sim(self, client: Client, msg: SimControl) -> None:
+        belt = self.belt
+        if belt is None:
+            self._reply(client, msg.id, False, "no built-in simulator: this drive is real")
+            return
+        panel = belt.panel
+        on = msg.value != 0
+        if msg.input == "estop":
+            panel.estop_chain_ok = not on
+        elif msg.input == "key":
+            panel.key_present = on
+        elif msg.input == "rail_left":
+            panel.rail_left = on
+        elif msg.input == "rail_right":
+            panel.rail_right = on
+        elif msg.input == "drive_fault":
+            if on:
+                belt.trip(int(msg.value))
+            else:
+                belt.reset_fault()
+        elif msg.input == "heart_rate":
+            panel.heart_rate_bpm = msg.value if on else None
+        self.loop.log_event("sim_input", input=msg.input, value=msg.value, client=client.name)
+        self._reply(client, msg.id, True, f"simulator: {msg.input} = {msg.value:g}")
+
+    # -- in-process use (the MQTT bridge) ---------------------------------------------
+
+    def remote(
+        self,
+        origin: str,
+        action: Action,
+        speed_kmh: float | None = None,
+        direction: Direction | None = None,
+    ) -> tuple[bool, str]:
+        """A remote command (MQTT); call it in the control loop's thread.
+
+        Stop and pause are submitted at once, always. Start, speed and direction are
+        refused unless the machine file enables them and a local operator console is
+        attached; then they are held until the operator at the belt confirms them.
+        """
+        if self.ended is not None:
+            return False, "the session has ended"
+        if action in (Action.STOP, Action.PAUSE):
+            self.loop.submit(Command(SIMPLE[action], origin))
+            return True, f"{action.value} submitted"
+        allowed = self.loop.p.machine.remote_commands
+        enabled = {
+            Action.START: allowed.start,
+            Action.SPEED: allowed.speed,
+            Action.DIRECTION: allowed.direction,
+        }
+        if action not in enabled:
+            return False, f"{action.value}: not a remote command"
+        if not enabled[action]:
+            return False, (
+                f"{action.value}: remote {action.value} is not enabled in the machine file "
+                f"(remote_commands.{action.value})"
+            )
+        if self.operator is None:
+            return False, f"{action.value}: no local operator console attached to confirm it"
+        if action is Action.SPEED and (speed_kmh is None or not speed_kmh > 0):
+            return False, "speed: give a positive speed_kmh"
+        if action is Action.DIRECTION and direction is None:
+            return False, "direction: give forward or backward"
+        ref = self.desk.ask(origin, action, self.loop.p.clock.now(), speed_kmh, direction)
+        self.loop.log_event(
+            "remote_request", origin=origin, action=action.value, ref=ref, speed_kmh=speed_kmh
+        )
+        return True, f"waiting for the local operator's confirmation (request {ref})"
+
+
+def _validation_text(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(x) for x in err["loc"]) or "message"
+        parts.append(f"{where}: {err['msg']}")
+    return "refused: " + "; ".join(parts)

@@ -1,0 +1,109 @@
+"""The controller process: the control loop, its socket for clients, and its bridges.
+
+`treadctl serve` runs this; `treadctl run` starts it as a process of its own and then
+the dashboard in the foreground, so a dashboard that crashes or freezes never takes
+the loop with it. The loop sees the dashboard only through its heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from treadctl.api.messages import Welcome
+from treadctl.api.server import ApiServer
+from treadctl.api.status import StatusBuilder, session_info
+from treadctl.app import SessionFiles, build_session
+from treadctl.config.profile import Supervision
+from treadctl.control.clock import Clock
+from treadctl.control.loop import CycleRecorder
+from treadctl.control.operator import ScriptedOperator
+from treadctl.control.summary import SessionSummary
+from treadctl.safety.interlock import InterlockConfig
+from treadctl.sim.scenario import Scenario
+from treadctl.store.eventlog import EventLog
+
+HEARTBEATS_PER_TIMEOUT = 4  # a console sends this many heartbeats per presence timeout
+
+
+class Bridge(Protocol):
+    """A service beside the controller (the MQTT bridge): started with the socket server,
+    stopped after the session's end has been told. Neither call may block the loop."""
+
+    def start(self, api: ApiServer) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Controller:
+    files: SessionFiles
+    clock: Clock
+    events: EventLog
+    socket_path: Path
+    recorder: CycleRecorder | None = None
+    scenario: Scenario | None = None
+    operator: ScriptedOperator | None = None
+    bridges: list[Bridge] = field(default_factory=list)
+    handle_signals: bool = False
+    on_ready: Callable[[ApiServer], None] | None = None
+    api: ApiServer | None = None
+
+    async def run(self) -> SessionSummary:
+        files = self.files
+        machine = files.machine
+        supervised = files.profile.supervision is Supervision.REQUIRED
+        session = build_session(
+            files,
+            self.clock,
+            self.events,
+            self.operator,
+            self.scenario,
+            recorder=self.recorder,
+            supervised=supervised,
+        )
+        loop = session.loop
+        cfg = InterlockConfig.from_config(
+            machine.limits, machine.watchdog, files.patient, machine.operator
+        )
+        info = session_info(
+            machine,
+            files.plan,
+            loop.p.patient_name,
+            session.belt is not None,
+            machine.operator.presence_timeout_s / HEARTBEATS_PER_TIMEOUT,
+            (cfg.max_forward_kmh, cfg.max_backward_kmh),
+        )
+        builder = StatusBuilder(machine, files.plan, files.profile.heart_rate.required)
+        api = self.api = ApiServer(loop, builder, Welcome(session=info), session.belt)
+        await api.start(self.socket_path)
+        aio = asyncio.get_running_loop()
+        if self.handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                aio.add_signal_handler(sig, loop.request_quit, "signal")
+        for bridge in self.bridges:
+            bridge.start(api)
+        if self.on_ready is not None:
+            self.on_ready(api)
+        summary: SessionSummary | None = None
+        try:
+            summary = await loop.run()
+            return summary
+        finally:
+            if summary is not None:
+                api.finish(summary.outcome, summary.lines())
+            else:
+                api.finish("controller error", ["the controller stopped with an error"])
+            for bridge in self.bridges:
+                with contextlib.suppress(Exception):
+                    await bridge.stop()
+            await api.close()
+            await loop.close()
+            if self.handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    aio.remove_signal_handler(sig)
