@@ -10,6 +10,7 @@ frozen dashboard costs the controller memory bounded by that limit and nothing e
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 from collections import deque
@@ -452,6 +453,25 @@ class ApiServer:
             "remote_request", origin=origin, action=action.value, ref=ref, speed_kmh=speed_kmh
         )
         return True, f"waiting for the local operator's confirmation (request {ref})"
+
+    def remote_threadsafe(
+        self,
+        origin: str,
+        action: Action,
+        speed_kmh: float | None = None,
+        direction: Direction | None = None,
+    ) -> concurrent.futures.Future[tuple[bool, str]]:
+        """`remote` from another thread (the MQTT bridge's): the answer as a future."""
+        aio = self._aio
+        if aio is None or aio.is_closed():
+            done: concurrent.futures.Future[tuple[bool, str]] = concurrent.futures.Future()
+            done.set_result((False, "the controller is not running"))
+            return done
+
+        async def ask() -> tuple[bool, str]:
+            return self.remote(origin, action, speed_kmh, direction)
+
+        return asyncio.run_coroutine_threadsafe(ask(), aio)
 
 
 def _validation_text(exc: ValidationError) -> str:
