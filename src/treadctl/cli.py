@@ -10,6 +10,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from treadctl.api.verbs import status_main, stop_main
 from treadctl.app import (
     SessionFiles,
     apply_prescription,
@@ -30,8 +31,10 @@ from treadctl.control.summary import SessionSummary
 from treadctl.drives.calibrate import from_measurement, from_mechanics
 from treadctl.drives.probe import probe
 from treadctl.drives.regmap import load_map
+from treadctl.launch import run_with_dashboard
 from treadctl.protocol.energy import estimate_for_patient
 from treadctl.protocol.plan import Plan
+from treadctl.serve import Controller
 from treadctl.sim.main import SimOptions, host_port, run_sim
 from treadctl.sim.scenario import Scenario
 from treadctl.store import report, verbs
@@ -41,6 +44,7 @@ from treadctl.store.history import DEFAULT_RPE_SCALE, RPE_SCALES, RpeError
 from treadctl.store.recorder import SessionInfo, SessionRecorder
 from treadctl.store.timeline import format_event
 
+DEFAULT_SOCKET = Path("runs") / "treadctl.sock"
 EXIT_OK = 0
 EXIT_NOT_COMPLETED = 4  # not 1: that is what Python exits with on a crash
 EXIT_CONFIG = 2
@@ -108,7 +112,15 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a session in real time")
     run.add_argument("--profile", type=Path, required=True)
     files(run)
-    run.add_argument("--headless", action="store_true", help="command-line operator console")
+    run.add_argument(
+        "--headless",
+        action="store_true",
+        help="command-line operator console in one process (default: the controller in a "
+        "process of its own and the dashboard in this terminal)",
+    )
+    run.add_argument(
+        "--socket", type=Path, default=DEFAULT_SOCKET, help=f"controller socket ({DEFAULT_SOCKET})"
+    )
     run.add_argument(
         "--operator",
         choices=("console", "auto"),
@@ -124,6 +136,40 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="set the progressing segments from the patient's recorded sessions in --db",
     )
+    serve = sub.add_parser(
+        "serve", help="the controller process: runs a session, clients attach on its socket"
+    )
+    serve.add_argument("--profile", type=Path, required=True)
+    files(serve)
+    serve.add_argument(
+        "--socket", type=Path, default=DEFAULT_SOCKET, help=f"socket path ({DEFAULT_SOCKET})"
+    )
+    serve.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"session database (default: {DEFAULT_DB})"
+    )
+    serve.add_argument(
+        "--progress",
+        action="store_true",
+        help="set the progressing segments from the patient's recorded sessions in --db",
+    )
+    serve.add_argument(
+        "--operator",
+        choices=("dashboard", "auto"),
+        default="dashboard",
+        help="who gives reset and start: the attached dashboard, or the scripted demo "
+        "operator (for unattended tests)",
+    )
+    for verb, text in (
+        ("dashboard", "the operator dashboard of a running controller"),
+        ("status", "print a running controller's status"),
+        ("stop", "stop the belt of a running controller (always accepted)"),
+    ):
+        client = sub.add_parser(verb, help=text)
+        client.add_argument(
+            "--socket", type=Path, default=DEFAULT_SOCKET, help=f"socket path ({DEFAULT_SOCKET})"
+        )
+        if verb == "status":
+            client.add_argument("--json", action="store_true", help="the Status message as JSON")
     _records_parsers(sub)
     sim_p = sub.add_parser("sim", help="the HIL simulator: a drive and safety I/O on Modbus")
     sim_p.add_argument("--map", default="generic", help="register map to emulate")
@@ -277,9 +323,15 @@ def _progress(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# Verbs that serve sockets: a peer that hangs up must be an EPIPE error to handle, never
+# a SIGPIPE that kills the controller (or the simulator) with the belt running.
+SERVING_VERBS = frozenset({"serve", "run", "sim", "dashboard", "monitor"})
+
+
 def console_main() -> int:
     """The `treadctl` command: a process of its own, so it may set process-wide signals."""
-    if hasattr(signal, "SIGPIPE"):
+    verb = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+    if hasattr(signal, "SIGPIPE") and verb not in SERVING_VERBS:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `treadctl simulate ... | head` is fine
     return main()
 
@@ -304,6 +356,16 @@ def main(argv: list[str] | None = None) -> int:
             return _simulate(args)
         if args.verb == "run":
             return _run(args)
+        if args.verb == "serve":
+            return _serve(args)
+        if args.verb == "dashboard":
+            from treadctl.tui.app import run_dashboard  # noqa: PLC0415 - Textual loads slowly
+
+            return run_dashboard(args.socket)
+        if args.verb == "status":
+            return status_main(args.socket, args.json)
+        if args.verb == "stop":
+            return stop_main(args.socket)
         if args.verb == "sim":
             return _sim(args)
         if args.verb == "drive":
@@ -521,7 +583,7 @@ def _run(args: argparse.Namespace) -> int:
     files = _with_progress(args, files, "run", args.db)
     scenario = _scenario(args.scenario)
     if not args.headless:
-        print("treadctl: the dashboard is not available yet; running headless", file=sys.stderr)
+        return run_with_dashboard(args)
     operator = None
     if args.operator == "auto":
         operator = scenario.operator_for() if scenario else ScriptedOperator()
@@ -541,6 +603,49 @@ def _run(args: argparse.Namespace) -> int:
     error: BaseException | None = None
     try:
         summary = asyncio.run(main())
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _close_recorder(recorder, error)
+        events.close()
+    for line in [*summary.lines(), *_record_lines(recorder, summary)]:
+        print(line)
+    print(f"  event log: {events_path}")
+    sys.stdout.flush()
+    return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The controller process: no terminal of its own; events go to stdout (a log file)."""
+    files = load_session(args.machine, args.profile, args.patient)
+    files = _with_progress(args, files, "run", args.db)
+    scenario = _scenario(args.scenario)
+    operator = None
+    if args.operator == "auto":
+        operator = scenario.operator_for() if scenario else ScriptedOperator()
+    clock: Clock = MonotonicClock()
+    events_path = args.events or _default_events_path("run")
+    events = EventLog(events_path, echo=sys.stdout, formatter=format_event)
+    recorder = _recorder(args.db, "run", files, args.profile, events, clock)
+
+    def ready(_api: object) -> None:
+        print(f"controller: listening on {args.socket}", flush=True)
+
+    controller = Controller(
+        files,
+        clock,
+        events,
+        args.socket,
+        recorder=recorder,
+        scenario=scenario,
+        operator=operator,
+        handle_signals=True,
+        on_ready=ready,
+    )
+    error: BaseException | None = None
+    try:
+        summary = asyncio.run(controller.run())
     except BaseException as exc:
         error = exc
         raise

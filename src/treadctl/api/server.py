@@ -49,6 +49,7 @@ from treadctl.store.timeline import format_event
 STATUS_HZ = 10.0
 HIGH_WATER_BYTES = 256 * 1024  # past this a client's status messages are dropped
 HARD_LIMIT_BYTES = 2 * 1024 * 1024  # past this the client is disconnected
+STALL_DROPS = 50  # status messages dropped in a row (5 s): the client is stalled, cut it off
 EVENT_BACKLOG = 200  # events a newly attached client receives
 
 SIMPLE = {
@@ -67,19 +68,28 @@ class Client:
     role: Role = Role.OBSERVER
     greeted: bool = False
     dropped: int = 0
+    dropped_in_a_row: int = 0
+    stall_drops: int = STALL_DROPS
     closed: bool = False
+    high_water: int = HIGH_WATER_BYTES
+    hard_limit: int = HARD_LIMIT_BYTES
 
     def send(self, msg: Msg, droppable: bool = False) -> None:
         if self.closed:
             return
         transport = self.writer.transport
         size = transport.get_write_buffer_size()
-        if size > HARD_LIMIT_BYTES:
+        if size > self.hard_limit:
             self.close()
             return
-        if droppable and size > HIGH_WATER_BYTES:
+        if droppable and size > self.high_water:
             self.dropped += 1
+            self.dropped_in_a_row += 1
+            if self.dropped_in_a_row >= self.stall_drops:
+                self.close()  # it reconnects to a fresh welcome, backlog and status
             return
+        if droppable:
+            self.dropped_in_a_row = 0
         try:
             self.writer.write(encode(msg))
         except (ConnectionError, RuntimeError):
@@ -116,6 +126,8 @@ class ApiServer:
     _aio: asyncio.AbstractEventLoop | None = None
     path: Path | None = None
     status_listeners: list[Callable[[Any], None]] = field(default_factory=list)
+    high_water_bytes: int = HIGH_WATER_BYTES
+    hard_limit_bytes: int = HARD_LIMIT_BYTES
 
     async def start(self, path: Path) -> None:
         self._aio = asyncio.get_running_loop()
@@ -216,7 +228,7 @@ class ApiServer:
             self.loop.log_event("operator_detached", client=client.name)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = Client(writer)
+        client = Client(writer, high_water=self.high_water_bytes, hard_limit=self.hard_limit_bytes)
         self.clients.append(client)
         try:
             while not client.closed:

@@ -214,6 +214,8 @@ class StatusBuilder:
         timeout = self.machine.operator.presence_timeout_s
         if age is None:
             add("operator", "Operator", Level.OK, "presence not supervised")
+        elif age == float("inf"):
+            add("operator", "Operator", Level.FAULT, "no console attached: start refused")
         elif age > timeout:
             add("operator", "Operator", Level.FAULT, "console not answering: belt stopped")
         elif age > timeout / 2:
