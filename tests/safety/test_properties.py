@@ -82,6 +82,7 @@ MACHINE_FILE = Path(__file__).resolve().parents[2] / "machines" / "sim.toml"
 MACHINE = load_model(MACHINE_FILE, MachineConfig)
 LIMITS = MACHINE.limits
 WATCHDOG = MACHINE.watchdog
+CONFIG_PRESENCE_S = MACHINE.operator.presence_timeout_s
 PERIOD_S = MACHINE.loop.period_s
 assert isinstance(MACHINE.drive, SimDriveConfig), "machines/sim.toml must declare the sim drive"
 BELT = MACHINE.drive.belt
@@ -262,6 +263,8 @@ class InterlockMachine(RuleBasedStateMachine):
         self.hr_bpm: float | None = None
         self.hr_ok_at: float | None = None
         self.segment: SegmentPolicy | None = None
+        self.console = "unsupervised"  # unsupervised | alive | frozen (the dashboard)
+        self.console_seen_at: float | None = None
         self.segment_count = 0
         self.reverse_hold_from: float | None = None
         self.cycles: list[Cycle] = []
@@ -297,6 +300,12 @@ class InterlockMachine(RuleBasedStateMachine):
                 self.drive_ok_at = now
         if self.hr_bpm is not None:
             self.hr_ok_at = now
+        operator_age: float | None = None
+        if self.console == "alive":
+            self.console_seen_at = now
+        if self.console != "unsupervised":
+            seen = self.console_seen_at
+            operator_age = math.inf if seen is None else now - seen
         inputs = SafetyInputs(
             io=io,
             io_age_s=now - self.io_ok_at,
@@ -307,6 +316,7 @@ class InterlockMachine(RuleBasedStateMachine):
             heart_rate_bpm=self.hr_bpm,
             heart_rate_age_s=None if self.hr_ok_at is None else now - self.hr_ok_at,
             commands=commands,
+            operator_age_s=operator_age,
         )
 
         # 3. interlock, 5. setpoint: exactly as control/loop.py chains them (the quick-stop
@@ -487,7 +497,7 @@ class InterlockMachine(RuleBasedStateMachine):
         """Power on; then, unless `start` is None, a healthy start (not subject to swarm
         testing, which disables random rules per sequence, so most sequences run the belt)."""
         self._begin()
-        config = InterlockConfig.from_config(LIMITS, WATCHDOG, patient)
+        config = InterlockConfig.from_config(LIMITS, WATCHDOG, patient, MACHINE.operator)
         self.interlock = Interlock(config)
         self.state = self.interlock.initial_state()
         self.prev_mode, self.prev_direction = self.state.mode, self.state.direction
@@ -566,6 +576,11 @@ class InterlockMachine(RuleBasedStateMachine):
         self._begin()
         self.hr_bpm = bpm
 
+    @rule(console=st.sampled_from(["unsupervised", "alive", "frozen"]))
+    def operator_console(self, console: str) -> None:
+        self._begin()
+        self.console = console
+
     @rule(segment=SEGMENTS)
     def profile_segment(self, segment: SegmentPolicy | None) -> None:
         self._begin()
@@ -579,6 +594,8 @@ class InterlockMachine(RuleBasedStateMachine):
         self.io_fails = False
         self.drive_bus = "ok"
         self.belt.reset_fault()
+        if self.console == "frozen":
+            self.console = "alive"
         if segment is None and (self.segment is None or not self.segment.moving):
             segment = DEFAULT_SEGMENT
         if segment is not None:
@@ -818,6 +835,18 @@ class InterlockMachine(RuleBasedStateMachine):
                 assert c.out.mode is Mode.FAULTED, (
                     f"not FAULTED with {c.latched_fault_inputs}: {c.where()}"
                 )
+
+
+    @invariant()
+    def inv8_never_running_without_a_supervising_console(self) -> None:
+        """8. With a supervising console silent past the presence timeout, no start is
+        accepted and the belt is not RUNNING (it stops in a controlled way)."""
+        timeout = CONFIG_PRESENCE_S
+        for c in self.cycles:
+            age = c.inputs.operator_age_s
+            if age is not None and not age <= timeout:
+                assert c.out.mode is not Mode.RUNNING, f"RUNNING, console silent: {c.where()}"
+                assert not c.start_accepted, f"start accepted, console silent: {c.where()}"
 
 
 # max_examples and deadline come from the profile chosen in tests/conftest.py ("ci": 10,000
