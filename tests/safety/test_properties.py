@@ -836,7 +836,6 @@ class InterlockMachine(RuleBasedStateMachine):
                     f"not FAULTED with {c.latched_fault_inputs}: {c.where()}"
                 )
 
-
     @invariant()
     def inv8_never_running_without_a_supervising_console(self) -> None:
         """8. With a supervising console silent past the presence timeout, no start is
