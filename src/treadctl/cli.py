@@ -32,9 +32,12 @@ from treadctl.drives.calibrate import from_measurement, from_mechanics
 from treadctl.drives.probe import probe
 from treadctl.drives.regmap import load_map
 from treadctl.launch import run_with_dashboard
+from treadctl.mqtt.bridge import MqttBridge
+from treadctl.mqtt.cli import add_monitor_arguments, monitor_main
+from treadctl.mqtt.config import load_mqtt_config
 from treadctl.protocol.energy import estimate_for_patient
 from treadctl.protocol.plan import Plan
-from treadctl.serve import Controller
+from treadctl.serve import Bridge, Controller
 from treadctl.sim.main import SimOptions, host_port, run_sim
 from treadctl.sim.scenario import Scenario
 from treadctl.store import report, verbs
@@ -122,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
         "--socket", type=Path, default=DEFAULT_SOCKET, help=f"controller socket ({DEFAULT_SOCKET})"
     )
     run.add_argument(
+        "--mqtt", type=Path, default=None, help="MQTT bridge file (with the dashboard only)"
+    )
+    run.add_argument(
         "--operator",
         choices=("console", "auto"),
         default="console",
@@ -152,6 +158,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="set the progressing segments from the patient's recorded sessions in --db",
     )
+    serve.add_argument("--mqtt", type=Path, default=None, help="MQTT bridge file (docs/mqtt.md)")
     serve.add_argument(
         "--operator",
         choices=("dashboard", "auto"),
@@ -170,6 +177,9 @@ def _parser() -> argparse.ArgumentParser:
         )
         if verb == "status":
             client.add_argument("--json", action="store_true", help="the Status message as JSON")
+    add_monitor_arguments(
+        sub.add_parser("monitor", help="every treadmill on an MQTT broker, in one overview")
+    )
     _records_parsers(sub)
     sim_p = sub.add_parser("sim", help="the HIL simulator: a drive and safety I/O on Modbus")
     sim_p.add_argument("--map", default="generic", help="register map to emulate")
@@ -364,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_dashboard(args.socket)
         if args.verb == "status":
             return status_main(args.socket, args.json)
+        if args.verb == "monitor":
+            return monitor_main(args)
         if args.verb == "stop":
             return stop_main(args.socket)
         if args.verb == "sim":
@@ -584,6 +596,8 @@ def _run(args: argparse.Namespace) -> int:
     scenario = _scenario(args.scenario)
     if not args.headless:
         return run_with_dashboard(args)
+    if args.mqtt is not None:
+        raise UsageError("--mqtt needs the controller process: leave out --headless")
     operator = None
     if args.operator == "auto":
         operator = scenario.operator_for() if scenario else ScriptedOperator()
@@ -619,6 +633,9 @@ def _run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     """The controller process: no terminal of its own; events go to stdout (a log file)."""
     files = load_session(args.machine, args.profile, args.patient)
+    bridges: list[Bridge] = []
+    if args.mqtt is not None:
+        bridges.append(MqttBridge(load_mqtt_config(args.mqtt)))
     files = _with_progress(args, files, "run", args.db)
     scenario = _scenario(args.scenario)
     operator = None
@@ -642,6 +659,7 @@ def _serve(args: argparse.Namespace) -> int:
         operator=operator,
         handle_signals=True,
         on_ready=ready,
+        bridges=bridges,
     )
     error: BaseException | None = None
     try:

@@ -66,4 +66,27 @@ def format_event(r: dict[str, Any]) -> str | None:
         )
     if kind == "session_end":
         return f"{t}  session   ended: {r['outcome']}"
+    if kind == "operator_attached":
+        return f"{t}  operator  console {r['client']} attached"
+    if kind == "operator_detached":
+        return f"{t}  operator  console {r['client']} detached"
+    if kind == "sim_input":
+        return f"{t}  SIM       {r['input']} set to {r['value']:g} by {r['client']}"
+    if kind == "remote_request":
+        speed = f" {r['speed_kmh']:.2f} km/h" if r.get("speed_kmh") is not None else ""
+        return (
+            f"{t}  remote    {r['action']}{speed} from {r['origin']}: waiting for the local "
+            f"operator's confirmation (request {r['ref']})"
+        )
+    if kind == "broker_connected":
+        drops = r.get("dropped_telemetry", 0)
+        extra = f"; {drops} telemetry messages dropped meanwhile" if drops else ""
+        return f"{t}  mqtt      connected to {r['host']}:{r['port']}{extra}"
+    if kind == "broker_lost":
+        return f"{t}  mqtt      broker lost ({r['reason']}): retrying; the belt is unaffected"
+    if kind == "broker_unreachable":
+        where = f"{r['host']}:{r['port']}"
+        return f"{t}  mqtt      broker {where} unreachable ({r['reason']}): retrying"
+    if kind == "remote_refused":
+        return f"{t}  mqtt      remote {r.get('action') or '?'} refused: {r['reason']}"
     return None
