@@ -1,0 +1,203 @@
+"""Putting the dashboard's state on its widgets (the wording is in `view`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from treadctl.api.messages import Role
+from treadctl.tui import view
+from treadctl.tui.link import STALE_S
+from treadctl.tui.widgets import DirectionBadge, Interlock, KeyBar, Line, SpeedBox
+
+if TYPE_CHECKING:
+    from treadctl.tui.app import DashboardApp
+
+ENDED_STYLE = view.ENDED
+
+
+def _line(app: DashboardApp, name: str) -> Line:
+    return app.query_one(f"#{name}", Line)
+
+
+def refresh_all(app: DashboardApp) -> None:
+    show_session(app)
+    show_status(app)
+
+
+def show_session(app: DashboardApp) -> None:
+    info = app.session
+    who = Text()
+    if info is None:
+        who.append(str(app.socket or "no controller"), "dim")
+    else:
+        who.append(info.patient, "bold")
+        who.append(f" · {info.profile}")
+        if app.large:
+            who.append(f" · {info.machine}")
+        if info.simulated:
+            who.append(" · ")
+            who.append(" SIM ", "bold #000000 on #bcbcbc")
+    _line(app, "who").show(who)
+    progression = info.progression if info is not None else ""
+    session = _line(app, "session")
+    session.show(Text(f"PLAN {progression}") if progression else Text(""))
+    session.set_class(not progression, "-empty")
+    show_keys(app)
+
+
+def show_status(app: DashboardApp) -> None:
+    st = app.status
+    show_header(app)
+    show_banner(app)
+    show_keys(app)
+    if st is None:
+        return
+    mph = app.mph
+    app.query_one("#actual", SpeedBox).show(st.actual_kmh, mph)
+    app.query_one("#target", SpeedBox).show(st.target_kmh, mph)
+    app.query_one(DirectionBadge).set_direction(st.direction)
+    cues = Text("incline ")
+    cues.append(f"{st.incline_pct:.1f}%", "bold")
+    cues.append("  cue ")
+    cues.append(f"{st.cue_spm:.0f}/min" if st.cue_spm else "off", "bold")
+    cues.append("  cap ")
+    cues.append(view.speed_digits(st.cap_kmh, mph), "bold")
+    if st.heart_rate_bpm is not None:
+        cues.append(f"  ♥ {st.heart_rate_bpm:.0f}", "bold")
+    _line(app, "cues").show(cues)
+    total = len(app.session.segments) if app.session is not None else 0
+    _line(app, "seg-now").show(view.segment_line("NOW", st.segment, total, mph))
+    _line(app, "seg-next").show(view.segment_line("NEXT", st.next_segment, total, mph))
+    # the bars take what the panel leaves after "SEG  " and " 00:00 left of 00:00"
+    room = app.query_one("#segments").content_size.width - 26
+    width = max(10, min(60, room)) if room > 0 else 30
+    _line(app, "seg-time").show(
+        view.countdown_line("SEG", st.segment_elapsed_s, st.segment_remaining_s, width)
+    )
+    _line(app, "ses-time").show(
+        view.countdown_line("ALL", st.session_elapsed_s, st.session_remaining_s, width)
+    )
+    app.query_one(Interlock).show(st.indicators)
+    remote = _line(app, "remote")
+    if st.remote_requests:
+        oldest = min(st.remote_requests, key=lambda r: r.ref)
+        remote.show(view.remote_text(oldest, len(st.remote_requests) - 1, mph))
+    else:
+        remote.show("")
+    remote.display = bool(st.remote_requests)
+    warnings = _line(app, "warnings")
+    warnings.show(Text("▲ " + "; ".join(st.warnings), view.WARN) if st.warnings else "")
+    warnings.display = bool(st.warnings)
+
+
+def show_header(app: DashboardApp) -> None:
+    st = app.status
+    mode = view.mode_badge(st, app.link_state, app.ended is not None)
+    if st is not None:
+        word, style = view.direction_badge(st.direction)
+        mode.append(" ")
+        mode.append(f" {word} ", style)
+    mode.append(view.mode_tail(st), "bold")
+    _line(app, "mode").show(mode)
+    why = _line(app, "why")
+    reasons = view.stop_reasons(st)
+    why.show(Text(reasons, "bold #ffaf00"))
+    why.display = bool(reasons)
+
+
+def banner_lines(app: DashboardApp) -> tuple[str, list[str]]:
+    """(style, lines) of the banner; no lines: no banner."""
+    link = app.link
+    stale = link.stale_for() if link is not None else 0.0
+    if app.link_state == "lost":
+        return view.FAULT, [
+            "CONNECTION TO THE CONTROLLER LOST: this screen is not current",
+            app.link_text,
+            "Retrying every second. If the belt moves: use the emergency stop.",
+        ]
+    if stale > STALE_S:
+        return view.FAULT, [
+            f"NO STATUS FROM THE CONTROLLER FOR {stale:.0f} s: this screen is not current",
+            "If the belt moves: use the emergency stop.",
+        ]
+    if app.ended is not None:
+        summary: list[str] = []
+        for line in app.ended.summary:
+            if line.strip() == "control loop:":
+                break
+            summary.append(line)
+        return ENDED_STYLE, [f"SESSION ENDED: {app.ended.outcome}   (q: exit)", *summary]
+    st = app.status
+    if st is not None and st.latched:
+        return view.latched_banner(st)
+    if link is not None and link.role is Role.OBSERVER:
+        return view.WARN, [
+            "OBSERVER ONLY: another operator console is attached; "
+            "this screen can send stop and pause only"
+        ]
+    return "", []
+
+
+def show_banner(app: DashboardApp) -> None:
+    style, lines = banner_lines(app)
+    banner = _line(app, "banner")
+    # the colour comes from the class (the whole banner, not only its text)
+    banner.show(Text("\n".join(lines), "bold"))
+    banner.set_class(style == view.FAULT, "-fault")
+    banner.set_class(style == view.WARN, "-warn")
+    banner.set_class(style == ENDED_STYLE, "-ended")
+    banner.display = bool(lines)
+    app.query_one("#main").set_class(app.ended is not None, "ended")
+
+
+def show_keys(app: DashboardApp) -> None:
+    info = app.session
+    st = app.status
+    app.query_one(KeyBar).set_keys(
+        compact=not app.large,
+        simulated=info is not None and info.simulated,
+        remote=st is not None and bool(st.remote_requests),
+        estop=app.sim_estop,
+        key_in=app.sim_key_in,
+    )
+
+
+NOTICE_S = 20.0  # a reply stays this long (a newer one replaces it at once)
+
+
+def notice(app: DashboardApp, text: str, style: str) -> None:
+    """The answer line: the last reply or refusal, until the next, or NOTICE_S."""
+    line = _line(app, "notice")
+    shown = Text(text, style)
+    line.show(shown)
+
+    def expire() -> None:
+        if line.plain == shown.plain:
+            line.show("")
+
+    if app.link is not None:  # a live dashboard; a fed one keeps its picture
+        app.set_timer(NOTICE_S, expire)
+
+
+def log_line(app: DashboardApp, line: str) -> None:
+    app.event_lines.append(line)
+    app.query_one("#log", RichLog).write(Text(line, view.event_style(line)))
+
+
+def start_what(app: DashboardApp) -> str:
+    st = app.status
+    if st is None or st.segment is None:
+        return "No segment to start."
+    seg = st.segment
+    total = len(app.session.segments) if app.session is not None else 0
+    what = (
+        f"Segment {seg.index + 1}/{total}: {seg.kind.upper()} at "
+        f"{view.speed_text(st.target_kmh or seg.target_kmh, app.mph)}, "
+        f"{view.clock(st.segment_remaining_s)} left."
+    )
+    if seg.kind in ("forward", "backward") and seg.kind != st.direction:
+        what += f" The belt is set to {st.direction.upper()}: change direction first (d)."
+    return what

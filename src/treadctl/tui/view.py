@@ -1,0 +1,176 @@
+"""The dashboard's wording and colours, as pure functions of the controller's messages.
+
+No Textual here: everything the operator reads is decided in this module, so it can be
+tested without a screen. Speeds are km/h inside; `mph` only changes what is shown.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from treadctl.api.messages import Level, RemoteRequest, SegmentInfo, Status
+from treadctl.safety.types import Reason
+from treadctl.units import kmh_to_mph
+
+# Colours. Green/amber/red mean ok/warn/fault and nothing else; the belt's direction has
+# colours of its own so that BACKWARD can never be mistaken for a health state.
+OK = "bold #ffffff on #008700"
+WARN = "bold #000000 on #ffaf00"
+FAULT = "bold #ffffff on #d70000"
+BACKWARD = "bold #ffffff on #af00af"
+FORWARD = "bold #ffffff on #005faf"
+STOPPED = "bold #ffffff on #5f5f5f"
+PAUSED = "bold #000000 on #d7d787"
+ENDED = "bold #ffffff on #005f87"
+LEVEL_STYLE = {Level.OK: OK, Level.WARN: WARN, Level.FAULT: FAULT}
+LEVEL_DOT = {Level.OK: "#00d700", Level.WARN: "#ffaf00", Level.FAULT: "#ff0000"}
+LEVEL_MARK = {Level.OK: "●", Level.WARN: "▲", Level.FAULT: "■"}  # not colour alone
+SERIES_TARGET = "#00d7ff"
+SERIES_ACTUAL = "#ffff00"
+
+RESET_STEPS = "To reset: 1. fix the cause   2. belt at standstill   3. press r"
+
+
+def speed_value(kmh: float | None, mph: bool) -> float | None:
+    if kmh is None:
+        return None
+    return kmh_to_mph(kmh) if mph else kmh
+
+
+def speed_digits(kmh: float | None, mph: bool) -> str:
+    """The number a Digits widget shows: one decimal; dashes when there is no reading."""
+    value = speed_value(kmh, mph)
+    return "-.--" if value is None else f"{value:.2f}"
+
+
+def unit(mph: bool) -> str:
+    return "mph" if mph else "km/h"
+
+
+def speed_text(kmh: float | None, mph: bool) -> str:
+    value = speed_value(kmh, mph)
+    return "--" if value is None else f"{value:.2f} {unit(mph)}"
+
+
+def clock(seconds: float) -> str:
+    """mm:ss (h:mm:ss past an hour); never negative."""
+    s = max(0, round(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+def bar(fraction: float, width: int) -> str:
+    """A progress bar of eighth blocks, `width` cells."""
+    width = max(1, width)
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    partial = " ▏▎▍▌▋▊▉"[part] if part else ""
+    return ("█" * full + partial).ljust(width, "░")[:width]
+
+
+def is_paused(status: Status) -> bool:
+    return status.mode == "stopped" and Reason.OPERATOR_PAUSE.value in status.reasons
+
+
+def mode_badge(status: Status | None, link: str, ended: bool = False) -> Text:
+    """The one word the operator looks for first, on its colour."""
+    if link == "lost":
+        return Text(" NO CONTROLLER ", FAULT)
+    if status is None:
+        return Text(" CONNECTING ", WARN)
+    if status.ended or ended:
+        return Text(" SESSION ENDED ", STOPPED)
+    if status.mode == "faulted":
+        if status.reasons == [Reason.POWER_ON.value]:
+            return Text(" RESET REQUIRED ", WARN)
+        return Text(" FAULT ", FAULT)
+    if status.mode == "running":
+        return Text(" RUNNING ", OK)
+    if status.mode == "stopping":
+        return Text(" STOPPING ", WARN)
+    if is_paused(status):
+        return Text(" PAUSED ", PAUSED)
+    return Text(" STOPPED ", STOPPED)
+
+
+def mode_tail(status: Status | None) -> str:
+    """Whether a belt that is not running stands still (verified by the controller)."""
+    if status is None or status.mode == "running":
+        return ""
+    return " at standstill" if status.at_standstill else " not at standstill"
+
+
+def stop_reasons(status: Status | None) -> str:
+    """What stopped (or is stopping) the belt, when it is not a latched fault."""
+    if status is None or status.latched or status.mode == "running" or not status.reasons:
+        return ""
+    return ("stopping: " if status.mode == "stopping" else "stopped: ") + "; ".join(status.reasons)
+
+
+def direction_badge(direction: str) -> tuple[str, str]:
+    """(word, style): the belt's direction in big letters on its own colour."""
+    if direction == "backward":
+        return "BACKWARD", BACKWARD
+    return "FORWARD", FORWARD
+
+
+def latched_banner(status: Status) -> tuple[str, list[str]]:
+    """(style, lines) of the latched-fault banner: what tripped, then how to reset."""
+    if status.reasons == [Reason.POWER_ON.value]:
+        head = "RESET REQUIRED: the controller has started; check the belt is clear"
+        return WARN, [head, "To reset: belt at standstill, then press r"]
+    lines = ["LATCHED FAULT: " + "; ".join(status.reasons or ["(no reason given)"])]
+    if status.detail and status.detail != "-":
+        lines.append(f"detail: {status.detail}")
+    faults = [f"{i.label}: {i.text}" for i in status.indicators if i.level is not Level.OK]
+    if faults:
+        lines.append("now: " + " · ".join(faults))
+    lines.append(RESET_STEPS)
+    return FAULT, lines
+
+
+def segment_line(prefix: str, seg: SegmentInfo | None, total: int, mph: bool) -> Text:
+    text = Text(f"{prefix:<5}", "bold")
+    if seg is None:
+        text.append("—" if prefix.strip() == "NEXT" else "no segment (profile done)")
+        return text
+    kind_style = {"backward": "bold #ff5fff", "forward": "bold #5fafff"}.get(seg.kind, "bold")
+    text.append(f"{seg.index + 1}/{total} ")
+    text.append(seg.kind.upper(), kind_style)
+    text.append(f"  {speed_text(seg.target_kmh, mph)} for {clock(seg.duration_s)}")
+    name = seg.label.rsplit("/", 1)[-1]
+    if name and name != seg.kind:
+        text.append(f"  {name}", "dim")
+    return text
+
+
+def countdown_line(label: str, elapsed: float, remaining: float, width: int) -> Text:
+    total = elapsed + remaining
+    fraction = elapsed / total if total > 0 else 0.0
+    text = Text(f"{label:<5}", "bold")
+    text.append(bar(fraction, width), "cyan")
+    text.append(f" {clock(remaining)} left", "bold")
+    text.append(f" of {clock(total)}", "dim")
+    return text
+
+
+def remote_text(req: RemoteRequest, more: int, mph: bool) -> Text:
+    what = req.action.value
+    if req.speed_kmh is not None:
+        what += f" {speed_text(req.speed_kmh, mph)}"
+    if req.direction is not None:
+        what += f" {req.direction.upper()}"
+    text = Text(f" REMOTE {req.origin}: {what} ", WARN)
+    text.append(f" c confirm · x reject ({req.expires_in_s:.0f} s)", "bold")
+    if more:
+        text.append(f" (+{more} more)", "dim")
+    return text
+
+
+def event_style(line: str) -> str:
+    if "REFUSED" in line or "-> faulted" in line:
+        return "#ff5f5f"
+    if "notice" in line or "warning" in line:
+        return "#ffaf00"
+    return ""

@@ -1,0 +1,160 @@
+"""The dashboard as a person runs it: real processes in an 80x24 tmux terminal.
+
+`treadctl serve` runs the controller (built-in simulator) in its own process;
+`treadctl dashboard` runs in tmux and is driven with send-keys. The kill test kills
+(or freezes) the dashboard with the belt running and watches the controller stop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tui_term import DEADLINE_S, Served, Term, wait
+
+from treadctl.api.client import ControllerClient
+from treadctl.api.messages import Role, Status
+from treadctl.config.loader import load_model
+from treadctl.config.machine import MachineConfig
+from treadctl.safety.types import Reason
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("tmux") is None, reason="tmux is not installed (scripts/test installs it)"
+    ),
+]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def standstill(top_line: str) -> bool:
+    return "at standstill" in top_line and "not at standstill" not in top_line
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="tmx-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def served(short_dir: Path) -> Iterator[Served]:
+    served = Served(short_dir)
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def term(short_dir: Path) -> Iterator[Term]:
+    term = Term(short_dir)
+    yield term
+    term.close()
+
+
+def test_a_session_in_an_80x24_terminal(served: Served, term: Term) -> None:
+    term.start_dashboard(served.socket)
+    term.see("RESET REQUIRED", "press r", "SPACE STOP", "q quit", "e estop")
+    wait(lambda: standstill(term.top_line()), "the power-on standstill")
+    term.keys("r")
+    term.see("✓ reset")
+    term.keys("s")
+    term.see("START THE BELT?", "Before starting, check:")
+    term.keys("Enter")
+    wait(lambda: "RUNNING" in term.top_line(), "RUNNING")
+    term.keys("d")
+    term.see("REFUSED direction backward", "stop first")
+    term.keys("q")
+    term.see("REFUSED quit", "not at verified standstill")
+    # the profile's turnaround after its 15 s forward segment: the belt stops and the
+    # controller sets it to BACKWARD; the operator starts it again
+    wait(lambda: "BACKWARD" in term.top_line(), "the turnaround to BACKWARD", 60)
+    term.see("stopped: profile asks the belt to stop")
+    wait(lambda: standstill(term.top_line()), "standstill")
+    term.keys("s")
+    term.see("START THE BELT?")
+    term.keys("y")
+    wait(lambda: "RUNNING" in term.top_line(), "RUNNING backward")
+    assert "BACKWARD" in term.top_line()
+    term.keys("u")
+    term.see("ACTUAL mph")
+    # the simulated e-stop: a latched fault, and reset refused with the reason
+    term.keys("e")
+    term.see("LATCHED FAULT: emergency-stop chain open", "press r")
+    term.keys("r")
+    term.see("REFUSED reset: emergency-stop chain open")
+    term.keys("Space")  # stop ends the session
+    term.see("SESSION ENDED")
+    term.keys("q")
+    wait(term.dead, "the dashboard to exit")
+    wait(lambda: served.proc.poll() is not None, "the controller to finish")
+
+
+async def _observe_stop(served: Served, kill: signal.Signals, term: Term) -> tuple[Status, float]:
+    """Kill (or freeze) the dashboard with the belt running; the status once the
+    controller has stopped the belt, and the controller-clock time from kill to stopping."""
+    observer = ControllerClient(served.socket, Role.OBSERVER, "kill-test")
+    await observer.connect()
+    try:
+        await _wait_status(observer, lambda s: s.mode == "running" and (s.actual_kmh or 0) > 0.5)
+        assert observer.status is not None
+        killed_at = observer.status.t_s
+        os.kill(term.pid, kill)
+        stopping_at: float | None = None
+        async with asyncio.timeout(DEADLINE_S):
+            async for msg in observer.messages():
+                if not isinstance(msg, Status):
+                    continue
+                if stopping_at is None and msg.mode != "running":
+                    stopping_at = msg.t_s
+                if msg.mode == "stopped" and msg.at_standstill:
+                    assert stopping_at is not None
+                    return msg, stopping_at - killed_at
+        raise AssertionError("the controller closed before the belt stopped")
+    finally:
+        await observer.close()
+
+
+async def _wait_status(client: ControllerClient, cond: object) -> None:
+    assert callable(cond)
+    async with asyncio.timeout(DEADLINE_S):
+        async for msg in client.messages():
+            if isinstance(msg, Status) and cond(msg):
+                return
+
+
+@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGSTOP], ids=["kill-9", "freeze"])
+async def test_a_dead_or_frozen_dashboard_stops_the_belt(
+    served: Served, term: Term, kill: signal.Signals
+) -> None:
+    timeout_s = load_model(ROOT / "machines/sim.toml", MachineConfig).operator.presence_timeout_s
+    term.start_dashboard(served.socket)
+    term.see("RESET REQUIRED")
+    wait(lambda: standstill(term.top_line()), "the power-on standstill")
+    term.keys("r")
+    term.see("✓ reset")
+    term.keys("s")
+    term.see("START THE BELT?")
+    term.keys("Enter")
+    wait(lambda: "RUNNING" in term.top_line(), "RUNNING")
+    status, after_s = await _observe_stop(served, kill, term)
+    assert status.reasons == [Reason.OPERATOR_ABSENT.value]
+    assert status.indicators[-1].name == "operator"
+    assert status.indicators[-1].level.value == "fault"
+    # the last heartbeat left at most heartbeat_s (timeout / 4) before the kill
+    assert after_s >= timeout_s * 0.75 - 0.1, f"stopped {after_s:.2f} s after the kill"
+    print(f"{kill.name}: belt stopping {after_s:.2f} s after the kill (timeout {timeout_s} s)")
+    printed = served.status()
+    assert "STOPPED" in printed
+    assert Reason.OPERATOR_ABSENT.value in printed
+    if kill is signal.SIGSTOP:
+        os.kill(term.pid, signal.SIGCONT)  # thawed, it shows what happened meanwhile
+        term.see(Reason.OPERATOR_ABSENT.value)
+        term.keys("q")  # at standstill: quit is accepted and the session ends
+        wait(term.dead, "the dashboard to exit")

@@ -1,0 +1,164 @@
+"""The dashboard's wording, chart and layout switch, without a controller."""
+
+from __future__ import annotations
+
+import pytest
+import tui_feeds as feeds
+from rich.text import Text
+from tui_rig import line
+
+from treadctl.api.messages import Level
+from treadctl.safety.types import Reason
+from treadctl.tui import chart, view
+from treadctl.tui.app import DashboardApp
+from treadctl.tui.widgets import KeyBar, Line
+
+
+def test_speeds_and_units() -> None:
+    assert view.speed_digits(1.609344, mph=True) == "1.00"
+    assert view.speed_digits(2.0, mph=False) == "2.00"
+    assert view.speed_digits(None, mph=False) == "-.--"
+    assert view.speed_text(3.2186880, mph=True) == "2.00 mph"
+    assert view.unit(True) == "mph"
+    assert view.unit(False) == "km/h"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "00:00"), (59.4, "00:59"), (61, "01:01"), (3725, "1:02:05"), (-3, "00:00")],
+)
+def test_clock(seconds: float, text: str) -> None:
+    assert view.clock(seconds) == text
+
+
+def test_bar() -> None:
+    assert view.bar(0.0, 4) == "░░░░"
+    assert view.bar(1.0, 4) == "████"
+    assert view.bar(0.5, 4) == "██░░"
+    assert view.bar(0.5 + 1 / 8, 4) == "██▌░"  # half a cell more: a half block
+    assert len(view.bar(0.37, 30)) == 30
+
+
+def test_mode_badge_words() -> None:
+    running = feeds.status(1.0)
+    assert view.mode_badge(running, "connected").plain.strip() == "RUNNING"
+    assert view.mode_badge(running, "lost").plain.strip() == "NO CONTROLLER"
+    assert view.mode_badge(None, "connecting").plain.strip() == "CONNECTING"
+    power_on = feeds.status(0.0, mode="faulted", latched=True, reasons=[Reason.POWER_ON.value])
+    assert view.mode_badge(power_on, "connected").plain.strip() == "RESET REQUIRED"
+    paused = feeds.status(1.0, mode="stopped", reasons=[Reason.OPERATOR_PAUSE.value])
+    assert view.mode_badge(paused, "connected").plain.strip() == "PAUSED"
+    assert view.mode_badge(paused, "connected", ended=True).plain.strip() == "SESSION ENDED"
+
+
+def test_latched_banner_names_the_trip_and_the_reset_steps() -> None:
+    st = feeds.status(
+        1.0,
+        mode="faulted",
+        latched=True,
+        reasons=[Reason.SAFETY_KEY_PULLED.value],
+        detail="key input low",
+        indicators=feeds.indicators(key=(Level.FAULT, "PULLED: clip the key back in")),
+    )
+    style, lines = view.latched_banner(st)
+    assert style == view.FAULT
+    assert lines[0] == "LATCHED FAULT: safety key pulled"
+    assert "detail: key input low" in lines
+    assert any("PULLED: clip the key back in" in x for x in lines)
+    assert lines[-1] == view.RESET_STEPS
+    power_on = st.model_copy(update={"reasons": [Reason.POWER_ON.value]})
+    style, lines = view.latched_banner(power_on)
+    assert style == view.WARN
+    assert "press r" in lines[-1]
+
+
+def test_direction_has_its_own_colours() -> None:
+    back, fwd = view.direction_badge("backward"), view.direction_badge("forward")
+    assert back[0] == "BACKWARD"
+    assert fwd[0] == "FORWARD"
+    health = {view.OK, view.WARN, view.FAULT}
+    assert back[1] not in health
+    assert fwd[1] not in health
+    assert back[1] != fwd[1]
+
+
+def test_nice_ceiling() -> None:
+    assert [chart.nice_ceiling(v) for v in (0, 0.3, 1.0, 1.05, 2.2, 4.0, 7.0, 12.0)] == [
+        1.0, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0,
+    ]  # fmt: skip
+
+
+def test_plot_draws_both_series_at_the_size_asked() -> None:
+    samples: list[chart.Sample] = [(t * 0.1, 2.0, min(2.0, t * 0.01)) for t in range(600)]
+    lines = chart.plot(samples, 40, 10, 180.0)
+    assert len(lines) == 10
+    assert all(len(x.plain) <= 40 for x in lines)
+    assert "target" in lines[0].plain
+    assert "actual" in lines[0].plain
+    styles = {str(span.style) for x in lines[1:] for span in x.spans}
+    assert view.SERIES_TARGET in styles
+    assert view.SERIES_ACTUAL in styles
+    assert lines[1].plain.startswith(" 2.5┤")  # 2.0 * 1.05 rounds up to 2.5
+    assert chart.plot([], 40, 10, 180.0)[0].plain.startswith("── target")
+    assert len(chart.plot(samples, 3, 1, 180.0)) == 1  # too small: the legend only
+
+
+def test_chart_keeps_only_its_window() -> None:
+    c = chart.SpeedChart(window_s=10.0)
+    for i in range(100):
+        c.add(i * 0.5, 1.0, 1.0)
+    assert c.samples[0][0] >= 49.5 - 10.0
+    c.add(0.0, 1.0, None)  # a new controller's clock: start again
+    assert list(c.samples) == [(0.0, 1.0, None)]
+
+
+def test_keybar_shows_simulator_and_remote_keys_only_when_they_apply() -> None:
+    shown: list[str] = []
+
+    class Probe(KeyBar):
+        def show(self, text: str | Text) -> None:
+            shown.append(text.plain if isinstance(text, Text) else text)
+
+    bar = Probe()
+    bar.set_keys(compact=True, simulated=False, remote=False, estop=False, key_in=True)
+    bar.set_keys(compact=True, simulated=True, remote=True, estop=True, key_in=False)
+    assert "estop" not in shown[0]
+    assert "confirm" not in shown[0]
+    assert "q quit" in shown[0]
+    assert "e release" in shown[1]
+    assert "k key in" in shown[1]
+    assert "c confirm" in shown[1]
+    assert len(shown[0]) <= 80
+
+
+async def test_layout_follows_the_terminal_size() -> None:
+    app = DashboardApp(feed=feeds.normal())
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.query_one("#main")
+        assert main.has_class("compact")
+        assert not main.has_class("large")
+        await pilot.resize_terminal(140, 42)
+        await pilot.pause()
+        assert main.has_class("large")
+        assert not main.has_class("compact")
+        assert "Simulated treadmill" in line(app, "who")  # more room, more words
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert main.has_class("compact")
+
+
+async def test_without_a_controller_every_command_is_refused_visibly() -> None:
+    app = DashboardApp(feed=feeds.normal())
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key, what in [("space", "STOP"), ("s", "start"), ("r", "reset"), ("e", "e-stop")]:
+            await pilot.press(key)
+            await pilot.pause()
+            assert "REFUSED" in line(app, "notice")
+            assert what in line(app, "notice")
+        assert len(app._notifications) >= 4  # a toast for each, too
+        await pilot.press("u")
+        assert app.mph
+        assert app.query_one("#actual").query_one(Line).plain == "ACTUAL mph"
+        await pilot.press("q")  # no controller: nothing to end, q leaves
+        await pilot.pause()
+    assert app.return_value == 0
