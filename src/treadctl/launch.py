@@ -72,7 +72,7 @@ def run_with_dashboard(args: argparse.Namespace) -> int:
             print(f"treadctl run: the controller did not open {socket}", file=sys.stderr)
             return EXIT_CONFIG
         return code
-    dashboard_code = run_dashboard(socket)
+    dashboard_code = run_dashboard(socket, print_summary=False)
     try:
         code = controller.wait(END_WAIT_S)
     except subprocess.TimeoutExpired:

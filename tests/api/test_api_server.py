@@ -282,3 +282,24 @@ async def _heartbeats(client: ControllerClient) -> None:
 def test_server_messages_are_strict(kind: type) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - pydantic's ValidationError is a ValueError
         kind.model_validate({"type": "status" if kind is Status else "error", "bogus": 1})
+
+
+async def test_a_turn_against_the_profile_is_refused_with_the_segment(running: Running) -> None:
+    op = await running.client(Role.OPERATOR, "dash")
+    assert op.welcome is not None
+    assert op.welcome.role is Role.OPERATOR
+    await wait_for(lambda: op.status is not None and op.status.at_standstill, "standstill")
+    assert (await op.command(Action.RESET)).accepted
+    await wait_for(lambda: running.status(op).mode == "stopped", "stopped")
+    reply = await op.command(Action.DIRECTION, direction="backward")
+    assert (reply.accepted, reply.text) == (
+        False,
+        "the profile sets the direction: segment main/forward walks forward",
+    )
+    reply = await op.command(Action.DIRECTION, direction="forward")
+    assert (reply.accepted, reply.text) == (True, "already forward")
+    second = await running.client(Role.OPERATOR, "dash-2")
+    assert second.welcome is not None
+    assert second.welcome.role is Role.OBSERVER
+    await second.close()
+    await op.close()

@@ -175,6 +175,7 @@ class SessionInfo(Msg):
 class Welcome(Msg):
     type: Literal["welcome"] = "welcome"
     protocol: int = PROTOCOL_VERSION
+    role: Role = Role.OBSERVER  # the role granted: a second operator console is an observer
     session: SessionInfo
 
 

@@ -42,7 +42,7 @@ from treadctl.api.messages import (
 from treadctl.api.remote import RemoteDesk
 from treadctl.api.status import StatusBuilder, is_moving
 from treadctl.control.loop import ControlLoop, LoopSnapshot
-from treadctl.safety.types import Command, CommandKind, Direction
+from treadctl.safety.types import Command, CommandKind, Direction, Mode
 from treadctl.sim.world import BeltSim
 from treadctl.store.timeline import format_event
 
@@ -124,6 +124,7 @@ class ApiServer:
     _server: asyncio.AbstractServer | None = None
     _ticker: asyncio.Task[None] | None = None
     _aio: asyncio.AbstractEventLoop | None = None
+    _handlers: set[asyncio.Task[Any]] = field(default_factory=set)
     path: Path | None = None
     status_listeners: list[Callable[[Any], None]] = field(default_factory=list)
     high_water_bytes: int = HIGH_WATER_BYTES
@@ -158,6 +159,13 @@ class ApiServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.writer.drain(), 1.0)
             client.close()
+        # the handlers see EOF once their transports close; cancel any that do not
+        if self._handlers:
+            _, stuck = await asyncio.wait(set(self._handlers), timeout=1.0)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck, timeout=1.0)
         if self.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
@@ -228,6 +236,10 @@ class ApiServer:
             self.loop.log_event("operator_detached", client=client.name)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         client = Client(writer, high_water=self.high_water_bytes, hard_limit=self.hard_limit_bytes)
         self.clients.append(client)
         try:
@@ -287,7 +299,7 @@ class ApiServer:
                 self.loop.operator_heartbeat()
                 self.loop.log_event("operator_attached", client=client.name)
         client.greeted = True
-        client.send(self.welcome)
+        client.send(self.welcome.model_copy(update={"role": client.role}))
         for event in self.events:
             client.send(event)
         status = self.builder.build(self.loop.snapshot, self.desk.listing(), self.ended is not None)
@@ -344,6 +356,10 @@ class ApiServer:
             if msg.direction is None:
                 self._reply(client, msg.id, False, "direction: give forward or backward")
                 return
+            why_not = self._profile_direction(Direction(msg.direction))
+            if why_not:
+                self._reply(client, msg.id, False, why_not)
+                return
             self._submit(
                 client,
                 msg.id,
@@ -363,6 +379,26 @@ class ApiServer:
             self._reply(client, msg.id, True, "ending the session")
         elif action in (Action.CONFIRM_REMOTE, Action.REJECT_REMOTE):
             self._confirm(client, msg)
+
+    def _profile_direction(self, wanted: Direction) -> str:
+        """Why the profile forbids turning to `wanted` now ("" when it does not).
+
+        The current segment sets the belt's direction (a rest faces the next moving
+        segment) and the sequencer turns the belt to it at standstill: a turn the other
+        way would be undone, or leave a start that the interlock refuses.
+        """
+        snap = self.loop.snapshot
+        out = snap.outputs
+        if out is None or out.mode in (Mode.RUNNING, Mode.STOPPING):
+            return ""  # the interlock refuses it first: stop first
+        policy = self.loop.sequencer.policy(snap.sequencer)
+        if policy is None or policy.direction is wanted:
+            return ""
+        seg = self.loop.p.plan.segments[policy.index]
+        walks = "rests facing" if not policy.moving else "walks"
+        return (
+            f"the profile sets the direction: segment {seg.label} {walks} {policy.direction.value}"
+        )
 
     def _wanted_kmh(self) -> float | None:
         """The current segment's wanted speed: the operator's own, else the profile's."""

@@ -54,7 +54,7 @@ class Link:
                 await asyncio.sleep(RETRY_S)
                 continue
             self.client = client
-            self.role = Role.OBSERVER if client.notices else Role.OPERATOR
+            self.role = welcome.role
             self.last_status = asyncio.get_running_loop().time()
             self._set("connected", "; ".join(client.notices))
             self.host.apply(welcome)
