@@ -1,6 +1,6 @@
 """The benchmark suite: prints a table and writes docs/performance.md with the machine.
 
-    .venv/bin/python bench/run_all.py            # everything (about 20 minutes)
+    .venv/bin/python bench/run_all.py            # everything (about 30 minutes)
     .venv/bin/python bench/run_all.py --quick    # shorter runs, fewer trials
 
 Not part of the pass/fail test run: these are figures, measured on whatever machine
@@ -25,6 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+import attached  # noqa: E402
 
 from treadctl.app import build_sim_session, load_session  # noqa: E402
 from treadctl.control.clock import MonotonicClock, VirtualClock  # noqa: E402
@@ -229,10 +233,31 @@ def main() -> int:
                         "yes" if cpu <= 0.05 else "NO",
                     )
                 )
-        for what in ("dashboard attached", "MQTT publishing"):
-            rows.append(
-                Row(f"loop at 50 Hz, {what}", "not measured: not built yet", "p99 <= 2 ms", "-")
-            )
+        # The controller as its own process (`treadctl serve`), as `treadctl run` starts
+        # it: alone, with the real dashboard attached (tmux), publishing over MQTT.
+        with attached.mosquitto(tmp) as port:
+            for rate in (50.0, 100.0):
+                for case, what in (
+                    ("nothing", "controller process, nothing attached"),
+                    ("dashboard", "dashboard attached"),
+                    ("mqtt", "MQTT publishing at 10 Hz"),
+                ):
+                    f = attached.served_run(case, run_s, rate, tmp, port)
+                    extra = (
+                        f"; the dashboard used {f['dashboard_cpu_share'] * 100:.0f} % of a core"
+                        if "dashboard_cpu_share" in f
+                        else ""
+                    )
+                    rows.append(
+                        Row(
+                            f"loop at {rate:g} Hz, {what} ({f['cycles']:.0f} cycles)",
+                            f"lateness p50 {f['late_p50_ms']:.2f} ms, "
+                            f"p99 {f['late_p99_ms']:.2f} ms, max {f['late_max_ms']:.2f} ms; "
+                            f"overruns {f['overruns']:.0f}{extra}",
+                            "p99 <= 2 ms at 50 Hz" if rate == 50 else "(reported)",
+                            ("yes" if f["late_p99_ms"] <= 2.0 else "NO") if rate == 50 else "-",
+                        )
+                    )
         s = speedup("profiles/stroke-30min.toml")
         rows.append(
             Row(
@@ -275,7 +300,34 @@ def main() -> int:
         "|---|---|---|---|",
     ]
     table = [f"| {r.what} | {r.figure} | {r.target} | {r.met} |" for r in rows]
-    text = "\n".join(head + table + ["", "## Modbus RTU wire budget", "", *wire_table(), ""])
+    load = subprocess.run(
+        [sys.executable, str(ROOT / "bench/mqtt_load.py"), "--duration", str(run_s / 2)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=run_s * 10 + 300,
+        cwd=ROOT,
+    )
+    mqtt_lines = (load.stdout or load.stderr).rstrip().splitlines()
+    text = "\n".join(
+        [
+            *head,
+            *table,
+            "",
+            "## Modbus RTU wire budget",
+            "",
+            *wire_table(),
+            "",
+            "## MQTT load: 50 treadmills through one broker",
+            "",
+            f"`.venv/bin/python bench/mqtt_load.py --duration {run_s / 2:g}`:",
+            "",
+            "```",
+            *mqtt_lines,
+            "```",
+            "",
+        ]
+    )
     print(text)
     args.out.write_text(text)
     return 0

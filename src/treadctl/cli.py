@@ -7,8 +7,10 @@ import asyncio
 import signal
 import sys
 import threading
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from treadctl.api.verbs import status_main, stop_main
 from treadctl.app import (
@@ -52,6 +54,10 @@ EXIT_OK = 0
 EXIT_NOT_COMPLETED = 4  # not 1: that is what Python exits with on a crash
 EXIT_CONFIG = 2
 EXIT_CONNECT = 3
+
+
+SessionRun = Coroutine[Any, Any, SessionSummary]
+Runner = Callable[[Clock, EventLog, ScriptedOperator | None, SessionRecorder | None], SessionRun]
 
 
 class UsageError(Exception):
@@ -598,36 +604,24 @@ def _run(args: argparse.Namespace) -> int:
         return run_with_dashboard(args)
     if args.mqtt is not None:
         raise UsageError("--mqtt needs the controller process: leave out --headless")
-    operator = None
-    if args.operator == "auto":
-        operator = scenario.operator_for() if scenario else ScriptedOperator()
-    clock: Clock = MonotonicClock()
-    events_path = args.events or _default_events_path("run")
-    events = EventLog(events_path, echo=sys.stdout, formatter=format_event)
-    recorder = _recorder(args.db, "run", files, args.profile, events, clock)
 
-    async def main() -> SessionSummary:
-        # built inside the event loop: pymodbus clients need a running loop
-        session = build_session(files, clock, events, operator, scenario, recorder=recorder)
-        try:
-            return await _run_console(session.loop)
-        finally:
-            await session.loop.close()
+    def console(
+        clock: Clock,
+        events: EventLog,
+        operator: ScriptedOperator | None,
+        recorder: SessionRecorder | None,
+    ) -> SessionRun:
+        async def main() -> SessionSummary:
+            # built inside the event loop: pymodbus clients need a running loop
+            session = build_session(files, clock, events, operator, scenario, recorder=recorder)
+            try:
+                return await _run_console(session.loop)
+            finally:
+                await session.loop.close()
 
-    error: BaseException | None = None
-    try:
-        summary = asyncio.run(main())
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        _close_recorder(recorder, error)
-        events.close()
-    for line in [*summary.lines(), *_record_lines(recorder, summary)]:
-        print(line)
-    print(f"  event log: {events_path}")
-    sys.stdout.flush()
-    return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
+        return main()
+
+    return _realtime(args, files, scenario, console)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -638,6 +632,43 @@ def _serve(args: argparse.Namespace) -> int:
         bridges.append(MqttBridge(load_mqtt_config(args.mqtt)))
     files = _with_progress(args, files, "run", args.db)
     scenario = _scenario(args.scenario)
+
+    def ready(_api: object) -> None:
+        print(f"controller: listening on {args.socket}", flush=True)
+
+    def controller(
+        clock: Clock,
+        events: EventLog,
+        operator: ScriptedOperator | None,
+        recorder: SessionRecorder | None,
+    ) -> SessionRun:
+        return Controller(
+            files,
+            clock,
+            events,
+            args.socket,
+            recorder=recorder,
+            scenario=scenario,
+            operator=operator,
+            handle_signals=True,
+            on_ready=ready,
+            bridges=bridges,
+        ).run()
+
+    return _realtime(args, files, scenario, controller)
+
+
+Runner = Callable[
+    [Clock, EventLog, ScriptedOperator | None, SessionRecorder | None],
+    Coroutine[Any, Any, SessionSummary],
+]
+
+
+def _realtime(
+    args: argparse.Namespace, files: SessionFiles, scenario: Scenario | None, runner: Runner
+) -> int:
+    """A real-time session: event log echoed to stdout, the record kept whatever happens,
+    the summary printed; exit 0 only for a completed session."""
     operator = None
     if args.operator == "auto":
         operator = scenario.operator_for() if scenario else ScriptedOperator()
@@ -645,25 +676,9 @@ def _serve(args: argparse.Namespace) -> int:
     events_path = args.events or _default_events_path("run")
     events = EventLog(events_path, echo=sys.stdout, formatter=format_event)
     recorder = _recorder(args.db, "run", files, args.profile, events, clock)
-
-    def ready(_api: object) -> None:
-        print(f"controller: listening on {args.socket}", flush=True)
-
-    controller = Controller(
-        files,
-        clock,
-        events,
-        args.socket,
-        recorder=recorder,
-        scenario=scenario,
-        operator=operator,
-        handle_signals=True,
-        on_ready=ready,
-        bridges=bridges,
-    )
     error: BaseException | None = None
     try:
-        summary = asyncio.run(controller.run())
+        summary = asyncio.run(runner(clock, events, operator, recorder))
     except BaseException as exc:
         error = exc
         raise
