@@ -658,12 +658,6 @@ def _serve(args: argparse.Namespace) -> int:
     return _realtime(args, files, scenario, controller)
 
 
-Runner = Callable[
-    [Clock, EventLog, ScriptedOperator | None, SessionRecorder | None],
-    Coroutine[Any, Any, SessionSummary],
-]
-
-
 def _realtime(
     args: argparse.Namespace, files: SessionFiles, scenario: Scenario | None, runner: Runner
 ) -> int:
