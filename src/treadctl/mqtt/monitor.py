@@ -95,7 +95,10 @@ class MonitorApp(App[None]):
 
     def on_mount(self) -> None:
         self.sub_title = f"site {self.settings.site}"
-        table = self.query_one("#fleet", DataTable)
+        # held, not queried each refresh: a timer tick during shutdown finds no nodes
+        table = self._table = self.query_one("#fleet", DataTable)
+        self._detail = self.query_one("#detail", Static)
+        self._link = self.query_one("#link", Static)
         for col in COLUMNS:
             table.add_column(col, key=col)
         self.run_worker(self._listen(), name="mqtt", exclusive=True)
@@ -103,7 +106,7 @@ class MonitorApp(App[None]):
 
     def _set_link(self, text: str) -> None:
         self.link_text = text
-        self.query_one("#link", Static).update(text)
+        self._link.update(text)
 
     async def _listen(self) -> None:
         s = self.settings
@@ -127,7 +130,7 @@ class MonitorApp(App[None]):
 
     def refresh_view(self) -> None:
         now = time.time()
-        table = self.query_one("#fleet", DataTable)
+        table = self._table
         for name in sorted(self.fleet.treadmills):
             row = self.fleet.row(name, now)
             old = self._rows.get(name)
@@ -142,7 +145,7 @@ class MonitorApp(App[None]):
             self.selected = sorted(self._rows)[0]
         if self.selected is not None:
             self.detail_text = "\n".join(self.fleet.detail(self.selected, now))
-            self.query_one("#detail", Static).update(self.detail_text)
+            self._detail.update(self.detail_text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
