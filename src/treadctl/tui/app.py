@@ -9,6 +9,7 @@ controller does, and the screen says what it decided.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -19,6 +20,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import RichLog
 
@@ -183,7 +185,9 @@ class DashboardApp(App[int]):
 
     def _check_stale(self) -> None:
         if self.link is not None and self.link.stale_for() > STALE_S:
-            paint.refresh_all(self)
+            # a tick while the app shuts down finds its widgets gone: nothing to show then
+            with contextlib.suppress(NoMatches):
+                paint.refresh_all(self)
 
     def post_beat(self) -> None:
         self.post_message(self.Beat())
