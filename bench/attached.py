@@ -81,7 +81,7 @@ def served_run(
     """One `treadctl serve` session; case: nothing, dashboard or mqtt."""
     machine = tmp / f"m{rate_hz:g}.toml"
     machine.write_text(MACHINE_TEXT.replace("rate_hz = 50", f"rate_hz = {rate_hz:g}"))
-    profile = tmp / f"{case}.toml"
+    profile = tmp / f"profile-{case}.toml"
     supervision = "required" if case == "dashboard" else "none"
     profile.write_text(PROFILE.format(seconds=seconds, supervision=supervision))
     sock = Path(tempfile.mkdtemp(prefix="tb-", dir="/tmp")) / "c.sock"

@@ -29,6 +29,7 @@ from treadctl.console import HELP, parse_line
 from treadctl.control.clock import Clock, MonotonicClock, VirtualClock
 from treadctl.control.loop import ConnectError, ControlLoop
 from treadctl.control.operator import ScriptedOperator
+from treadctl.control.priority import raise_priority
 from treadctl.control.summary import SessionSummary
 from treadctl.drives.calibrate import from_measurement, from_mechanics
 from treadctl.drives.probe import probe
@@ -670,6 +671,10 @@ def _realtime(
     events_path = args.events or _default_events_path("run")
     events = EventLog(events_path, echo=sys.stdout, formatter=format_event)
     recorder = _recorder(args.db, "run", files, args.profile, events, clock)
+    # after the event-log and database threads exist: they keep normal scheduling
+    warning = raise_priority(files.machine.loop.realtime_priority)
+    if warning is not None:
+        events.write(0.0, clock.wall_time(), "warning", text=warning)
     error: BaseException | None = None
     try:
         summary = asyncio.run(runner(clock, events, operator, recorder))

@@ -35,3 +35,24 @@ async def test_monotonic_clock_waits_for_the_deadline() -> None:
     await clock.sleep_until(deadline)
     assert clock.now() >= deadline
     assert not clock.is_virtual
+
+
+async def test_monotonic_clock_never_wakes_before_the_deadline() -> None:
+    clock = MonotonicClock()
+    for i in range(40):
+        deadline = clock.now() + (i % 4) * 0.001  # around and inside the fine-sleep stretch
+        await clock.sleep_until(deadline)
+        assert clock.now() >= deadline
+
+
+async def test_monotonic_clock_lets_other_tasks_run_while_it_waits() -> None:
+    clock = MonotonicClock()
+    ran = asyncio.Event()
+
+    async def other() -> None:
+        ran.set()
+
+    task = asyncio.create_task(other())
+    await clock.sleep_until(clock.now() + 0.02)  # longer than the fine-sleep stretch
+    assert ran.is_set()
+    await task

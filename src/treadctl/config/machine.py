@@ -168,6 +168,9 @@ class LoopConfig(Strict):
     rate_hz: float = Field(gt=0, le=500, default=50.0)
     # share of a period the bus may be busy with one cycle's transactions (RTU)
     wire_budget_fraction: float = Field(gt=0, le=0.9, default=0.75)
+    # SCHED_FIFO priority of the controller process's loop thread (Linux); 0: normal
+    # scheduling. A busy screen or broker on the same cores then waits for the loop.
+    realtime_priority: int = Field(default=0, ge=0, le=49)
 
     @property
     def period_s(self) -> float:

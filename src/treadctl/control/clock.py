@@ -25,13 +25,31 @@ class Clock(ABC):
         return False
 
 
+FINE_SLEEP_S = 0.0015  # the last stretch before a deadline, slept precisely
+
+
 class MonotonicClock(Clock):
+    """Wakes at the deadline, not up to a millisecond after it.
+
+    asyncio waits in epoll, whose timeout is whole milliseconds rounded up: a plain
+    `asyncio.sleep` wakes 0-1 ms late (the p50 lateness was 0.7 ms). The loop sleeps in
+    asyncio until `fine_s` before the deadline, so other tasks run meanwhile, then
+    sleeps the rest with `time.sleep` (nanosecond timer), holding the event loop for at
+    most about `fine_s` plus epoll's millisecond.
+    """
+
+    def __init__(self, fine_s: float = FINE_SLEEP_S) -> None:
+        self.fine_s = fine_s
+
     def now(self) -> float:
         return time.monotonic()
 
     async def sleep_until(self, deadline: float) -> None:
         delay = deadline - time.monotonic()
-        await asyncio.sleep(delay if delay > 0 else 0)
+        await asyncio.sleep(delay - self.fine_s if delay > self.fine_s else 0)
+        rest = deadline - time.monotonic()
+        if rest > 0:
+            time.sleep(rest)
 
     def wall_time(self) -> float:
         return time.time()

@@ -25,6 +25,7 @@ import aiomqtt
 
 from treadctl.api.messages import Action, Status
 from treadctl.api.server import STATUS_HZ
+from treadctl.control.priority import normal_priority
 from treadctl.mqtt import topics
 from treadctl.mqtt.commands import Refusal, parse_command
 from treadctl.mqtt.config import NODELAY, MqttConfig
@@ -176,6 +177,7 @@ class MqttBridge:
         return self.dropped_telemetry, self.dropped_events
 
     def _run_thread(self) -> None:
+        normal_priority()  # never ahead of anything: the loop's real-time policy stays its own
         try:
             asyncio.run(self._main())
         except BaseException as exc:
