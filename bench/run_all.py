@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import attached  # noqa: E402
 
 from treadctl.app import build_sim_session, load_session  # noqa: E402
-from treadctl.control.clock import MonotonicClock, VirtualClock  # noqa: E402
+from treadctl.control.clock import FINE_SLEEP_S, MonotonicClock, VirtualClock  # noqa: E402
 from treadctl.control.operator import ScriptedOperator  # noqa: E402
 from treadctl.drives import wire  # noqa: E402
 from treadctl.drives.modbus import cycle_transfers  # noqa: E402
@@ -72,7 +72,10 @@ async def realtime_run(rate_hz: float, seconds: float, tmp: Path) -> tuple[dict[
     files = load_session(machine, profile, PATIENT)
     events = EventLog(None)
     session = build_sim_session(
-        files, MonotonicClock(), events, ScriptedOperator(confirm_delay_s=1.2, turnaround_s=0.5)
+        files,
+        MonotonicClock(fine_s=FINE_SLEEP_S),  # as treadctl serve and run have it
+        events,
+        ScriptedOperator(confirm_delay_s=1.2, turnaround_s=0.5),
     )
     cpu0, wall0 = time.process_time(), time.monotonic()
     summary = await session.loop.run()

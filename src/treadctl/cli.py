@@ -26,7 +26,7 @@ from treadctl.config.machine import SerialLink, TcpLink
 from treadctl.config.patient import PatientConfig
 from treadctl.config.profile import SegmentKind
 from treadctl.console import HELP, parse_line
-from treadctl.control.clock import Clock, MonotonicClock, VirtualClock
+from treadctl.control.clock import FINE_SLEEP_S, Clock, MonotonicClock, VirtualClock
 from treadctl.control.loop import ConnectError, ControlLoop
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.priority import raise_priority
@@ -667,7 +667,7 @@ def _realtime(
     operator = None
     if args.operator == "auto":
         operator = scenario.operator_for() if scenario else ScriptedOperator()
-    clock: Clock = MonotonicClock()
+    clock: Clock = MonotonicClock(fine_s=FINE_SLEEP_S)  # this process runs one loop
     events_path = args.events or _default_events_path("run")
     events = EventLog(events_path, echo=sys.stdout, formatter=format_event)
     recorder = _recorder(args.db, "run", files, args.profile, events, clock)

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import asyncio
 
-from treadctl.control.clock import MonotonicClock, VirtualClock
+import pytest
+
+from treadctl.control.clock import FINE_SLEEP_S, MonotonicClock, VirtualClock
 
 
 async def test_virtual_clock_jumps_to_deadlines() -> None:
@@ -37,8 +39,9 @@ async def test_monotonic_clock_waits_for_the_deadline() -> None:
     assert not clock.is_virtual
 
 
-async def test_monotonic_clock_never_wakes_before_the_deadline() -> None:
-    clock = MonotonicClock()
+@pytest.mark.parametrize("fine_s", [0.0, FINE_SLEEP_S])
+async def test_monotonic_clock_never_wakes_before_the_deadline(fine_s: float) -> None:
+    clock = MonotonicClock(fine_s=fine_s)
     for i in range(40):
         deadline = clock.now() + (i % 4) * 0.001  # around and inside the fine-sleep stretch
         await clock.sleep_until(deadline)
@@ -46,7 +49,7 @@ async def test_monotonic_clock_never_wakes_before_the_deadline() -> None:
 
 
 async def test_monotonic_clock_lets_other_tasks_run_while_it_waits() -> None:
-    clock = MonotonicClock()
+    clock = MonotonicClock(fine_s=FINE_SLEEP_S)
     ran = asyncio.Event()
 
     async def other() -> None:

@@ -25,7 +25,7 @@ class Clock(ABC):
         return False
 
 
-FINE_SLEEP_S = 0.0015  # the last stretch before a deadline, slept precisely
+FINE_SLEEP_S = 0.0015  # the last stretch before a deadline, slept precisely (serve, run)
 
 
 class MonotonicClock(Clock):
@@ -35,10 +35,12 @@ class MonotonicClock(Clock):
     `asyncio.sleep` wakes 0-1 ms late (the p50 lateness was 0.7 ms). The loop sleeps in
     asyncio until `fine_s` before the deadline, so other tasks run meanwhile, then
     sleeps the rest with `time.sleep` (nanosecond timer), holding the event loop for at
-    most about `fine_s` plus epoll's millisecond.
+    most about `fine_s` plus epoll's millisecond. That suits one loop per process, as
+    `treadctl serve` and `run` are; several loops sharing one event loop (tests, the MQTT
+    load bench) keep the default 0: plain asyncio sleeps that hold nothing.
     """
 
-    def __init__(self, fine_s: float = FINE_SLEEP_S) -> None:
+    def __init__(self, fine_s: float = 0.0) -> None:
         self.fine_s = fine_s
 
     def now(self) -> float:
