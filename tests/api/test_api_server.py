@@ -147,22 +147,24 @@ async def test_malformed_lines_are_refused_and_nothing_breaks(running: Running) 
     assert not running.task.done()
 
 
-async def test_overlong_line_disconnects_that_client_only(running: Running) -> None:
+async def test_overlong_line_is_refused_and_a_stop_after_it_is_executed(
+    running: Running,
+) -> None:
     reader, writer = await asyncio.open_unix_connection(str(running.socket))
-    writer.write(b"x" * (70 * 1024) + b"\n")
-    got = b""
+    writer.write(b'{"type": "hello"}\n' + b"x" * (70 * 1024) + b"\n")
+    writer.write(b'{"type": "command", "id": 3, "action": "stop"}\n')
+    seen: list[dict[str, object]] = []
     async with asyncio.timeout(5):
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                break
-            got += chunk
-    assert b"line longer than" in got
+        while not any(m.get("type") == "reply" for m in seen):
+            seen.append(json.loads(await reader.readline()))
+    errors = [m["text"] for m in seen if m["type"] == "error"]
+    assert errors == ["refused: line longer than 4096 bytes (discarded up to its end)"]
+    reply = next(m for m in seen if m["type"] == "reply")
+    assert reply["id"] == 3
+    assert reply["accepted"], reply
     writer.close()
     await writer.wait_closed()
-    other = await running.client()
-    assert other.welcome is not None
-    await other.close()
+    assert not running.task.done()
 
 
 async def test_client_that_never_reads_is_cut_off_and_the_loop_goes_on(running: Running) -> None:

@@ -11,10 +11,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 PROTOCOL_VERSION = 1
-MAX_LINE_BYTES = 64 * 1024  # a longer line is refused and the client disconnected
+MAX_LINE_BYTES = 64 * 1024  # the longest line a client reads from the controller
+# The longest line the controller reads from a client: the longest real one is ~200 bytes.
+MAX_CLIENT_LINE_BYTES = 4096
+MAX_CLIENT_DEPTH = 4  # client messages are flat objects
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]+$"  # names reach logs and screens
 
 
 class Msg(BaseModel):
@@ -34,7 +38,7 @@ class Hello(Msg):
     type: Literal["hello"] = "hello"
     protocol: int = PROTOCOL_VERSION
     role: Role = Role.OBSERVER
-    client: str = Field(default="client", min_length=1, max_length=64)
+    client: str = Field(default="client", min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)
 
 
 class Heartbeat(Msg):
@@ -58,21 +62,43 @@ class Action(StrEnum):
 
 class CommandRequest(Msg):
     type: Literal["command"] = "command"
-    id: int = Field(ge=0)  # echoed in the Reply
+    id: int = Field(ge=0, lt=2**63)  # echoed in the Reply
     action: Action
     speed_kmh: float | None = Field(default=None, allow_inf_nan=False)
     steps: int | None = Field(default=None, ge=-10, le=10)
     direction: Literal["forward", "backward"] | None = None
-    ref: int | None = None  # the remote request confirmed or rejected
+    ref: int | None = Field(
+        default=None, ge=0, lt=2**63
+    )  # the remote request confirmed or rejected
+
+
+SWITCHES = ("estop", "key", "rail_left", "rail_right")
+MAX_FAULT_CODE = 0xFFFF  # a drive's fault register is one 16-bit word
+MAX_SIM_BPM = 300.0  # above any human rate, so the interlock's plausibility check can be tried
 
 
 class SimControl(Msg):
-    """Set an input of the built-in simulator (only when the drive is simulated)."""
+    """Set an input of the built-in simulator (only when the drive is simulated).
+
+    Values outside an input's domain are refused here, before they reach the world:
+    switches are 0 or 1, a fault code a 16-bit word, a heart rate 0 (no reading) to 300.
+    """
 
     type: Literal["sim"] = "sim"
-    id: int = Field(ge=0)
+    id: int = Field(ge=0, lt=2**63)
     input: Literal["estop", "key", "rail_left", "rail_right", "drive_fault", "heart_rate"]
-    value: float  # 1/0 for switches (estop 1 = pressed), a fault code, or bpm
+    value: float = Field(allow_inf_nan=False)  # 1/0 switches (estop 1 = pressed), code, bpm
+
+    @model_validator(mode="after")
+    def _in_domain(self) -> SimControl:
+        v = self.value
+        if self.input in SWITCHES and v not in (0.0, 1.0):
+            raise ValueError(f"{self.input} is a switch: value 0 or 1, not {v:g}")
+        if self.input == "drive_fault" and not (v == int(v) and 0 <= v <= MAX_FAULT_CODE):
+            raise ValueError(f"drive_fault: a fault code 0 to {MAX_FAULT_CODE}, not {v:g}")
+        if self.input == "heart_rate" and not 0 <= v <= MAX_SIM_BPM:
+            raise ValueError(f"heart_rate: 0 (no reading) to {MAX_SIM_BPM:g} bpm, not {v:g}")
+        return self
 
 
 ClientMessage = Annotated[

@@ -1,10 +1,14 @@
 """The controller's local socket: many clients, none of them able to stall the loop.
 
-Runs in the control loop's own event loop. Nothing here is awaited by a cycle: the
-loop calls `on_cycle` (replies to decided commands) and the event-log sink (events),
-both of which only append to transports. A client that does not read has its status
-messages dropped past a high-water mark and is disconnected past a hard limit, so a
-frozen dashboard costs the controller memory bounded by that limit and nothing else.
+Runs in the control loop's own event loop under strict per-turn budgets (docs/api.md
+says why not a thread): each client is served one line per turn of the event loop,
+read in bounded chunks, so the loop's timer is never queued behind more than one
+short step per client; at most `max_clients` connections and `ACCEPT_BACKLOG` accepts
+per turn; whatever is sent to many clients is encoded once. Nothing here is awaited by
+a cycle: the loop calls `on_cycle` (replies to decided commands) and the event-log sink
+(events), both of which only append to transports. A client that does not read has its
+status messages dropped past a high-water mark and is cut off when it stays there
+`STALL_S` or passes a hard limit, so memory per client is bounded.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import socket
+import struct
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +29,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from treadctl.api.messages import (
-    MAX_LINE_BYTES,
+    MAX_CLIENT_DEPTH,
+    MAX_CLIENT_LINE_BYTES,
     PROTOCOL_VERSION,
     Action,
     CommandRequest,
@@ -45,12 +53,21 @@ from treadctl.control.loop import ControlLoop, LoopSnapshot
 from treadctl.safety.types import Command, CommandKind, Direction, Mode
 from treadctl.sim.world import BeltSim
 from treadctl.store.timeline import format_event
+from treadctl.untrusted import InputRefusedError, decode_json, printable
 
 STATUS_HZ = 10.0
-HIGH_WATER_BYTES = 256 * 1024  # past this a client's status messages are dropped
-HARD_LIMIT_BYTES = 2 * 1024 * 1024  # past this the client is disconnected
-STALL_DROPS = 50  # status messages dropped in a row (5 s): the client is stalled, cut it off
+HIGH_WATER_BYTES = 64 * 1024  # past this a client's status messages are dropped
+HARD_LIMIT_BYTES = 512 * 1024  # past this the client is disconnected at once
+STALL_S = 3.0  # a client whose buffer stays past the high-water mark this long is cut off
+# The kernel's share of an unread backlog: small, so a client that stops reading shows
+# in the server's own buffer within a second or two, not after 200 kB of status.
+SEND_BUFFER_BYTES = 32 * 1024
+READ_CHUNK_BYTES = 16 * 1024  # read per turn; the rest waits in the kernel (back-pressure)
+MAX_CLIENTS = 16  # connections at once; past it the oldest non-operator client makes room
+ACCEPT_BACKLOG = 8  # accepts per turn of the event loop (asyncio accepts up to this many)
+HELLO_TIMEOUT_S = 5.0  # a connection that has not said hello by then is closed
 EVENT_BACKLOG = 200  # events a newly attached client receives
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid (SO_PEERCRED)
 
 SIMPLE = {
     Action.START: CommandKind.START,
@@ -68,32 +85,47 @@ class Client:
     role: Role = Role.OBSERVER
     greeted: bool = False
     dropped: int = 0
-    dropped_in_a_row: int = 0
-    stall_drops: int = STALL_DROPS
     closed: bool = False
     high_water: int = HIGH_WATER_BYTES
     hard_limit: int = HARD_LIMIT_BYTES
+    stall_s: float = STALL_S
+    peer_uid: int | None = None
+    peer_pid: int | None = None
+    connected_at: float = field(default_factory=time.monotonic)
+    over_since: float | None = None  # when the buffer passed the high-water mark
 
     def send(self, msg: Msg, droppable: bool = False) -> None:
+        self.send_bytes(encode(msg), droppable)
+
+    def send_bytes(self, data: bytes, droppable: bool = False) -> None:
+        """Queue an encoded message; drop a droppable one for a client that lags behind."""
         if self.closed:
             return
-        transport = self.writer.transport
-        size = transport.get_write_buffer_size()
+        size = self.writer.transport.get_write_buffer_size()
         if size > self.hard_limit:
             self.close()
             return
-        if droppable and size > self.high_water:
-            self.dropped += 1
-            self.dropped_in_a_row += 1
-            if self.dropped_in_a_row >= self.stall_drops:
-                self.close()  # it reconnects to a fresh welcome, backlog and status
-            return
-        if droppable:
-            self.dropped_in_a_row = 0
+        if size > self.high_water:
+            if self.over_since is None:
+                self.over_since = time.monotonic()
+            if droppable:
+                self.dropped += 1
+                return
+        else:
+            self.over_since = None
         try:
-            self.writer.write(encode(msg))
+            self.writer.write(data)
         except (ConnectionError, RuntimeError):
             self.close()
+
+    def stalled(self, now: float) -> bool:
+        """Past the high-water mark for `stall_s`: it reads too slowly, or not at all."""
+        if self.over_since is None:
+            return False
+        if self.writer.transport.get_write_buffer_size() <= self.high_water:
+            self.over_since = None
+            return False
+        return now - self.over_since > self.stall_s
 
     def close(self) -> None:
         if not self.closed:
@@ -129,6 +161,12 @@ class ApiServer:
     status_listeners: list[Callable[[Any], None]] = field(default_factory=list)
     high_water_bytes: int = HIGH_WATER_BYTES
     hard_limit_bytes: int = HARD_LIMIT_BYTES
+    stall_s: float = STALL_S
+    max_clients: int = MAX_CLIENTS
+    _status_bytes: bytes | None = None  # the latest status, encoded once for every client
+    _event_bytes: deque[bytes] = field(default_factory=lambda: deque(maxlen=EVENT_BACKLOG))
+    refused_lines: int = 0  # lines refused since the start (all clients)
+    _welcomes: dict[Role, bytes] = field(default_factory=dict)
 
     async def start(self, path: Path) -> None:
         self._aio = asyncio.get_running_loop()
@@ -136,10 +174,10 @@ class ApiServer:
         with contextlib.suppress(FileNotFoundError):
             if path.is_socket():
                 path.unlink()  # a stale socket from a controller that died
-        old = os.umask(0o077)  # the socket is the operator's alone
+        old = os.umask(0o177)  # the socket is the operator's alone: 0600 from its bind on
         try:
             self._server = await asyncio.start_unix_server(
-                self._serve, path=str(path), limit=MAX_LINE_BYTES
+                self._serve, path=str(path), limit=READ_CHUNK_BYTES, backlog=ACCEPT_BACKLOG
             )
         finally:
             os.umask(old)
@@ -195,11 +233,13 @@ class ApiServer:
         text = format_event(record)
         if text is None:
             return
-        event = Event(t_s=float(record["t_s"]), kind=str(record["kind"]), text=text)
+        event = Event(t_s=float(record["t_s"]), kind=str(record["kind"]), text=printable(text, 500))
         self.events.append(event)
+        data = encode(event)
+        self._event_bytes.append(data)
         for client in self.clients:
             if client.greeted:
-                client.send(event)
+                client.send_bytes(data)
 
     def finish(self, outcome: str, summary: list[str]) -> None:
         """The session ended: tell every client (the loop has stopped)."""
@@ -217,16 +257,24 @@ class ApiServer:
         while True:
             await asyncio.sleep(period)
             self.desk.expire(self.loop.p.clock.now())
+            now = time.monotonic()
+            for client in list(self.clients):
+                if client.closed:
+                    self._drop(client)
+                elif client.stalled(now) or (
+                    not client.greeted and now - client.connected_at > HELLO_TIMEOUT_S
+                ):
+                    client.close()  # it may reconnect to a fresh welcome, backlog and status
+                    self._drop(client)
             status = self.builder.build(self.loop.snapshot, self.desk.listing())
             if status is None:
                 continue
             for listener in self.status_listeners:
                 listener(status)
-            for client in list(self.clients):
-                if client.closed:
-                    self._drop(client)
-                elif client.greeted:
-                    client.send(status, droppable=True)
+            data = self._status_bytes = encode(status)
+            for client in self.clients:
+                if client.greeted:
+                    client.send_bytes(data, droppable=True)
 
     def _drop(self, client: Client) -> None:
         if client in self.clients:
@@ -240,28 +288,66 @@ class ApiServer:
         if task is not None:
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
-        client = Client(writer, high_water=self.high_water_bytes, hard_limit=self.hard_limit_bytes)
+        client = Client(
+            writer,
+            high_water=self.high_water_bytes,
+            hard_limit=self.hard_limit_bytes,
+            stall_s=self.stall_s,
+        )
+        _identify(client)
+        self._make_room()
         self.clients.append(client)
+        lines = LineSplitter(MAX_CLIENT_LINE_BYTES)
         try:
             while not client.closed:
                 try:
-                    line = await reader.readline()
-                except (ValueError, asyncio.LimitOverrunError):
-                    client.send(Error(text=f"line longer than {MAX_LINE_BYTES} bytes: closing"))
-                    break
+                    chunk = await reader.read(READ_CHUNK_BYTES)
                 except ConnectionError:
                     break
-                if not line:
+                if not chunk:
                     break
-                self._handle(client, line)
+                for line in lines.feed(chunk):
+                    if client.closed:
+                        break
+                    if line is None:
+                        self.refused_lines += 1
+                        client.send(
+                            Error(
+                                text=f"refused: line longer than {MAX_CLIENT_LINE_BYTES} bytes "
+                                "(discarded up to its end)"
+                            )
+                        )
+                    else:
+                        self._handle(client, line)
+                    await asyncio.sleep(0)  # one line per turn: the loop's timer never waits long
         finally:
             self._drop(client)
             client.close()
 
+    def _make_room(self) -> None:
+        """At the limit, the oldest client that is not the operator console makes room.
+
+        Never the operator: a local process that opens many connections can push out
+        monitors, never the console whose heartbeats keep the belt allowed to run.
+        """
+        while len(self.clients) >= self.max_clients:
+            victim = next((c for c in self.clients if c is not self.operator), None)
+            if victim is None:
+                return
+            victim.send(Error(text=f"too many clients ({self.max_clients}): closing the oldest"))
+            victim.close()
+            self._drop(victim)
+
     def _handle(self, client: Client, line: bytes) -> None:
         try:
-            msg = client_message.validate_json(line)
+            raw = decode_json(line, max_bytes=MAX_CLIENT_LINE_BYTES, max_depth=MAX_CLIENT_DEPTH)
+            msg = client_message.validate_python(raw)
+        except InputRefusedError as exc:
+            self.refused_lines += 1
+            client.send(Error(text=f"refused: {exc}"))
+            return
         except ValidationError as exc:
+            self.refused_lines += 1
             client.send(Error(text=_validation_text(exc)))
             return
         if isinstance(msg, Hello):
@@ -277,6 +363,9 @@ class ApiServer:
             self._sim(client, msg)
 
     def _hello(self, client: Client, msg: Hello) -> None:
+        if client.greeted:
+            client.send(Error(text="refused: hello was said already on this connection"))
+            return
         if msg.protocol != PROTOCOL_VERSION:
             client.send(
                 Error(text=f"protocol {msg.protocol} not spoken here (this is {PROTOCOL_VERSION})")
@@ -286,7 +375,15 @@ class ApiServer:
         client.name = msg.client
         client.role = msg.role
         if msg.role is Role.OPERATOR:
-            if self.operator is not None and self.operator is not client:
+            if not _may_operate(client):
+                client.role = Role.OBSERVER
+                client.send(
+                    Error(
+                        text=f"operator role refused: the peer's user id {client.peer_uid} is "
+                        "not the controller's: attached as an observer (stop and pause only)"
+                    )
+                )
+            elif self.operator is not None and self.operator is not client:
                 client.role = Role.OBSERVER
                 client.send(
                     Error(
@@ -299,14 +396,24 @@ class ApiServer:
                 self.loop.operator_heartbeat()
                 self.loop.log_event("operator_attached", client=client.name)
         client.greeted = True
-        client.send(self.welcome.model_copy(update={"role": client.role}))
-        for event in self.events:
-            client.send(event)
-        status = self.builder.build(self.loop.snapshot, self.desk.listing(), self.ended is not None)
-        if status is not None:
-            client.send(status)
+        client.send_bytes(self._welcome_bytes(client.role))
+        client.send_bytes(b"".join(self._event_bytes))
+        if self.ended is not None or self._status_bytes is None:
+            status = self.builder.build(
+                self.loop.snapshot, self.desk.listing(), self.ended is not None
+            )
+            if status is not None:
+                client.send(status)
+        else:
+            client.send_bytes(self._status_bytes)
         if self.ended is not None:
             client.send(self.ended)
+
+    def _welcome_bytes(self, role: Role) -> bytes:
+        cached = self._welcomes.get(role)
+        if cached is None:
+            cached = self._welcomes[role] = encode(self.welcome.model_copy(update={"role": role}))
+        return cached
 
     def _reply(self, client: Client, request_id: int, accepted: bool, text: str) -> None:
         client.send(Reply(id=request_id, accepted=accepted, text=text))
@@ -437,6 +544,11 @@ class ApiServer:
         if belt is None:
             self._reply(client, msg.id, False, "no built-in simulator: this drive is real")
             return
+        if client.role is not Role.OPERATOR:
+            self._reply(
+                client, msg.id, False, "sim: only the operator console may set simulator inputs"
+            )
+            return
         panel = belt.panel
         on = msg.value != 0
         if msg.input == "estop":
@@ -522,9 +634,67 @@ class ApiServer:
         return asyncio.run_coroutine_threadsafe(ask(), aio)
 
 
+class LineSplitter:
+    """Splits a byte stream into lines of at most `max_bytes`, in bounded memory.
+
+    A longer line is reported once, as None, and discarded up to its end: the next line
+    on the same connection (a stop, say) is read as usual.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._buf = bytearray()
+        self._skipping = False
+
+    def feed(self, chunk: bytes) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            if self._skipping:
+                pass
+            elif len(self._buf) + len(piece) > self.max_bytes:
+                self._buf.clear()
+                self._skipping = True
+                out.append(None)
+            else:
+                self._buf += piece
+            if end < 0:
+                return out
+            if not self._skipping:
+                out.append(bytes(self._buf).rstrip(b"\r"))
+            self._buf.clear()
+            self._skipping = False
+            start = end + 1
+
+
+def _identify(client: Client) -> None:
+    """Who is at the other end (SO_PEERCRED), and a small kernel send buffer."""
+    sock = client.writer.transport.get_extra_info("socket")
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+    with contextlib.suppress(OSError, AttributeError, struct.error):
+        pid, uid, _ = _UCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+        )
+        client.peer_pid, client.peer_uid = pid, uid
+
+
+def _may_operate(client: Client) -> bool:
+    """The operator role is the controller's own user's (or root's), whatever it says.
+
+    The socket's mode (0600) already keeps other users out; this holds even if someone
+    loosens the mode by hand.
+    """
+    return client.peer_uid is None or client.peer_uid in (os.getuid(), 0)
+
+
 def _validation_text(exc: ValidationError) -> str:
     parts = []
-    for err in exc.errors()[:3]:
+    for err in exc.errors(include_url=False)[:3]:
         where = ".".join(str(x) for x in err["loc"]) or "message"
-        parts.append(f"{where}: {err['msg']}")
+        parts.append(f"{where}: {printable(err['msg'], 160)}")
     return "refused: " + "; ".join(parts)
