@@ -5,20 +5,48 @@ retries delays an error by ~12 s, and a disconnected client reconnects inside
 the next request. Here every transaction has a timeout of a few loop periods,
 0-1 retries, a disconnected link fails at once, and reconnection happens in
 the background only while the controller says the belt is stopped.
+
+A hostile or broken peer is a failed transaction, never data and never a
+traceback: every received byte is checked against the request it answers
+(`drives.frames`) before pymodbus decodes it, a bad answer fails the request at
+once with its reason in words, and pymodbus' own logger (raw packet dumps,
+"Skipping" lines) is kept off the console. After any failed transaction or any
+byte nobody asked for, the line is not trusted for `timeout_s`, restarted by
+each further failure: reads fail at once without being sent (a late answer can
+then not be taken for the answer to a newer request: RTU has no transaction id),
+and only a stop command goes out. One wait per cycle at most, not one per
+transaction: no overrun storm.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import Any
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, ModbusIOException
 
 from treadctl.config.machine import SerialLink, TcpLink
+from treadctl.drives.frames import Request, Verdict, check_answer, parse_request
+
+
+def quiet_pymodbus() -> None:
+    """Keep pymodbus' logger off the console: its error lines carry raw packet dumps, one
+    per bad frame. Failures reach the operator as LinkError reasons, logged once by the
+    loop. The level also spares the loop the cost of formatting those dumps."""
+    log = logging.getLogger("pymodbus")
+    log.setLevel(logging.CRITICAL + 1)
+    log.propagate = False
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+
+
+class BadAnswerError(Exception):
+    """An answer that does not match its request (set on pymodbus' pending future)."""
 
 
 class LinkError(Exception):
@@ -38,8 +66,14 @@ class ModbusLink:
     RECONNECT_INTERVAL_S = 1.0
 
     def __init__(self, cfg: TcpLink | SerialLink, retries: int = 0) -> None:
+        quiet_pymodbus()
         self.cfg = cfg
         self.name = describe(cfg)
+        self._tcp = isinstance(cfg, TcpLink)
+        self._pending: Request | None = None  # the request on the wire, until answered
+        self._untrusted_until = 0.0
+        self._why = ""
+        self.bad_answers = 0  # answers refused, and bytes nobody asked for
         self.client: AsyncModbusTcpClient | AsyncModbusSerialClient
         if isinstance(cfg, TcpLink):
             self.client = AsyncModbusTcpClient(
@@ -49,6 +83,8 @@ class ModbusLink:
                 retries=retries,
                 reconnect_delay=0,
                 reconnect_delay_max=0,
+                trace_packet=self._traced,
+                trace_connect=self._connection_changed,
             )
         else:
             self.client = AsyncModbusSerialClient(
@@ -62,7 +98,12 @@ class ModbusLink:
                 retries=retries,
                 reconnect_delay=0,
                 reconnect_delay_max=0,
+                trace_packet=self._traced,
+                trace_connect=self._connection_changed,
             )
+        # Every received byte passes the answer check before pymodbus' framer sees it.
+        self._decode = self.client.ctx.callback_data
+        setattr(self.client.ctx, "callback_data", self._received)  # noqa: B010 - an instance hook
         self.reconnect_allowed = False
         self._reconnect_task: asyncio.Task[None] | None = None
         self._last_reconnect = 0.0
@@ -89,10 +130,61 @@ class ModbusLink:
             self._reconnect_task.cancel()
         self.client.close()
 
-    def _check(self) -> None:
+    # -- answer checking (called from pymodbus' data_received: must never raise) ----------
+    def _traced(self, sending: bool, data: bytes) -> bytes:
+        if sending:
+            self._pending = parse_request(data, self._tcp)
+        return data
+
+    def _received(self, data: bytes, addr: Any = None) -> int:
+        """Bytes used of pymodbus' receive buffer: 0 waits for more, all discards them."""
+        try:
+            request = self._pending
+            if request is None:
+                self._distrust(f"{len(data)} byte(s) received with no request outstanding")
+                return len(data)
+            verdict, reason = check_answer(data, request)
+            if verdict is Verdict.INCOMPLETE:
+                return 0
+            self._pending = None
+            if verdict is Verdict.BAD:
+                self._fail_pending(reason)
+                return len(data)
+            return int(self._decode(data, addr))
+        except Exception as exc:  # pymodbus must never see this hook raise
+            self._pending = None
+            self._fail_pending(f"undecodable answer ({exc})")
+            return len(data)
+
+    def _connection_changed(self, connected: bool) -> None:
+        if not connected and self._pending is not None:
+            self._pending = None
+            self._fail_pending("connection lost before the answer was complete")
+
+    def _fail_pending(self, reason: str) -> None:
+        self._distrust(reason)
+        future = self.client.ctx.response_future
+        if not future.done():
+            future.set_exception(BadAnswerError(reason))
+
+    def _distrust(self, reason: str) -> None:
+        self.bad_answers += 1
+        self._untrusted_until = time.monotonic() + self.cfg.timeout_s
+        self._why = reason
+
+    def trusted(self) -> bool:
+        return time.monotonic() >= self._untrusted_until
+
+    def _check(self, what: str, stop: bool = False) -> None:
         if not self.client.connected:
             self._maybe_reconnect()
             raise LinkError(self.name, "not connected")
+        if not stop and not self.trusted():
+            raise LinkError(
+                self.name,
+                f"{what}: not sent: the line is not trusted for {self.cfg.timeout_s} s "
+                f"after a failure ({self._why})",
+            )
 
     def _maybe_reconnect(self) -> None:
         now = time.monotonic()
@@ -109,20 +201,38 @@ class ModbusLink:
             await self._connect()
 
     async def _call(self, what: str, coro: Any) -> Any:
+        done = False
         try:
             response = await coro
+            done = True
+        except BadAnswerError as exc:
+            raise LinkError(self.name, f"{what}: {exc}") from exc
+        except ModbusIOException as exc:
+            if "No response" in str(exc):
+                raise LinkError(
+                    self.name, f"{what}: no answer within {self.cfg.timeout_s} s"
+                ) from exc
+            raise LinkError(self.name, f"{what}: {exc}") from exc
         except ModbusException as exc:
             raise LinkError(self.name, f"{what}: {exc}") from exc
         except (OSError, TimeoutError, ValueError) as exc:
             raise LinkError(self.name, f"{what}: {exc!r}") from exc
+        finally:
+            if not done:  # failed, timed out or cancelled (the loop's guard): a late answer
+                self._pending = None  # to this request is a stray byte, never the next answer
+                if self.trusted():
+                    self._distrust(f"{what}: no complete answer")
+                else:
+                    self._untrusted_until = time.monotonic() + self.cfg.timeout_s
         if response is None or response.isError():
             raise LinkError(self.name, f"{what}: device answered with an exception {response}")
         return response
 
     async def read_registers(self, address: int, count: int, device_id: int) -> list[int]:
-        self._check()
+        what = f"read {count} register(s) at {address} from device {device_id}"
+        self._check(what)
         r = await self._call(
-            f"read {count} register(s) at {address} from device {device_id}",
+            what,
             self.client.read_holding_registers(address, count=count, device_id=device_id),
         )
         regs: list[int] = list(r.registers)
@@ -130,9 +240,13 @@ class ModbusLink:
             raise LinkError(self.name, f"asked {count} registers, got {len(regs)}")
         return regs
 
-    async def write_registers(self, address: int, values: list[int], device_id: int) -> None:
-        self._check()
+    async def write_registers(
+        self, address: int, values: list[int], device_id: int, *, stop: bool = False
+    ) -> None:
+        """Write; the answer must echo address and value (or count). `stop`: a stop command,
+        the one write that still goes out on a line not trusted since a failure."""
         what = f"write {len(values)} register(s) at {address} to device {device_id}"
+        self._check(what, stop)
         if len(values) == 1:
             await self._call(
                 what, self.client.write_register(address, values[0], device_id=device_id)
@@ -143,9 +257,10 @@ class ModbusLink:
             )
 
     async def read_inputs(self, address: int, count: int, device_id: int) -> list[bool]:
-        self._check()
+        what = f"read {count} input(s) at {address} from device {device_id}"
+        self._check(what)
         r = await self._call(
-            f"read {count} input(s) at {address} from device {device_id}",
+            what,
             self.client.read_discrete_inputs(address, count=count, device_id=device_id),
         )
         bits: list[bool] = list(r.bits)[:count]

@@ -143,14 +143,19 @@ class ModbusDrive(Drive):
         reverse = command.direction is Direction.BACKWARD
         word = m.command_word(command.run, reverse, command.quick_stop)
         reference = m.reference_counts(command.speed_kmh / self.kmh_per_hz, reverse)
+        stop = not command.run  # the one command that still goes out on an untrusted line
         try:
             if self._single_write:
                 await self.link.write_registers(
-                    m.control.address, [word, reference], self.device_id
+                    m.control.address, [word, reference], self.device_id, stop=stop
                 )
             else:
-                await self.link.write_registers(m.reference.address, [reference], self.device_id)
-                await self.link.write_registers(m.control.address, [word], self.device_id)
+                await self.link.write_registers(
+                    m.reference.address, [reference], self.device_id, stop=stop
+                )
+                await self.link.write_registers(
+                    m.control.address, [word], self.device_id, stop=stop
+                )
         except LinkError as exc:
             raise self._error(exc) from exc
 
