@@ -33,6 +33,9 @@ class Action(StrEnum):
     INPUTS_ANSWER = "inputs_answer"
     HR_SET = "hr_set"
     HR_LOSE = "hr_lose"
+    # The bus itself (treadctl sim only: the built-in simulated drive has no wire): every
+    # answer garbled the `mode` way (sim.server.GARBAGE_MODES), "off" for good answers.
+    GARBAGE = "garbage"
 
 
 class FaultEvent(Strict):
@@ -40,11 +43,14 @@ class FaultEvent(Strict):
     action: Action = Field(strict=False)
     code: int = Field(default=0, ge=0, le=0xFFFF)
     value: float = 0.0
+    mode: str = Field(default="", max_length=32)
 
     @model_validator(mode="after")
     def _needs(self) -> FaultEvent:
         if self.action is Action.DRIVE_TRIP and self.code == 0:
             raise ValueError("drive_trip needs a non-zero code")
+        if self.action is Action.GARBAGE and not self.mode:
+            raise ValueError('garbage needs a mode ("off" to end it)')
         return self
 
 
@@ -146,3 +152,4 @@ class Injector:
             panel.heart_rate_bpm = e.value
         elif a is Action.HR_LOSE:
             panel.heart_rate_bpm = None
+        # Action.GARBAGE acts on the bus, which only the Modbus simulator has (SimServer).

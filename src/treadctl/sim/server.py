@@ -4,14 +4,18 @@ The drive follows any register map, with its own ramp and comm-loss watchdog
 (armed only through its registers, as on a real drive) and fault codes; the
 belt physics and the hardware safety chain are those of `sim.world`. Faults can
 be injected while it runs, over a small line-based control channel or from a
-scenario file: stop answering, answer late, corrupt CRCs, trip with a code,
-open the e-stop chain, pull the key, release or stick the rails.
+scenario file: stop answering, answer late, corrupt CRCs, answer with garbage of
+any kind (`GARBAGE_MODES`), trip with a code, open the e-stop chain, pull the key,
+release or stick the rails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
+import socket
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +28,8 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from treadctl.drives import wire
+from treadctl.drives.frames import MBAP, crc16
+from treadctl.drives.link import quiet_pymodbus
 from treadctl.drives.regmap import RegisterMap
 from treadctl.safety.types import Direction
 from treadctl.sim.scenario import Action, FaultEvent, Injector, Scenario
@@ -31,12 +37,83 @@ from treadctl.sim.world import BeltSim
 
 TICK_S = 0.005
 
+# What a hostile or broken peer answers instead of the right answer (every answer, the
+# drive's and the input module's). Framing (MBAP length, CRC) is made consistent unless
+# the mode is about the framing, so each mode tests one thing.
+GARBAGE_MODES = {
+    "wrong_function": "a known but wrong function code (03 as 04, 16 as 06, 02 as 01)",
+    "unknown_function": "function code 0x42, which no one defines",
+    "exception": "exception code 4 (device failure)",
+    "wrong_tid": "the transaction id plus one (TCP)",
+    "wrong_unit": "the unit id plus 16",
+    "wrong_protocol": "protocol id 1 (TCP)",
+    "short": "the answer two bytes short, framing consistent",
+    "long": "the answer two bytes long, framing consistent",
+    "trailing": "two stray bytes after a correct answer",
+    "mbap_length": "the MBAP length field two less than the frame (TCP)",
+    "byte_count": "the byte count two more than the data sent (reads)",
+    "duplicate": "every answer sent twice",
+    "random": "random bytes as long as the answer",
+    "reset": "half the answer, then the connection reset (RTU: the rest never comes)",
+}
+TCP_ONLY = frozenset({"wrong_tid", "wrong_protocol", "mbap_length"})
+WRONG_FUNCTION = {1: 2, 2: 1, 3: 4, 4: 3, 5: 6, 6: 16, 15: 16, 16: 6}
+
+
+def garble(adu: bytes, mode: str, tcp: bool, rng: random.Random) -> bytes:
+    """The answer `adu` as a peer in garbage `mode` sends it."""
+    if tcp:
+        tid, unit, pdu = adu[0:2], adu[6], adu[MBAP:]
+    else:
+        tid, unit, pdu = b"", adu[0], adu[1:-2]
+    pid = 0
+
+    def frame(pdu: bytes, unit: int = unit, tid: bytes = tid, length: int | None = None) -> bytes:
+        if tcp:
+            n = len(pdu) + 1 if length is None else length
+            return tid + struct.pack(">HHB", pid, n, unit) + pdu
+        head = bytes([unit]) + pdu
+        return head + crc16(head)
+
+    fc = pdu[0]
+    if mode == "wrong_function":
+        return frame(bytes([WRONG_FUNCTION.get(fc, fc ^ 1)]) + pdu[1:])
+    if mode == "unknown_function":
+        return frame(b"\x42" + pdu[1:])
+    if mode == "exception":
+        return frame(bytes([fc | 0x80, 4]))
+    if mode == "wrong_tid":
+        return frame(pdu, tid=((int.from_bytes(tid, "big") + 1) & 0xFFFF).to_bytes(2, "big"))
+    if mode == "wrong_unit":
+        return frame(pdu, unit=(unit + 16) & 0xFF)
+    if mode == "wrong_protocol":
+        pid = 1
+        return frame(pdu)
+    if mode == "short":
+        return frame(pdu[:-2])
+    if mode == "long":
+        return frame(pdu + b"\x00\x00")
+    if mode == "trailing":
+        return adu + b"\x00\x00"
+    if mode == "mbap_length":
+        return frame(pdu, length=len(pdu) - 1)
+    if mode == "byte_count":
+        return frame(pdu[:1] + bytes([(pdu[1] + 2) & 0xFF]) + pdu[2:]) if fc <= 4 else adu
+    if mode == "duplicate":
+        return adu + adu
+    if mode == "random":
+        return rng.randbytes(len(adu))
+    if mode == "reset":
+        return adu[: len(adu) // 2]
+    return adu
+
 
 @dataclass
 class BusFaults:
     silent: bool = False  # no answer at all (the drive's and the module's)
     late_s: float = 0.0  # every answer this late
     corrupt: bool = False  # RTU: flip a CRC byte; TCP: garble the transaction id
+    garbage: str = ""  # a GARBAGE_MODES key: every answer garbled that way
     wire_baud: int | None = None  # emulate RTU wire time at this baud rate (ptys have none)
 
 
@@ -258,6 +335,8 @@ class SimServer:
         # The world runs on the monotonic clock from now: its first advance must not
         # integrate the machine's uptime (about a second of blocked event loop after hours).
         belt.now_s = max(belt.now_s, time.monotonic())
+        quiet_pymodbus()  # garbage is what this simulator is for: no packet dumps
+        self.rng = random.Random(17)
         self.faults = faults or BusFaults()
         self.model = DriveModel(regmap, belt, kmh_per_hz)
         self.context = SimContext(self.model, drive_id, io_id, self.faults)
@@ -265,17 +344,41 @@ class SimServer:
         self._world = Injector(Scenario(), belt, lambda _e: None)  # applies one event now
         self.servers: list[Any] = []
         self._rtu = False
+        self.garbled = 0  # answers garbled so far
         self.log: list[str] = []
 
     def _injected(self, event: FaultEvent) -> None:
+        if event.action is Action.GARBAGE:
+            self.apply("garbage", [event.mode])
+            return
         self.apply(event.action.value, [str(event.code or event.value)])
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        if sending and self.faults.corrupt and data:
+        if not sending or not data:
+            return data
+        mode = self.faults.garbage
+        if mode:
+            self.garbled += 1
+            if mode == "reset" and not self._rtu:
+                asyncio.get_running_loop().call_soon(self._reset_connections)
+            data = garble(data, mode, not self._rtu, self.rng)
+        if self.faults.corrupt:
             if self._rtu:
                 return data[:-1] + bytes([data[-1] ^ 0xFF])
             return bytes([data[0] ^ 0xFF]) + data[1:]
         return data
+
+    def _reset_connections(self) -> None:
+        """Reset (RST, not FIN) every TCP connection: the answer stays half sent."""
+        for server in self.servers:
+            for conn in list(getattr(server, "active_connections", {}).values()):
+                transport = getattr(conn, "transport", None)
+                if transport is None:
+                    continue
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                transport.abort()
 
     async def start_tcp(self, host: str, port: int) -> None:
         server = ModbusTcpServer(
@@ -326,6 +429,8 @@ class SimServer:
                 f.corrupt = (args[0] if args else "on") == "on"
             elif verb == "silent":
                 f.silent = (args[0] if args else "on") == "on"
+            elif verb == "garbage":
+                f.garbage = self._garbage_mode(args[0] if args else "")
             elif verb == "status":
                 return json.dumps(self.status())
             elif verb == "latency":
@@ -339,6 +444,15 @@ class SimServer:
             return f"error {verb}: {exc}"
         self.log.append(f"{now:.3f} {verb} {' '.join(args)}")
         return "ok"
+
+    def _garbage_mode(self, mode: str) -> str:
+        if mode == "off":
+            return ""
+        if mode not in GARBAGE_MODES:
+            raise ValueError(f"garbage mode must be off or one of {', '.join(GARBAGE_MODES)}")
+        if mode in TCP_ONLY and self._rtu:
+            raise ValueError(f"{mode} needs Modbus TCP")
+        return mode
 
     def status(self) -> dict[str, Any]:
         b = self.belt
@@ -354,6 +468,8 @@ class SimServer:
             "key_present": b.panel.key_present,
             "rails": [b.panel.rail_left, b.panel.rail_right],
             "requests": self.context.requests,
+            "garbage": self.faults.garbage or "off",
+            "garbled": self.garbled,
             "direction_changes": self.model.direction_changes,
             "commands_seen": b.commands_seen,
         }
