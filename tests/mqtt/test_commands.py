@@ -8,6 +8,7 @@ and the tests show it had no effect (a later, allowed command's answer arrives f
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from mqtt_broker import Broker
@@ -42,17 +43,20 @@ async def test_stop_is_accepted_and_bad_commands_are_refused_with_reasons(
             await desk.publish(COMMAND, b"", retain=True)  # clear it on the broker
 
             await desk.wait_for(is_on("telemetry", mode="running"), "the belt running")
+            now = time.time()
             cases = {
                 "bad-action": ({"action": "fly"}, "action"),
                 "no-speed": ({"action": "speed"}, "speed needs speed_kmh"),
                 "neg-speed": ({"action": "speed", "speed_kmh": -1.0}, "speed_kmh"),
                 "extra": ({"action": "stop", "force": True}, "force: unknown field"),
-                "stale": ({"action": "stop", "sent_at": 1000.0}, "stale"),
+                "stale": ({"action": "start", "sent_at": 1000.0}, "stale"),
+                "future": ({"action": "start", "sent_at": now + 1e9}, "in the future"),
+                "undated": ({"action": "start"}, "start needs sent_at"),
                 "speed-off": (
-                    {"action": "speed", "speed_kmh": 1.5},
+                    {"action": "speed", "speed_kmh": 1.5, "sent_at": now},
                     "remote speed is not enabled in the machine file",
                 ),
-                "start-off": ({"action": "start"}, "remote start is not enabled"),
+                "start-off": ({"action": "start", "sent_at": now}, "remote start is not enabled"),
             }
             for rid, (body, _) in cases.items():
                 await desk.publish(COMMAND, json.dumps({"id": rid, **body}))
@@ -63,12 +67,27 @@ async def test_stop_is_accepted_and_bad_commands_are_refused_with_reasons(
                 res = CommandResult.model_validate_json(got.payload)
                 assert not res.accepted, rid
                 assert why in res.text, (rid, res.text)
-            for why in ("refused: not JSON", "refused: not a JSON object"):
-                await desk.wait_for(is_on("command/result", id=None, text=why), why)
+            for why in ("refused: not JSON (Expecting value", "refused: not a JSON object"):
+                await desk.wait_for(
+                    lambda r, why=why: (
+                        is_on("command/result", id=None)(r) and r.json()["text"].startswith(why)
+                    ),
+                    why,
+                )
             # the belt ran on through all of that
             assert rig.controller.api is not None
             assert rig.controller.api.loop.snapshot.outputs is not None
             assert rig.controller.api.loop.snapshot.outputs.mode.value == "running"
+
+            # neither stop nor pause is refused for its age: a late one is still executed
+            # (a late start is not: "stale" above), and the answer says so
+            await desk.publish(COMMAND, json.dumps({"id": "late", "action": "pause",
+                                                    "sent_at": 1000.0}))  # fmt: skip
+            got = await desk.wait_for(result_for("late"), "the answer to the late pause")
+            res = CommandResult.model_validate_json(got.payload)
+            assert res.accepted
+            assert "stale" in res.text
+            await rig.wait_event("command", command="pause", source="mqtt:remote")
 
             await desk.publish(
                 COMMAND, json.dumps({"id": "s1", "action": "stop", "origin": "desk-anna"})
@@ -132,14 +151,14 @@ async def test_remote_speed_waits_for_the_local_operators_confirmation(
     ):
         await desk.wait_for(is_on("telemetry", mode="running"), "the belt running")
         ask = {"action": "speed", "speed_kmh": 1.5, "origin": "desk"}
-        await desk.publish(COMMAND, json.dumps({"id": "r1", **ask}))
+        await desk.publish(COMMAND, json.dumps({"id": "r1", **ask, "sent_at": time.time()}))
         res = CommandResult.model_validate_json(
             (await desk.wait_for(result_for("r1"), "r1 answered")).payload
         )
         assert not res.accepted
         assert "no local operator console attached" in res.text
-        await desk.publish(COMMAND, json.dumps({"id": "r2", "action": "direction",
-                                                "direction": "backward"}))  # fmt: skip
+        turn = {"action": "direction", "direction": "backward", "sent_at": time.time()}
+        await desk.publish(COMMAND, json.dumps({"id": "r2", **turn}))
         res = CommandResult.model_validate_json(
             (await desk.wait_for(result_for("r2"), "r2 answered")).payload
         )
@@ -149,7 +168,7 @@ async def test_remote_speed_waits_for_the_local_operators_confirmation(
         console = ControllerClient(short_dir / "ctl.sock", Role.OPERATOR, "test-console")
         await console.connect()
         try:
-            await desk.publish(COMMAND, json.dumps({"id": "r3", **ask}))
+            await desk.publish(COMMAND, json.dumps({"id": "r3", **ask, "sent_at": time.time()}))
             res = CommandResult.model_validate_json(
                 (await desk.wait_for(result_for("r3"), "r3 answered")).payload
             )

@@ -9,6 +9,14 @@ happens in the bridge's thread. aiomqtt does not reconnect by itself: `_main` do
 capped exponential backoff and jitter; a lost or unreachable broker is an event in the
 controller's event log (written in the loop's thread via call_soon_threadsafe), never a
 fault, and nothing the bridge does can raise into the control loop.
+
+Commands: MQTT v5, QoS 1, a persistent session (clean start only at the bridge's first
+connection, then resumed with a session expiry of SESSION_EXPIRY_S), subscribed with
+"retain as published" so that a retained command is seen as retained even when it is
+delivered live. Received messages go to the bridge's own `Inbox`, which outlives a
+connection; one worker task decides them in order, each one guarded so that nothing a
+payload does can end the worker or the connection. Answers wait in a bounded queue and
+are published (first, before events and telemetry) whenever the bridge is connected.
 """
 
 from __future__ import annotations
@@ -22,22 +30,34 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from treadctl.api.messages import Action, Status
 from treadctl.api.server import STATUS_HZ
 from treadctl.control.priority import normal_priority
 from treadctl.mqtt import topics
-from treadctl.mqtt.commands import Refusal, parse_command
+from treadctl.mqtt.commands import RecentIds, Refusal, parse_command, timing_note
 from treadctl.mqtt.config import NODELAY, MqttConfig
+from treadctl.mqtt.inbox import Inbox, Incoming, queue_class
 from treadctl.mqtt.outbox import DropQueue, Stamper
-from treadctl.mqtt.payloads import CommandResult, Payload, session_ref, state_key
+from treadctl.mqtt.payloads import Payload, session_ref, state_key
 from treadctl.safety.types import Direction
+from treadctl.untrusted import printable
 
 if TYPE_CHECKING:
     from treadctl.api.server import ApiServer
 
 ANSWER_TIMEOUT_S = 2.0  # the controller answers a remote command within this
 STOP_TIMEOUT_S = 5.0  # stop() waits this long for the goodbye (summary, offline status)
+# The broker keeps the bridge's session (its subscription and the QoS 1 commands that
+# arrive meanwhile) this long after a connection drops; a longer outage loses them.
+SESSION_EXPIRY_S = 600
+# Maximum Packet Size sent in CONNECT: the broker never sends the bridge a larger packet
+# (it drops it; the sender gets no answer). Payloads up to here are read and refused.
+MAX_PACKET_BYTES = 65536
+RESULT_QUEUE = 1000  # answers held while the broker is away
 
 
 @dataclass
@@ -48,6 +68,9 @@ class BridgeStats:
     events_published: int = 0
     commands: int = 0
     commands_refused: int = 0
+    duplicates: int = 0  # replayed ids answered as duplicates
+    inbox_evicted: int = 0  # pushed out of a full inbox, refused unread
+    command_errors: int = 0  # a payload whose handling raised (refused, never fatal)
 
 
 class MqttBridge:
@@ -73,6 +96,9 @@ class MqttBridge:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._outage_logged = False
+        self._inbox: Inbox | None = None
+        self._results = DropQueue(RESULT_QUEUE)  # command/result payloads (JSON text)
+        self._recent = RecentIds()
 
     # -- the controller's thread: return at once, never raise --------------------------
 
@@ -192,8 +218,19 @@ class MqttBridge:
         self._wake = asyncio.Event()
         self._stop_evt = asyncio.Event()
         self._aio = asyncio.get_running_loop()
+        self._inbox = Inbox()
         if self._stopping.is_set():
             self._stop_in_loop()
+        worker = asyncio.create_task(self._command_worker(), name="mqtt-commands")
+        try:
+            await self._connect_loop()
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await worker
+
+    async def _connect_loop(self) -> None:
+        assert self._stop_evt is not None
         cfg = self.config.reconnect
         delay = cfg.initial_s
         tried_goodbye = False
@@ -237,6 +274,13 @@ class MqttBridge:
     def _client(self) -> aiomqtt.Client:
         b = self.config.broker
         will = self._stamp.availability("offline", "connection lost (Last Will)", will=True)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.MaximumPacketSize = MAX_PACKET_BYTES
+        # A clean start only at the bridge's first connection: commands queued for an
+        # earlier process are not this session's. After that the session is resumed, so
+        # QoS 1 commands published while the bridge was away are delivered at reconnect.
+        clean_start = self.stats.connections == 0
         return aiomqtt.Client(
             b.host,
             b.port,
@@ -246,9 +290,11 @@ class MqttBridge:
             will=aiomqtt.Will(self.topics.status, will.model_dump_json(), qos=1, retain=True),
             keepalive=b.keepalive_s,
             timeout=b.timeout_s,
-            clean_session=True,  # no queued commands replayed from an old session
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=clean_start,
+            properties=props,
             tls_context=b.tls.context() if b.tls is not None else None,
-            max_queued_incoming_messages=100,
+            queue_type=queue_class(self._receive),
             socket_options=[NODELAY],
         )
 
@@ -270,36 +316,52 @@ class MqttBridge:
             )
             online = self._stamp.availability("online", "connected")
             await self._publish(client, topics.STATUS, online)
-            await client.subscribe(self.topics.command, qos=1)
+            # retain as published: a retained command delivered live keeps its flag (and
+            # is refused); MQTT 3.1.1 would clear it
+            await client.subscribe(
+                self.topics.command, options=SubscribeOptions(qos=1, retainAsPublished=True)
+            )
             self._state_key = None  # publish the state again on every connection
-            commands = asyncio.create_task(self._commands(client), name="mqtt-commands")
+            watch = asyncio.create_task(self._watch(client), name="mqtt-watch")
             wake = self._wake
-            commands.add_done_callback(lambda _task: wake.set())
+            watch.add_done_callback(lambda _task: wake.set())
             try:
-                await self._publisher(client, commands)
+                await self._publisher(client, watch)
             finally:
-                commands.cancel()
+                watch.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await commands
+                    await watch
             self.stats.connected = False
 
-    async def _publisher(self, client: aiomqtt.Client, commands: asyncio.Task[None]) -> None:
+    @staticmethod
+    async def _watch(client: aiomqtt.Client) -> None:
+        """Ends (raises) when the connection does. Messages never wait in aiomqtt's queue
+        (they go to the inbox), so this only waits for the disconnection."""
+        async for _ in client.messages:
+            pass
+        raise aiomqtt.MqttError("the message stream ended")
+
+    async def _publisher(self, client: aiomqtt.Client, watch: asyncio.Task[None]) -> None:
         wake, stop = self._wake, self._stop_evt
         assert wake is not None
         assert stop is not None
         while True:
-            if commands.done():
-                exc = None if commands.cancelled() else commands.exception()
-                raise exc or aiomqtt.MqttError("the command subscription ended")
+            if watch.done():
+                exc = None if watch.cancelled() else watch.exception()
+                raise exc or aiomqtt.MqttError("the connection ended")
             wake.clear()
             await self._flush(client)
             if stop.is_set():
                 await self._goodbye(client)
                 return
-            if not (self._events.items or self._telemetry.items):
+            if not (self._results.items or self._events.items or self._telemetry.items):
                 await wake.wait()
 
     async def _flush(self, client: aiomqtt.Client) -> None:
+        while self._results.items:  # answers first: a stop's answer before any telemetry
+            data = self._results.items[0]
+            await self._send(client, topics.RESULT, data)
+            self._results.pop()  # taken only once the broker has it (QoS 1)
         while self._events.items:
             record = self._events.pop()
             try:
@@ -346,32 +408,93 @@ class MqttBridge:
 
     # -- commands ---------------------------------------------------------------------
 
-    async def _commands(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            if not message.topic.matches(self.topics.command):
-                continue
+    def _receive(self, message: aiomqtt.Message) -> None:
+        """aiomqtt's on_message, in the bridge's loop thread: into the inbox. Never raises
+        (an exception here would end the connection)."""
+        try:
+            inbox = self._inbox
+            if inbox is None or not message.topic.matches(self.topics.command):
+                return
             payload = message.payload
             if isinstance(payload, bytes | bytearray):
                 raw = bytes(payload)
             else:
-                raw = b"" if payload is None else str(payload).encode()
-            result = await self._decide(raw, message.retain)
-            await self._publish(client, topics.RESULT, result)
+                raw = b"" if payload is None else str(payload).encode("utf-8", "replace")
+            pushed_out = inbox.put(raw, bool(message.retain))
+            if pushed_out is not None:
+                self.stats.inbox_evicted += 1
+                self._answer(
+                    self._refuse(None, None, "refused: too many commands at once (dropped unread)")
+                )
+        except Exception:
+            self.stats.command_errors += 1
 
-    async def _decide(self, raw: bytes, retained: bool) -> CommandResult:
+    async def _command_worker(self) -> None:
+        """Decides every received command in order, for the bridge's whole life."""
+        inbox = self._inbox
+        assert inbox is not None
+        while True:
+            item = inbox.pop()
+            if item is None:
+                await inbox.ready.wait()
+                continue
+            self._answer(await self._handle(item))
+
+    def _answer(self, data: str) -> None:
+        self._results.append(data)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _handle(self, item: Incoming) -> str:
+        """The answer to one message, as JSON text. Never raises (but for cancellation):
+        one bad payload cannot end the worker, the connection or the session."""
+        try:
+            return await self._decide(item.payload, item.retain)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.stats.command_errors += 1
+            text = f"refused: could not be handled ({type(exc).__name__})"
+            with contextlib.suppress(Exception):
+                self._log("warning", text=f"MQTT command {text}")
+            return self._refuse(None, None, text)
+
+    def _refuse(self, rid: str | None, action: str | None, text: str) -> str:
+        self.stats.commands_refused += 1
+        rid = None if rid is None else printable(rid, 64)
+        action = None if action is None else printable(action, 32)
+        text = printable(text, 300)
+        self._log("remote_refused", id=rid, action=action, reason=text)
+        return self._result(rid, action, False, text)
+
+    def _result(self, rid: str | None, action: str | None, accepted: bool, text: str) -> str:
+        try:
+            return self._stamp.result(rid, action, accepted, text).model_dump_json()
+        except Exception:  # cannot happen with clean text; never lose the answer's slot
+            fallback = "refused: the answer could not be written"
+            return self._stamp.result(None, None, False, fallback).model_dump_json()
+
+    async def _decide(self, raw: bytes, retained: bool) -> str:
         self.stats.commands += 1
-        parsed = parse_command(raw, retained)
+        now = time.time()
+        parsed = parse_command(raw, retained, now)
         if isinstance(parsed, Refusal):
-            rid, action, accepted, text = parsed.id, parsed.action, False, parsed.text
-        else:
-            rid, action = parsed.id, parsed.action
-            accepted, text = await self._ask(
-                f"mqtt:{parsed.origin}", parsed.api_action, parsed.speed_kmh, parsed.api_direction
-            )
+            return self._refuse(parsed.id, parsed.action, parsed.text)
+        mono = time.monotonic()
+        duplicate = self._recent.duplicate(parsed, raw, mono)
+        if duplicate is not None:
+            self.stats.duplicates += 1
+            return self._refuse(parsed.id, parsed.action, duplicate)
+        accepted, text = await self._ask(
+            f"mqtt:{parsed.origin}", parsed.api_action, parsed.speed_kmh, parsed.api_direction
+        )
+        self._recent.remember(parsed, raw, accepted, text, mono)
         if not accepted:
-            self.stats.commands_refused += 1
-            self._log("remote_refused", id=rid, action=action, reason=text)
-        return self._stamp.result(rid, action, accepted, text)
+            return self._refuse(parsed.id, parsed.action, text)
+        note = timing_note(parsed, now) if parsed.urgent else None
+        if note is not None:
+            text = f"{text} ({note})"
+        return self._result(parsed.id, parsed.action, True, printable(text, 300))
 
     async def _ask(
         self, origin: str, action: Action, speed: float | None, direction: Direction | None
