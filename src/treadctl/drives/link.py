@@ -71,6 +71,8 @@ class ModbusLink:
         self.name = describe(cfg)
         self._tcp = isinstance(cfg, TcpLink)
         self._pending: Request | None = None  # the request on the wire, until answered
+        self._abandoned: Request | None = None  # given up (timeout, the loop's guard)
+        self._abandoned_mark = 0
         self._untrusted_until = 0.0
         self._why = ""
         self.bad_answers = 0  # answers refused, and bytes nobody asked for
@@ -134,6 +136,7 @@ class ModbusLink:
     def _traced(self, sending: bool, data: bytes) -> bytes:
         if sending:
             self._pending = parse_request(data, self._tcp)
+            self._abandoned = None  # its answer, if it ever comes, now meets this request
         return data
 
     def _received(self, data: bytes, addr: Any = None) -> int:
@@ -141,8 +144,7 @@ class ModbusLink:
         try:
             request = self._pending
             if request is None:
-                self._distrust(f"{len(data)} byte(s) received with no request outstanding")
-                return len(data)
+                return self._stray(data)
             verdict, reason = check_answer(data, request)
             if verdict is Verdict.INCOMPLETE:
                 return 0
@@ -155,6 +157,22 @@ class ModbusLink:
             self._pending = None
             self._fail_pending(f"undecodable answer ({exc})")
             return len(data)
+
+    def _stray(self, data: bytes) -> int:
+        """Bytes with no request outstanding: the late answer to a request given up is
+        discarded, and if it is exactly that answer the line is clean again at once (a
+        slow answer costs a cycle, not the whole holdoff); anything else is distrusted."""
+        late = self._abandoned
+        if late is not None:
+            verdict, _ = check_answer(data, late)
+            if verdict is Verdict.INCOMPLETE:
+                return 0
+            self._abandoned = None
+            if verdict is Verdict.GOOD and self.bad_answers == self._abandoned_mark:
+                self._untrusted_until = time.monotonic()
+                return len(data)
+        self._distrust(f"{len(data)} byte(s) received with no request outstanding")
+        return len(data)
 
     def _connection_changed(self, connected: bool) -> None:
         if not connected and self._pending is not None:
@@ -219,11 +237,14 @@ class ModbusLink:
             raise LinkError(self.name, f"{what}: {exc!r}") from exc
         finally:
             if not done:  # failed, timed out or cancelled (the loop's guard): a late answer
-                self._pending = None  # to this request is a stray byte, never the next answer
+                # to this request is a stray byte, never the answer to the next one
+                if self._pending is not None:
+                    self._abandoned, self._pending = self._pending, None
                 if self.trusted():
                     self._distrust(f"{what}: no complete answer")
                 else:
                     self._untrusted_until = time.monotonic() + self.cfg.timeout_s
+                self._abandoned_mark = self.bad_answers
         if response is None or response.isError():
             raise LinkError(self.name, f"{what}: device answered with an exception {response}")
         return response
