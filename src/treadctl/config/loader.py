@@ -1,7 +1,21 @@
-"""TOML loading into pydantic models, with errors that say where and why."""
+"""TOML loading into pydantic models, with errors that say where and why.
+
+A config file is input nobody vouches for until it is checked: a typo, a truncated
+copy, a path to the wrong thing, a fuzzer. Before tomllib sees a byte, `read_toml`
+makes sure the path is a regular file (never a FIFO, a device or a directory: reading
+one could block, never end, or touch hardware), reads at most `MAX_FILE_BYTES` + 1
+bytes, and scans the text for nesting deeper than `MAX_DEPTH` and dotted keys of more
+than `MAX_KEY_PARTS` parts (tomllib recurses on the first and is slow on the second).
+Whatever still goes wrong while decoding becomes a `ConfigError` naming the file and
+the reason; nothing escapes as a traceback. Non-finite numbers (TOML's inf and nan)
+are refused by the models themselves (`allow_inf_nan=False` in their base class).
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +25,35 @@ from pydantic import BaseModel, ValidationError
 from treadctl.config.errors import ConfigError, ConfigProblem, FieldError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# The largest shipped config file is under 3 KB: 256 KiB leaves room for any file
+# written by hand and bounds what one file costs to read, scan and parse (about a
+# second for the worst text within the other limits; tomllib parses ~1 MB/s).
+MAX_FILE_BYTES = 256 * 1024
+# Levels of nesting: brackets ([ and {, table headers included) open at once in the
+# text, and levels of tables and arrays below the top table in the parsed data (where
+# dotted keys and table headers add levels too). The shipped files use at most 5.
+MAX_DEPTH = 32
+# Parts of one dotted key, in a key or a table header: `limits.forward.accel_mps2` has 3.
+MAX_KEY_PARTS = 16
+FINITE = "must be a finite number (inf and nan are refused)"
+
+# What the limit scanner looks at: strings (multi-line ones first) and comments, only
+# to skip over them; brackets; dots; and what ends a dotted key (=, comma, newline).
+_TOML_TOKENS = re.compile(
+    "|".join(
+        (
+            r'"""(?:[^"\\]|\\.|"(?!""))*""""{0,2}',  # multi-line basic string
+            r"'''(?:[^']|'(?!''))*''''{0,2}",  # multi-line literal string
+            r'"(?:[^"\\\n]|\\.)*"',  # basic string
+            r"'[^'\n]*'",  # literal string
+            r"#[^\n]*",  # comment
+            r"[\[\]{}.=,\n]",
+        )
+    ),
+    re.DOTALL,
+)
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -31,6 +74,8 @@ def problems_from_validation(source: str, err: ValidationError) -> list[ConfigPr
         msg = item["msg"]
         if item["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling)"
+        elif item["type"] == "finite_number":
+            msg = FINITE
         blamed = item.get("ctx", {}).get("error")
         if isinstance(blamed, FieldError):
             loc = (*loc, *blamed.field.split("."))
@@ -39,17 +84,143 @@ def problems_from_validation(source: str, err: ValidationError) -> list[ConfigPr
     return problems
 
 
+def text_limit_problem(text: str) -> str | None:
+    """Why `text` is refused before parsing (too deep, too long a dotted key), or None.
+
+    Brackets and dots inside strings and comments do not count; a table header's
+    brackets and dots do. Files far from the limits (nearly all) cost two C-level counts
+    each; only a file that could break a limit is scanned, and the scan stops at the
+    first break.
+    """
+    may_nest = text.count("[") + text.count("{") > MAX_DEPTH
+    may_chain = text.count(".") >= MAX_KEY_PARTS
+    if not (may_nest or may_chain):
+        return None
+    depth = dots = 0
+    for match in _TOML_TOKENS.finditer(text):
+        c = match.group()[0]
+        if c in "[{":
+            depth += 1
+            dots = 0
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+        elif c in "]}":
+            depth = max(0, depth - 1)
+            dots = 0
+        elif c == ".":
+            dots += 1
+            if dots >= MAX_KEY_PARTS:
+                return f"a dotted key of more than {MAX_KEY_PARTS} parts"
+        elif c in "=,\n#":
+            dots = 0
+        # a string: one part of a dotted key, or a value; the count goes on
+    return None
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether the parsed data nests more than MAX_DEPTH levels below the top table
+    (without recursion: the check must not be what overflows)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, level = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            if isinstance(child, dict | list):
+                if level + 1 > MAX_DEPTH:
+                    return True
+                stack.append((child, level + 1))
+    return False
+
+
+def loads_toml(text: str, source: Path | str) -> dict[str, Any]:
+    """Parse TOML text within the limits; any failure is a ConfigError naming `source`."""
+    refused = text_limit_problem(text)
+    if refused is not None:
+        raise ConfigError.single(source, "", refused)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError.single(source, "", f"TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise ConfigError.single(source, "", "nested too deeply to decode") from None
+    except MemoryError:
+        raise ConfigError.single(source, "", "too large to decode (out of memory)") from None
+    except (ValueError, OverflowError) as exc:
+        # e.g. an integer of thousands of digits (Python's int conversion limit)
+        reason = str(exc).split(":")[0][:120] or type(exc).__name__
+        raise ConfigError.single(source, "", f"a value cannot be decoded: {reason}") from None
+    if _too_deep(data):
+        raise ConfigError.single(source, "", f"nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(path: Path, mode: int) -> ConfigError:
+    kind = next((name for test, name in _KINDS if test(mode)), "of another kind")
+    return ConfigError.single(path, "", f"not a regular file: {kind}")
+
+
+def _read_capped(path: Path) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes of a regular file; anything else is refused.
+
+    stat first, so a device or a FIFO is never even opened (opening a serial port can
+    toggle its lines); then open without blocking and check the opened file again, in
+    case the path changed in between.
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path, st.st_mode)
+    if st.st_size > MAX_FILE_BYTES:
+        raise _too_large(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        chunks: list[bytes] = []
+        left = MAX_FILE_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _too_large(path: Path) -> ConfigError:
+    return ConfigError.single(
+        path, "", f"larger than {MAX_FILE_BYTES} bytes (the limit for a config file)"
+    )
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     try:
-        raw = path.read_bytes()
+        raw = _read_capped(path)
     except OSError as exc:
         raise ConfigError.single(path, "", f"cannot read file: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise _too_large(path)
+    if raw.startswith(_BOMS):
+        raise ConfigError.single(
+            path, "", "starts with a byte-order mark (save it as UTF-8 without one)"
+        )
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError.single(path, "", f"not UTF-8 text: {exc.reason}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError.single(path, "", f"TOML syntax error: {exc}") from exc
+    return loads_toml(text, path)
 
 
 def load_model(path: Path, model: type[ModelT]) -> ModelT:
