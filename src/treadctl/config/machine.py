@@ -13,7 +13,8 @@ from treadctl.units import mps2_to_kmh_per_s
 class Strict(BaseModel):
     # strict: TOML values are typed, so "12" or true where a number is due is an error,
     # not a number; enum-valued fields opt out (Field(strict=False)) to accept their names.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False: TOML has inf and nan literals, and neither is ever a limit.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class RampLimits(Strict):

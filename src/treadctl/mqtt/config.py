@@ -26,7 +26,7 @@ NAME_RULE = "one topic level: 1-64 letters, digits, '-', '_' or '.' (no '/', '+'
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _name(value: str) -> str:
