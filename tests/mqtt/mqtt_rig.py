@@ -66,12 +66,13 @@ def write_mqtt(
     site: str = "clinic",
     extra: str = "",
     broker_extra: str = "",
+    port: int | None = None,  # another port than the broker's (a proxy in between)
 ) -> Path:
     broker.password_file(user)
     path = d / f"mqtt-{user}.toml"
     path.write_text(
         f'site = "{site}"\ntreadmill = "{user}"\n{extra}\n'
-        f'[broker]\nhost = "127.0.0.1"\nport = {broker.port}\nusername = "{user}"\n'
+        f'[broker]\nhost = "127.0.0.1"\nport = {port or broker.port}\nusername = "{user}"\n'
         f'password_file = "{broker.workdir / (user + ".password")}"\nkeepalive_s = 5\n'
         f"{broker_extra}\n"
         "[reconnect]\ninitial_s = 0.2\nmax_s = 1.0\n"
@@ -79,7 +80,7 @@ def write_mqtt(
     return path
 
 
-def bridge_config(d: Path, broker: Broker, user: str = "tm-01", **kw: str) -> MqttConfig:
+def bridge_config(d: Path, broker: Broker, user: str = "tm-01", **kw: Any) -> MqttConfig:
     return load_mqtt_config(write_mqtt(d, broker, user, **kw))
 
 
