@@ -149,3 +149,14 @@ def check_answer(buf: bytes, req: Request) -> tuple[Verdict, str]:
             f"{field} {sent_v}"
         )
     return Verdict.GOOD, ""
+
+
+def split_answer(buf: bytes, req: Request) -> tuple[Verdict, int]:
+    """Judge the answer to `req` at the start of `buf`, bytes after it allowed: the verdict
+    and the answer's length (for a late answer followed by the next one on the line)."""
+    at = MBAP if req.tcp else 1
+    if len(buf) <= at:
+        return check_answer(buf, req)[0], 0
+    pdu_len = req.answer_pdu if buf[at] == req.function else 2
+    total = at + pdu_len + (0 if req.tcp else 2)
+    return check_answer(buf[:total], req)[0], total

@@ -31,7 +31,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException, ModbusIOException
 
 from treadctl.config.machine import SerialLink, TcpLink
-from treadctl.drives.frames import Request, Verdict, check_answer, parse_request
+from treadctl.drives.frames import Request, Verdict, check_answer, parse_request, split_answer
 
 
 def quiet_pymodbus() -> None:
@@ -73,6 +73,7 @@ class ModbusLink:
         self._pending: Request | None = None  # the request on the wire, until answered
         self._abandoned: Request | None = None  # given up (timeout, the loop's guard)
         self._abandoned_mark = 0
+        self._abandoned_until = 0.0
         self._untrusted_until = 0.0
         self._why = ""
         self.bad_answers = 0  # answers refused, and bytes nobody asked for
@@ -136,12 +137,24 @@ class ModbusLink:
     def _traced(self, sending: bool, data: bytes) -> bytes:
         if sending:
             self._pending = parse_request(data, self._tcp)
-            self._abandoned = None  # its answer, if it ever comes, now meets this request
         return data
 
     def _received(self, data: bytes, addr: Any = None) -> int:
         """Bytes used of pymodbus' receive buffer: 0 waits for more, all discards them."""
         try:
+            late = self._abandoned
+            if late is not None and self._pending is not None:
+                # a stop command went out while the answer to a request given up may still
+                # come: on the line it comes first; discard it, judge what follows
+                if time.monotonic() > self._abandoned_until:
+                    self._abandoned = None
+                else:
+                    verdict, used = split_answer(data, late)
+                    if verdict is Verdict.INCOMPLETE:
+                        return 0
+                    if verdict is Verdict.GOOD:
+                        self._abandoned = None
+                        return used + (self._received(data[used:], addr) if data[used:] else 0)
             request = self._pending
             if request is None:
                 return self._stray(data)
@@ -240,6 +253,7 @@ class ModbusLink:
                 # to this request is a stray byte, never the answer to the next one
                 if self._pending is not None:
                     self._abandoned, self._pending = self._pending, None
+                    self._abandoned_until = time.monotonic() + self.cfg.timeout_s
                 if self.trusted():
                     self._distrust(f"{what}: no complete answer")
                 else:
