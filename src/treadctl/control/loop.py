@@ -86,7 +86,8 @@ class ReadHealth:
     def failed(self, now: float, exc: BaseException) -> None:
         if not self.failing:
             self.failing = True
-            self.log(now, "read_failed", source=self.source, reason=str(exc) or "timeout")
+            reason = str(exc) or f"{self.source}: no answer within the cycle's time budget"
+            self.log(now, "read_failed", source=self.source, reason=reason)
 
 
 class ConnectError(Exception):
@@ -415,9 +416,10 @@ class ControlLoop:
                     write_ok = True
                 except (DriveError, TimeoutError) as exc:
                     if write_ok:
-                        self._log(
-                            now, "write_failed", source=p.drive.name, reason=str(exc) or "timeout"
+                        why = (
+                            str(exc) or f"{p.drive.name}: no answer within the cycle's time budget"
                         )
+                        self._log(now, "write_failed", source=p.drive.name, reason=why)
                     write_ok = False
 
                 # 7. record
