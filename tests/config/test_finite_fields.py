@@ -50,7 +50,8 @@ def config_models() -> list[type[BaseModel]]:
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, BaseModel) and obj.__module__ == module.__name__:
                 found.add(obj)
-    for base in [*found, Strict]:
+    bases: list[type[BaseModel]] = [*found, Strict]
+    for base in bases:
         found.update(all_subclasses(base))
     return sorted(found, key=lambda c: (c.__module__, c.__qualname__))
 
