@@ -64,7 +64,10 @@ STALL_S = 3.0  # a client whose buffer stays past the high-water mark this long 
 SEND_BUFFER_BYTES = 32 * 1024
 READ_CHUNK_BYTES = 16 * 1024  # read per turn; the rest waits in the kernel (back-pressure)
 MAX_CLIENTS = 16  # connections at once; past it the oldest non-operator client makes room
-ACCEPT_BACKLOG = 8  # accepts per turn of the event loop (asyncio accepts up to this many)
+ACCEPT_BACKLOG = 16  # connections waiting in the kernel to be accepted
+ACCEPTS_PER_S = 20.0  # new connections accepted per second, after a burst of ...
+ACCEPT_BURST = 10
+ACCEPT_ERROR_PAUSE_S = 0.1  # after an accept error (out of file descriptors, say)
 HELLO_TIMEOUT_S = 5.0  # a connection that has not said hello by then is closed
 EVENT_BACKLOG = 200  # events a newly attached client receives
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid (SO_PEERCRED)
@@ -103,7 +106,7 @@ class Client:
             return
         size = self.writer.transport.get_write_buffer_size()
         if size > self.hard_limit:
-            self.close()
+            self.cut()
             return
         if size > self.high_water:
             if self.over_since is None:
@@ -128,10 +131,18 @@ class Client:
         return now - self.over_since > self.stall_s
 
     def close(self) -> None:
+        """Close after what is queued has been sent (a last error message, say)."""
         if not self.closed:
             self.closed = True
             with contextlib.suppress(Exception):
                 self.writer.close()
+
+    def cut(self) -> None:
+        """Close now, discarding what is queued: a client that does not read would hold
+        a gracefully closing connection, its buffer and its handler forever."""
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self.writer.transport.abort()
 
 
 @dataclass
@@ -153,7 +164,8 @@ class ApiServer:
     events: deque[Event] = field(default_factory=lambda: deque(maxlen=EVENT_BACKLOG))
     operator: Client | None = None
     ended: Ended | None = None
-    _server: asyncio.AbstractServer | None = None
+    _listener: socket.socket | None = None
+    _accepts: TokenBucket | None = None
     _ticker: asyncio.Task[None] | None = None
     _aio: asyncio.AbstractEventLoop | None = None
     _handlers: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -169,18 +181,25 @@ class ApiServer:
     _welcomes: dict[Role, bytes] = field(default_factory=dict)
 
     async def start(self, path: Path) -> None:
-        self._aio = asyncio.get_running_loop()
+        aio = self._aio = asyncio.get_running_loop()
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             if path.is_socket():
                 path.unlink()  # a stale socket from a controller that died
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)  # the socket is the operator's alone: 0600 from its bind on
         try:
-            self._server = await asyncio.start_unix_server(
-                self._serve, path=str(path), limit=READ_CHUNK_BYTES, backlog=ACCEPT_BACKLOG
-            )
+            listener.bind(str(path))
+        except OSError:
+            listener.close()
+            raise
         finally:
             os.umask(old)
+        listener.listen(ACCEPT_BACKLOG)
+        listener.setblocking(False)
+        self._listener = listener
+        self._accepts = TokenBucket(ACCEPTS_PER_S, ACCEPT_BURST)
+        aio.add_reader(listener.fileno(), self._accept_ready)
         self.path = path
         self.loop.listeners.append(self.on_cycle)
         self.loop.p.events.add_sink(self.on_event_record)
@@ -191,13 +210,24 @@ class ApiServer:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        if self._server is not None:
-            self._server.close()
-        for client in list(self.clients):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.writer.drain(), 1.0)
-            client.close()
-        # the handlers see EOF once their transports close; cancel any that do not
+        listener = self._listener
+        if listener is not None:
+            self._listener = None
+            if self._aio is not None:
+                self._aio.remove_reader(listener.fileno())
+            listener.close()
+        # One second, all together, for the last messages (the ended summary) to go out;
+        # then every connection is cut, so no handler waits on a client that never reads.
+        clients = list(self.clients)
+        drains = [asyncio.ensure_future(c.writer.drain()) for c in clients if not c.closed]
+        if drains:
+            await asyncio.wait(drains, timeout=1.0)
+            for drain in drains:
+                drain.cancel()
+            await asyncio.gather(*drains, return_exceptions=True)
+        for client in clients:
+            client.cut()
+        # the handlers see EOF once their transports are gone; cancel any that do not
         if self._handlers:
             _, stuck = await asyncio.wait(set(self._handlers), timeout=1.0)
             for task in stuck:
@@ -264,7 +294,7 @@ class ApiServer:
                 elif client.stalled(now) or (
                     not client.greeted and now - client.connected_at > HELLO_TIMEOUT_S
                 ):
-                    client.close()  # it may reconnect to a fresh welcome, backlog and status
+                    client.cut()  # it may reconnect to a fresh welcome, backlog and status
                     self._drop(client)
             status = self.builder.build(self.loop.snapshot, self.desk.listing())
             if status is None:
@@ -284,10 +314,6 @@ class ApiServer:
             self.loop.log_event("operator_detached", client=client.name)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-            task.add_done_callback(self._handlers.discard)
         client = Client(
             writer,
             high_water=self.high_water_bytes,
@@ -299,30 +325,79 @@ class ApiServer:
         self.clients.append(client)
         lines = LineSplitter(MAX_CLIENT_LINE_BYTES)
         try:
-            while not client.closed:
-                try:
-                    chunk = await reader.read(READ_CHUNK_BYTES)
-                except ConnectionError:
-                    break
-                if not chunk:
-                    break
-                for line in lines.feed(chunk):
-                    if client.closed:
-                        break
-                    if line is None:
-                        self.refused_lines += 1
-                        client.send(
-                            Error(
-                                text=f"refused: line longer than {MAX_CLIENT_LINE_BYTES} bytes "
-                                "(discarded up to its end)"
-                            )
-                        )
-                    else:
-                        self._handle(client, line)
-                    await asyncio.sleep(0)  # one line per turn: the loop's timer never waits long
+            await self._read_lines(client, reader, lines)
+        except asyncio.CancelledError:
+            pass  # shutting down: asyncio would otherwise print this connection's traceback
         finally:
             self._drop(client)
-            client.close()
+            client.close()  # what is queued (a last error) goes out, if the client reads it
+            asyncio.get_running_loop().call_later(self.stall_s, client.cut)
+
+    async def _read_lines(
+        self, client: Client, reader: asyncio.StreamReader, lines: LineSplitter
+    ) -> None:
+        while not client.closed:
+            try:
+                chunk = await reader.read(READ_CHUNK_BYTES)
+            except ConnectionError:
+                return
+            if not chunk:
+                return
+            for line in lines.feed(chunk):
+                if client.closed:
+                    return
+                if line is None:
+                    self.refused_lines += 1
+                    client.send(
+                        Error(
+                            text=f"refused: line longer than {MAX_CLIENT_LINE_BYTES} bytes "
+                            "(discarded up to its end)"
+                        )
+                    )
+                else:
+                    self._handle(client, line)
+                await asyncio.sleep(0)  # one line per turn: the loop's timer never waits long
+
+    def _accept_ready(self) -> None:
+        """Accept what the token bucket allows, then stop listening until a token is due.
+
+        Every connection leaves asyncio garbage in reference cycles behind it (transport,
+        protocol, task): a client that connects and hangs up as fast as it can made the
+        collector stop the event loop for 700 ms at a time. Bounding the accept rate
+        bounds that garbage; connections past it wait in the kernel's backlog.
+        """
+        listener, bucket, aio = self._listener, self._accepts, self._aio
+        if listener is None or bucket is None or aio is None:
+            return
+        pause_s = 0.0
+        while bucket.take(time.monotonic()):
+            try:
+                conn, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                bucket.give_back()
+                return
+            except OSError:  # e.g. out of file descriptors: try again a little later
+                bucket.give_back()
+                pause_s = ACCEPT_ERROR_PAUSE_S
+                break
+            conn.setblocking(False)
+            task = aio.create_task(self._connected(conn), name="api-client")
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+        aio.remove_reader(listener.fileno())
+        aio.call_later(max(pause_s, bucket.wait_s()), self._resume_accepting)
+
+    def _resume_accepting(self) -> None:
+        if self._listener is not None and self._aio is not None:
+            self._aio.add_reader(self._listener.fileno(), self._accept_ready)
+
+    async def _connected(self, conn: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=conn, limit=READ_CHUNK_BYTES)
+        except (OSError, asyncio.CancelledError):
+            conn.close()
+            return
+        await self._serve(reader, writer)
 
     def _make_room(self) -> None:
         """At the limit, the oldest client that is not the operator console makes room.
@@ -632,6 +707,32 @@ class ApiServer:
             return self.remote(origin, action, speed_kmh, direction)
 
         return asyncio.run_coroutine_threadsafe(ask(), aio)
+
+
+class TokenBucket:
+    """At most `rate` takes a second on average, `burst` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.at: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self.at is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def give_back(self) -> None:
+        self.tokens = min(self.burst, self.tokens + 1.0)
+
+    def wait_s(self) -> float:
+        """Until the next token, as of the last `take`: 0 when one is there already."""
+        return max(0.0, (1.0 - self.tokens) / self.rate)
 
 
 class LineSplitter:
