@@ -7,7 +7,7 @@ other, in one invocation: nothing attached, then with flooding clients attached 
 other processes for the whole run. The flood, each in a process of its own:
 
 - garbage: lines of junk as fast as the socket takes them, reading the refusals;
-- long: 10 MB lines without end, then a stop;
+- long: 10 MB lines, then a valid line;
 - deep: JSON nested 100,000 deep, lines of non-finite numbers and lone surrogates;
 - churn: connect, hello, close, as fast as the controller accepts;
 - mute: clients that say hello and never read;
@@ -50,7 +50,8 @@ FIGURES = re.compile(
     re.S,
 )
 HELLO = b'{"type":"hello","client":"flood"}\n'
-STOP = b'{"type":"command","id":1,"action":"stop"}\n'
+# A valid line after the long ones (not a stop: that would end the measured session).
+BEAT = b'{"type":"heartbeat"}\n'
 
 
 def _connect(path: str) -> socket.socket:
@@ -98,7 +99,7 @@ def long_lines(path: str) -> None:
         for _ in range(10):
             s.sendall(chunk)
             _drain(s)
-        s.sendall(b"\n" + STOP)
+        s.sendall(b"\n" + BEAT)
         _drain(s)
 
 
@@ -107,7 +108,7 @@ def deep(path: str) -> None:
         b"[" * 100_000 + b"\n",
         b'{"type":"command","id":1,"action":"speed","speed_kmh":1e999}\n',
         b'{"type":"hello","client":"\\ud800"}\n',
-        b'{"type":"command","id":' + b"9" * 5000 + b',"action":"stop"}\n',
+        b'{"type":"command","id":' + b"9" * 5000 + b',"action":"pause"}\n',
     ]
     with _connect(path) as s:
         for _ in range(50):
@@ -150,8 +151,8 @@ ATTACKS: dict[str, Callable[[str], None]] = {
 }
 
 
-def served_run(seconds: float, rate_hz: float, tmp: Path, flood: bool) -> dict[str, float]:
-    case = "flood" if flood else "quiet"
+def served_run(seconds: float, rate_hz: float, tmp: Path, attacks: list[str]) -> dict[str, float]:
+    case = "-".join(attacks) or "quiet"
     machine = tmp / "machine.toml"
     text = (ROOT / "machines/sim.toml").read_text()
     machine.write_text(text.replace("rate_hz = 50", f"rate_hz = {rate_hz:g}"))
@@ -185,10 +186,10 @@ def served_run(seconds: float, rate_hz: float, tmp: Path, flood: bool) -> dict[s
             if time.monotonic() > deadline or serve.poll() is not None:
                 raise RuntimeError("the controller did not open its socket")
             time.sleep(0.05)
-        if flood:
+        if attacks:
             until = time.monotonic() + seconds + 60
             ctx = mp.get_context("fork")
-            for body in ATTACKS.values():
+            for body in (ATTACKS[name] for name in attacks):
                 proc = ctx.Process(target=_forever, args=(str(sock), until, body), daemon=True)
                 proc.start()
                 attackers.append(proc)
@@ -240,12 +241,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument(
+        "--each", action="store_true", help="also one run per attack, alone (a table to read)"
+    )
     args = ap.parse_args()
     results: dict[str, dict[str, float]] = {}
+    cases: list[tuple[str, list[str]]] = [
+        ("nothing attached", []),
+        ("flooding clients", [*ATTACKS]),
+    ]
+    if args.each:
+        cases += [(f"{name} only", [name]) for name in ATTACKS]
     with tempfile.TemporaryDirectory() as name:
-        for flood in (False, True):
-            f = served_run(args.seconds, args.rate, Path(name), flood)
-            case = "flooding clients" if flood else "nothing attached"
+        for case, attacks in cases:
+            f = served_run(args.seconds, args.rate, Path(name), attacks)
             results[case] = f
             print(
                 f"{case:>17} @ {args.rate:g} Hz: {f['cycles']:.0f} cycles, lateness p50 "
