@@ -3,6 +3,10 @@
 Stop and pause from afar are always accepted and never wait. A start, speed or
 direction request that the machine file enables is held for `ttl_s`, shown on the
 dashboard, and becomes a command only when the operator at the belt confirms it.
+
+What waits is bounded, whatever a publisher sends: one request per origin and action
+(a newer one replaces the older, which the operator can no longer confirm), and at
+most `max_held` in all; past that a new request is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from treadctl.api.messages import Action, RemoteRequest
 from treadctl.safety.types import Command, CommandKind, Direction
 
 REMOTE_TTL_S = 30.0
+MAX_HELD = 8  # requests waiting at once: more than an operator can read at the belt
 
 
 @dataclass
@@ -24,6 +29,7 @@ class _Held:
 @dataclass
 class RemoteDesk:
     ttl_s: float = REMOTE_TTL_S
+    max_held: int = MAX_HELD
     _held: dict[int, _Held] = field(default_factory=dict)
     _next_ref: int = 1
     _now: float = 0.0
@@ -35,10 +41,16 @@ class RemoteDesk:
         now: float,
         speed_kmh: float | None = None,
         direction: Direction | None = None,
-    ) -> int:
-        """Hold a request for confirmation; returns its reference."""
+    ) -> int | None:
+        """Hold a request for confirmation; its reference, or None when the desk is full."""
         if action not in (Action.START, Action.SPEED, Action.DIRECTION):
             raise ValueError(f"{action.value} needs no confirmation")
+        self.expire(now)
+        for old_ref, held in list(self._held.items()):
+            if held.request.origin == origin and held.request.action is action:
+                del self._held[old_ref]  # the newer request from the same origin replaces it
+        if len(self._held) >= self.max_held:
+            return None
         ref = self._next_ref
         self._next_ref += 1
         self._held[ref] = _Held(

@@ -684,6 +684,11 @@ class ApiServer:
         if action is Action.DIRECTION and direction is None:
             return False, "direction: give forward or backward"
         ref = self.desk.ask(origin, action, self.loop.p.clock.now(), speed_kmh, direction)
+        if ref is None:
+            return False, (
+                f"{action.value}: {self.desk.max_held} remote requests are waiting for the "
+                "local operator already: refused"
+            )
         self.loop.log_event(
             "remote_request", origin=origin, action=action.value, ref=ref, speed_kmh=speed_kmh
         )
