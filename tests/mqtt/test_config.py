@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,12 @@ def test_mistakes_name_the_file_the_field_and_the_reason(
 def test_an_empty_password_file_is_refused(tmp_path: Path) -> None:
     found = problems(write(tmp_path, GOOD, password="\n"))
     assert any("broker.password_file" in p and "is empty" in p for p in found), found
+
+
+def test_a_fifo_or_a_device_as_password_file_is_refused_at_once(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")  # opened for reading, it would block for ever
+    for name in (str(tmp_path / "fifo"), "/dev/zero"):
+        text = GOOD.replace('"secret.txt"', json.dumps(name))
+        (found,) = problems(write(tmp_path, text, None))
+        assert "broker.password_file" in found
+        assert "not a regular file" in found, found

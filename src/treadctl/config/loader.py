@@ -168,8 +168,8 @@ def _not_regular(path: Path, mode: int) -> ConfigError:
     return ConfigError.single(path, "", f"not a regular file: {kind}")
 
 
-def _read_capped(path: Path) -> bytes:
-    """At most MAX_FILE_BYTES + 1 bytes of a regular file; anything else is refused.
+def read_capped(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """At most `max_bytes` + 1 bytes of a regular file; anything else is refused.
 
     stat first, so a device or a FIFO is never even opened (opening a serial port can
     toggle its lines); then open without blocking and check the opened file again, in
@@ -178,8 +178,8 @@ def _read_capped(path: Path) -> bytes:
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
         raise _not_regular(path, st.st_mode)
-    if st.st_size > MAX_FILE_BYTES:
-        raise _too_large(path)
+    if st.st_size > max_bytes:
+        raise _too_large(path, max_bytes)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
     try:
@@ -187,7 +187,7 @@ def _read_capped(path: Path) -> bytes:
         if not stat.S_ISREG(mode):
             raise _not_regular(path, mode)
         chunks: list[bytes] = []
-        left = MAX_FILE_BYTES + 1
+        left = max_bytes + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 16))
             if not chunk:
@@ -199,15 +199,13 @@ def _read_capped(path: Path) -> bytes:
     return b"".join(chunks)
 
 
-def _too_large(path: Path) -> ConfigError:
-    return ConfigError.single(
-        path, "", f"larger than {MAX_FILE_BYTES} bytes (the limit for a config file)"
-    )
+def _too_large(path: Path, max_bytes: int = MAX_FILE_BYTES) -> ConfigError:
+    return ConfigError.single(path, "", f"larger than {max_bytes} bytes (the limit for this file)")
 
 
 def read_toml(path: Path) -> dict[str, Any]:
     try:
-        raw = _read_capped(path)
+        raw = read_capped(path)
     except OSError as exc:
         raise ConfigError.single(path, "", f"cannot read file: {exc.strerror or exc}") from exc
     if len(raw) > MAX_FILE_BYTES:

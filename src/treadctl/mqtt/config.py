@@ -17,9 +17,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from treadctl.config.errors import ConfigError, ConfigProblem, FieldError
-from treadctl.config.loader import load_model
+from treadctl.config.loader import load_model, read_capped
 
 # One MQTT topic level: no separators, no wildcards, nothing a shell or a file name minds.
+MAX_SIDE_FILE_BYTES = 1024 * 1024  # a password file, a certificate or a key
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # aiomqtt socket_options: no Nagle
 NAME_RULE = "one topic level: 1-64 letters, digits, '-', '_' or '.' (no '/', '+' or '#')"
@@ -111,7 +112,8 @@ class BrokerConfig(Strict):
         """The password, read now (first line, without the newline)."""
         if self.password_file is None:
             return None
-        return Path(self.password_file).read_text(encoding="utf-8").splitlines()[0]
+        raw = read_capped(Path(self.password_file), MAX_SIDE_FILE_BYTES)
+        return raw.decode("utf-8").splitlines()[0]
 
 
 class TelemetryConfig(Strict):
@@ -161,10 +163,14 @@ def _check_file(source: str, field: str, value: str | None) -> list[ConfigProble
     if value is None:
         return []
     try:
-        with open(value, "rb") as fh:
-            first = fh.readline().strip()
+        raw = read_capped(Path(value), MAX_SIDE_FILE_BYTES)
     except OSError as exc:
         return [ConfigProblem(source, field, f"cannot read {value}: {exc.strerror or exc}")]
+    except ConfigError as exc:  # not a regular file, or too large
+        return [ConfigProblem(source, field, f"{value}: {p.reason}") for p in exc.problems]
+    if len(raw) > MAX_SIDE_FILE_BYTES:
+        return [ConfigProblem(source, field, f"{value}: larger than {MAX_SIDE_FILE_BYTES} bytes")]
+    first = raw.split(b"\n", 1)[0].strip()
     if field.endswith("password_file") and not first:
         return [ConfigProblem(source, field, f"{value} is empty: the first line is the password")]
     return []

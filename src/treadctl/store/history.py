@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from treadctl.config.errors import ConfigError
+from treadctl.config.loader import loads_toml
 from treadctl.config.profile import ProfileConfig
 from treadctl.protocol.progression import (
     Outcome,
@@ -201,8 +201,8 @@ def _flags_from_text(profile_text: str | None, n: int) -> list[bool] | None:
     if profile_text is None:
         return None
     try:
-        profile = ProfileConfig.model_validate(tomllib.loads(profile_text))
-    except (tomllib.TOMLDecodeError, ValidationError):
+        profile = ProfileConfig.model_validate(loads_toml(profile_text, "stored profile"))
+    except (ConfigError, ValidationError):
         return None
     flags = [
         spec.progress

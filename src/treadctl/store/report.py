@@ -33,13 +33,14 @@ import json
 import sqlite3
 import sys
 import time
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from treadctl.config.errors import ConfigError
+from treadctl.config.loader import loads_toml
 from treadctl.config.profile import SegmentKind
 from treadctl.protocol import energy
 from treadctl.safety.types import Reason
@@ -134,7 +135,7 @@ def _profile_meta(text: str | None) -> tuple[str, list[tuple[str, float]] | None
     if not text:
         return "", None
     try:
-        data = tomllib.loads(text)
+        data = loads_toml(text, "stored profile")
         source = str(data.get("source", ""))
         expanded: list[tuple[str, float]] = []
         for block in data.get("blocks", []):
@@ -148,7 +149,7 @@ def _profile_meta(text: str | None) -> tuple[str, list[tuple[str, float]] | None
             ]
             for _ in range(int(block.get("repeats", 1))):
                 expanded.extend((f"{name}/{n}" if name else n, inc) for n, inc in specs)
-    except (tomllib.TOMLDecodeError, AttributeError, TypeError, ValueError):
+    except (ConfigError, AttributeError, TypeError, ValueError, OverflowError):
         return "", None
     return source, expanded
 
