@@ -200,7 +200,9 @@ def read_capped(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 
 
 def _too_large(path: Path, max_bytes: int = MAX_FILE_BYTES) -> ConfigError:
-    return ConfigError.single(path, "", f"larger than {max_bytes} bytes (the limit for this file)")
+    return ConfigError.single(
+        path, "", f"larger than {max_bytes} bytes (the limit for a config file)"
+    )
 
 
 def read_toml(path: Path) -> dict[str, Any]:
