@@ -217,3 +217,40 @@ def test_frames_write_echo_must_repeat_address_and_value() -> None:
     assert check_answer(_rtu(1, b"\x10\x00\x00\x00\x02"), multi) == (Verdict.GOOD, "")
     assert check_answer(_rtu(1, b"\x10\x00\x00\x00\x01"), multi)[0] is Verdict.BAD
     assert "wrong function code 0x06" in check_answer(_rtu(1, b"\x06\x00\x00\x00\x02"), multi)[1]
+
+
+async def _guarded_stop(drive: ModbusDrive, guard_s: float) -> bool:
+    """One stop command as the control loop sends it: cancelled at the cycle's guard."""
+    try:
+        async with asyncio.timeout(guard_s):
+            await drive.write_command(DriveCommand(False, Direction.FORWARD, 0.0))
+    except (DriveError, TimeoutError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("mode", ["short", "reset"])
+async def test_an_answer_that_never_completes_does_not_swallow_every_later_answer(
+    request: pytest.FixtureRequest, mode: str
+) -> None:
+    """RTU: a stop command given up at the loop's guard with half an answer received must
+    not leave the link expecting that answer: the next stop command's answer, exactly the
+    same bytes, would be discarded as it, that command given up in turn, and so on for as
+    long as the loop keeps sending stops (seen as a link that never recovered after a
+    garbage mode, every reset refused)."""
+    guard_s, period_s = 0.016, 0.02  # the HIL loop: 50 Hz, guard 0.8 of a period
+    async for rig in _rig(request, "rtu"):
+        assert rig.server is not None
+        assert rig.link is not None
+        assert isinstance(rig.drive, ModbusDrive)
+        await rig.drive.connect(5.0)
+        rig.server.apply("garbage", [mode])
+        assert not await _guarded_stop(rig.drive, guard_s)  # half an answer, then the guard
+        rig.server.apply("garbage", ["off"])
+        answered = 0
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end and answered < 3:
+            answered += await _guarded_stop(rig.drive, guard_s)
+            await asyncio.sleep(period_s)
+        assert answered == 3, "every stop command's answer was taken for the one given up"
+        await _until_good(rig.drive, timeout_s=0.5)

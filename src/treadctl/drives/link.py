@@ -31,6 +31,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException, ModbusIOException
 
 from treadctl.config.machine import SerialLink, TcpLink
+from treadctl.drives import wire
 from treadctl.drives.frames import Request, Verdict, check_answer, parse_request, split_answer
 
 
@@ -64,6 +65,8 @@ def describe(cfg: TcpLink | SerialLink) -> str:
 
 class ModbusLink:
     RECONNECT_INTERVAL_S = 1.0
+    # RTU resync after a failure: at most this many silences waited for a quiet line
+    RESYNC_MAX_SILENCES = 3
 
     def __init__(self, cfg: TcpLink | SerialLink, retries: int = 0) -> None:
         quiet_pymodbus()
@@ -71,9 +74,15 @@ class ModbusLink:
         self.name = describe(cfg)
         self._tcp = isinstance(cfg, TcpLink)
         self._pending: Request | None = None  # the request on the wire, until answered
-        self._abandoned: Request | None = None  # given up (timeout, the loop's guard)
+        # A request given up (timeout, the loop's guard) before any byte of its answer came:
+        # that answer may still come, first on the line, during the next exchange only.
+        self._abandoned: Request | None = None
         self._abandoned_mark = 0
         self._abandoned_until = 0.0
+        self._answer_started = False  # bytes of the pending request's answer have come
+        self._swallowed = False  # bytes discarded as a late answer in this exchange
+        self._resync = False  # RTU: wait for silence and flush before the next request
+        self._last_rx = 0.0  # when bytes last came (monotonic)
         self._untrusted_until = 0.0
         self._why = ""
         self.bad_answers = 0  # answers refused, and bytes nobody asked for
@@ -137,10 +146,12 @@ class ModbusLink:
     def _traced(self, sending: bool, data: bytes) -> bytes:
         if sending:
             self._pending = parse_request(data, self._tcp)
+            self._answer_started = self._swallowed = False
         return data
 
     def _received(self, data: bytes, addr: Any = None) -> int:
         """Bytes used of pymodbus' receive buffer: 0 waits for more, all discards them."""
+        self._last_rx = time.monotonic()
         try:
             late = self._abandoned
             if late is not None and self._pending is not None:
@@ -154,12 +165,14 @@ class ModbusLink:
                         return 0
                     if verdict is Verdict.GOOD:
                         self._abandoned = None
+                        self._swallowed = True
                         return used + (self._received(data[used:], addr) if data[used:] else 0)
             request = self._pending
             if request is None:
                 return self._stray(data)
             verdict, reason = check_answer(data, request)
             if verdict is Verdict.INCOMPLETE:
+                self._answer_started = True
                 return 0
             self._pending = None
             if verdict is Verdict.BAD:
@@ -200,6 +213,7 @@ class ModbusLink:
 
     def _distrust(self, reason: str) -> None:
         self.bad_answers += 1
+        self._resync = not self._tcp
         self._untrusted_until = time.monotonic() + self.cfg.timeout_s
         self._why = reason
 
@@ -216,6 +230,25 @@ class ModbusLink:
                 f"{what}: not sent: the line is not trusted for {self.cfg.timeout_s} s "
                 f"after a failure ({self._why})",
             )
+
+    async def _quiet_line(self) -> None:
+        """RTU, after a failed or abandoned exchange: as a master does before its next
+        request, wait until the line has been silent for 3.5 characters (a few ms on a
+        pty or USB adapter) and discard everything received, so the next answer is judged
+        from its first byte. Bounded: a peer that never falls silent costs a few ms."""
+        self._resync = False
+        if isinstance(self.cfg, TcpLink):
+            return
+        silence = wire.silence_s(self.cfg.baudrate)
+        end = time.monotonic() + self.RESYNC_MAX_SILENCES * silence
+        while (now := time.monotonic()) < end and (quiet := now - self._last_rx) < silence:
+            await asyncio.sleep(silence - quiet)  # bytes meanwhile go to _stray
+        ctx = self.client.ctx
+        ctx.recv_buffer = b""
+        serial = getattr(ctx.transport, "sync_serial", None)
+        if serial is not None:
+            with contextlib.suppress(OSError, ValueError):
+                serial.reset_input_buffer()  # bytes the kernel holds, not yet read
 
     def _maybe_reconnect(self) -> None:
         now = time.monotonic()
@@ -234,6 +267,12 @@ class ModbusLink:
     async def _call(self, what: str, coro: Any) -> Any:
         done = False
         try:
+            if self._resync:
+                try:
+                    await self._quiet_line()
+                except BaseException:  # the loop's guard, while waiting: nothing was sent
+                    coro.close()
+                    raise
             response = await coro
             done = True
         except BadAnswerError as exc:
@@ -249,11 +288,21 @@ class ModbusLink:
         except (OSError, TimeoutError, ValueError) as exc:
             raise LinkError(self.name, f"{what}: {exc!r}") from exc
         finally:
+            # The answer to a request given up before is expected during this one exchange
+            # at most: a half-duplex peer answers in order, never after a newer answer.
+            self._abandoned = None
             if not done:  # failed, timed out or cancelled (the loop's guard): a late answer
                 # to this request is a stray byte, never the answer to the next one
                 if self._pending is not None:
-                    self._abandoned, self._pending = self._pending, None
-                    self._abandoned_until = time.monotonic() + self.cfg.timeout_s
+                    # Its answer may still come, unless it began to (then the rest is stray
+                    # bytes, flushed), or bytes were taken for an older late answer in this
+                    # exchange (they may have been this answer: expecting it as well would
+                    # discard the next answer as it, and so on, one behind for ever).
+                    if not (self._answer_started or self._swallowed):
+                        self._abandoned = self._pending
+                        self._abandoned_until = time.monotonic() + self.cfg.timeout_s
+                    self._pending = None
+                self._resync = not self._tcp
                 if self.trusted():
                     self._distrust(f"{what}: no complete answer")
                 else:

@@ -10,6 +10,14 @@ from dataclasses import dataclass
 
 BITS_PER_CHAR = 11
 SILENCE_CHARS = 3.5
+# The shortest silence taken as the end of a frame: 3.5 characters is 0.33 ms at 115200
+# baud, but USB adapters and ptys deliver bytes in bursts with gaps of a millisecond.
+MIN_SILENCE_S = 0.002
+
+
+def silence_s(baudrate: int) -> float:
+    """The silence that separates two RTU frames: 3.5 characters, at least MIN_SILENCE_S."""
+    return max(SILENCE_CHARS * BITS_PER_CHAR / baudrate, MIN_SILENCE_S)
 
 
 def frame_s(n_bytes: int, baudrate: int) -> float:
