@@ -254,3 +254,22 @@ async def test_an_answer_that_never_completes_does_not_swallow_every_later_answe
             await asyncio.sleep(period_s)
         assert answered == 3, "every stop command's answer was taken for the one given up"
         await _until_good(rig.drive, timeout_s=0.5)
+
+
+async def test_the_simulator_drops_a_fragment_after_a_silence(
+    request: pytest.FixtureRequest,
+) -> None:
+    """RTU, the drive's side: a fragment of a frame (noise, a master cut off mid-frame)
+    followed by silence is dropped, as a real drive does after 3.5 characters, and the
+    next request is answered. Kept, it would make the next request look like its data:
+    both discarded on a CRC error, and so on for every request after."""
+    async for rig in _rig(request, "rtu"):
+        assert rig.server is not None
+        assert rig.link is not None
+        assert isinstance(rig.drive, ModbusDrive)
+        await rig.drive.connect(5.0)
+        serial = rig.link.client.ctx.transport.sync_serial
+        serial.write(_rtu(1, b"\x10\x00\x00\x00\x02\x04")[:-2])  # 16 with no data, no CRC
+        await asyncio.sleep(0.05)
+        for _ in range(3):
+            await rig.drive.read_status()

@@ -26,6 +26,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
 
 from treadctl.drives import wire
 from treadctl.drives.frames import MBAP, crc16
@@ -318,6 +319,30 @@ class SimContext(ModbusServerContext):
         return None if ok else ExcCodes.ILLEGAL_ADDRESS
 
 
+class _RtuReceiver(ServerRequestHandler):
+    """A drive's RTU receiver: what is left of a frame when the line falls silent for 3.5
+    characters is dropped, so the next request is read from its first byte. pymodbus'
+    framer would instead keep the fragment and hunt through it and the next request,
+    possibly discarding both, frame after frame."""
+
+    silence_s = wire.MIN_SILENCE_S
+    last_rx = 0.0
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...] | None) -> None:
+        now = time.monotonic()
+        if self.recv_buffer and now - self.last_rx >= self.silence_s:
+            self.recv_buffer = b""
+        self.last_rx = now
+        super().datagram_received(data, addr)
+
+
+class _RtuServer(ModbusSerialServer):
+    def callback_new_connection(self) -> _RtuReceiver:
+        receiver = _RtuReceiver(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
+        receiver.silence_s = wire.silence_s(self.comm_params.baudrate or 19200)
+        return receiver
+
+
 class SimServer:
     """The simulator process: Modbus server, physics ticker, control channel, scenario."""
 
@@ -393,7 +418,7 @@ class SimServer:
 
     async def start_rtu(self, device: str, baudrate: int, parity: str = "N") -> None:
         self._rtu = True
-        server = ModbusSerialServer(
+        server = _RtuServer(
             self.context,
             framer=FramerType.RTU,
             port=device,
