@@ -273,3 +273,23 @@ async def test_the_simulator_drops_a_fragment_after_a_silence(
         await asyncio.sleep(0.05)
         for _ in range(3):
             await rig.drive.read_status()
+
+
+async def test_one_slow_answer_costs_one_reading_not_the_next(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A read given up at the loop's guard on a good line (a loaded machine): the next read
+    waits briefly for that late answer, which clears the line, and goes out; before, it
+    was refused as not trusted, and a refused safety-input read latches a fault."""
+    async for rig in _rig(request, "rtu"):
+        assert rig.server is not None
+        assert isinstance(rig.drive, ModbusDrive)
+        await rig.drive.connect(5.0)
+        rig.server.apply("late", ["0.02"])
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.016):
+                await rig.drive.read_status()
+        rig.server.apply("late", ["0"])
+        rig.belt.trip(7)  # the late answer says no fault; only a fresh one says 7
+        async with asyncio.timeout(0.05):
+            assert (await rig.drive.read_status()).fault_code == 7

@@ -67,6 +67,9 @@ class ModbusLink:
     RECONNECT_INTERVAL_S = 1.0
     # RTU resync after a failure: at most this many silences waited for a quiet line
     RESYNC_MAX_SILENCES = 3
+    # A read after a single slow answer given up on a healthy line waits this long (at most
+    # once) for that answer, which clears the line, before it is refused as not trusted.
+    LATE_ANSWER_WAIT_S = 0.01
 
     def __init__(self, cfg: TcpLink | SerialLink, retries: int = 0) -> None:
         quiet_pymodbus()
@@ -80,6 +83,7 @@ class ModbusLink:
         self._abandoned_mark = 0
         self._abandoned_until = 0.0
         self._answer_started = False  # bytes of the pending request's answer have come
+        self._late_grace = False  # the late answer may still clear the line: worth a wait
         self._swallowed = False  # bytes discarded as a late answer in this exchange
         self._resync = False  # RTU: wait for silence and flush before the next request
         self._last_rx = 0.0  # when bytes last came (monotonic)
@@ -231,6 +235,23 @@ class ModbusLink:
                 f"after a failure ({self._why})",
             )
 
+    async def _late_answer(self) -> None:
+        """Before a read on a line not trusted only because one request on a good line was
+        given up (the loop's guard, a slow answer on a loaded machine): wait a little, once,
+        for its answer. If exactly that answer comes, the line is trusted again and the read
+        goes out; else it is refused as before. A slow answer then costs a cycle's reading
+        of the drive, not the next reading of the safety inputs too (a latched fault)."""
+        end = time.monotonic() + min(self.LATE_ANSWER_WAIT_S, self.cfg.timeout_s)
+        while (
+            self._late_grace
+            and self._abandoned is not None
+            and self.bad_answers == self._abandoned_mark
+            and not self.trusted()
+            and time.monotonic() < end
+        ):
+            await asyncio.sleep(0.001)
+        self._late_grace = False
+
     async def _quiet_line(self) -> None:
         """RTU, after a failed or abandoned exchange: as a master does before its next
         request, wait until the line has been silent for 3.5 characters (a few ms on a
@@ -301,6 +322,7 @@ class ModbusLink:
                     if not (self._answer_started or self._swallowed):
                         self._abandoned = self._pending
                         self._abandoned_until = time.monotonic() + self.cfg.timeout_s
+                        self._late_grace = self.trusted()  # one slow answer on a good line
                     self._pending = None
                 self._resync = not self._tcp
                 if self.trusted():
@@ -314,6 +336,8 @@ class ModbusLink:
 
     async def read_registers(self, address: int, count: int, device_id: int) -> list[int]:
         what = f"read {count} register(s) at {address} from device {device_id}"
+        if self._late_grace:
+            await self._late_answer()
         self._check(what)
         r = await self._call(
             what,
@@ -342,6 +366,8 @@ class ModbusLink:
 
     async def read_inputs(self, address: int, count: int, device_id: int) -> list[bool]:
         what = f"read {count} input(s) at {address} from device {device_id}"
+        if self._late_grace:
+            await self._late_answer()
         self._check(what)
         r = await self._call(
             what,
