@@ -176,9 +176,7 @@ async def test_client_that_never_reads_is_cut_off_and_the_loop_goes_on(running: 
     await wait_for(lambda: any(c.name == "frozen" for c in api.clients), "attached")
     frozen = next(c for c in api.clients if c.name == "frozen")
     # a small kernel buffer, so that a test need not wait for 200 kB of status to pile up
-    frozen.writer.transport.get_extra_info("socket").setsockopt(
-        socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
-    )
+    frozen.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     cycles_before = api.loop.stats.work.count
     await wait_for(lambda: all(c.name != "frozen" for c in api.clients), "cut off")
     assert api.loop.stats.work.count > cycles_before

@@ -207,3 +207,19 @@ async def test_the_socket_is_the_owners_alone(running: Running) -> None:
     mode = stat.S_IMODE(os.stat(running.socket).st_mode)
     assert mode == 0o600, oct(mode)
     assert Path(running.socket).is_socket()
+
+
+async def test_a_stop_sent_just_before_hanging_up_is_still_a_stop(running: Running) -> None:
+    op, beat = await _running_belt(running)
+    try:
+        _, writer = await _raw(running)
+        writer.write(b'{"type":"hello","client":"hit-and-run"}\n')
+        writer.write(b'{"type":"command","id":1,"action":"stop"}\n')
+        writer.close()  # without waiting for any answer
+        await writer.wait_closed()
+        await wait_for(lambda: running.status(op).mode in ("stopping", "stopped"), "stopping")
+        await wait_for(running.task.done, "session ended")
+        assert running.task.result().outcome == "stopped by hit-and-run"
+    finally:
+        beat.cancel()
+    await op.close()

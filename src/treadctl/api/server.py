@@ -18,7 +18,6 @@ import concurrent.futures
 import contextlib
 import os
 import socket
-import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from treadctl.api.connection import Client, ClientProtocol, TokenBucket
 from treadctl.api.messages import (
     MAX_CLIENT_DEPTH,
     MAX_CLIENT_LINE_BYTES,
@@ -39,7 +39,6 @@ from treadctl.api.messages import (
     Event,
     Heartbeat,
     Hello,
-    Msg,
     Reply,
     Role,
     SimControl,
@@ -59,18 +58,15 @@ STATUS_HZ = 10.0
 HIGH_WATER_BYTES = 64 * 1024  # past this a client's status messages are dropped
 HARD_LIMIT_BYTES = 512 * 1024  # past this the client is disconnected at once
 STALL_S = 3.0  # a client whose buffer stays past the high-water mark this long is cut off
-# The kernel's share of an unread backlog: small, so a client that stops reading shows
-# in the server's own buffer within a second or two, not after 200 kB of status.
-SEND_BUFFER_BYTES = 32 * 1024
-READ_CHUNK_BYTES = 16 * 1024  # read per turn; the rest waits in the kernel (back-pressure)
+READ_CHUNK_BYTES = 4096  # received at once per client; the rest waits in the kernel
 MAX_CLIENTS = 16  # connections at once; past it the oldest non-operator client makes room
 ACCEPT_BACKLOG = 16  # connections waiting in the kernel to be accepted
 ACCEPTS_PER_S = 20.0  # new connections accepted per second, after a burst of ...
 ACCEPT_BURST = 10
 ACCEPT_ERROR_PAUSE_S = 0.1  # after an accept error (out of file descriptors, say)
+CLOSE_DRAIN_S = 1.0  # at the end, for the last messages to go out
 HELLO_TIMEOUT_S = 5.0  # a connection that has not said hello by then is closed
 EVENT_BACKLOG = 200  # events a newly attached client receives
-_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid (SO_PEERCRED)
 
 SIMPLE = {
     Action.START: CommandKind.START,
@@ -79,70 +75,6 @@ SIMPLE = {
     Action.RESET: CommandKind.RESET,
 }
 OBSERVER_ACTIONS = frozenset({Action.STOP, Action.PAUSE})
-
-
-@dataclass(eq=False)
-class Client:
-    writer: asyncio.StreamWriter
-    name: str = "client"
-    role: Role = Role.OBSERVER
-    greeted: bool = False
-    dropped: int = 0
-    closed: bool = False
-    high_water: int = HIGH_WATER_BYTES
-    hard_limit: int = HARD_LIMIT_BYTES
-    stall_s: float = STALL_S
-    peer_uid: int | None = None
-    peer_pid: int | None = None
-    connected_at: float = field(default_factory=time.monotonic)
-    over_since: float | None = None  # when the buffer passed the high-water mark
-
-    def send(self, msg: Msg, droppable: bool = False) -> None:
-        self.send_bytes(encode(msg), droppable)
-
-    def send_bytes(self, data: bytes, droppable: bool = False) -> None:
-        """Queue an encoded message; drop a droppable one for a client that lags behind."""
-        if self.closed:
-            return
-        size = self.writer.transport.get_write_buffer_size()
-        if size > self.hard_limit:
-            self.cut()
-            return
-        if size > self.high_water:
-            if self.over_since is None:
-                self.over_since = time.monotonic()
-            if droppable:
-                self.dropped += 1
-                return
-        else:
-            self.over_since = None
-        try:
-            self.writer.write(data)
-        except (ConnectionError, RuntimeError):
-            self.close()
-
-    def stalled(self, now: float) -> bool:
-        """Past the high-water mark for `stall_s`: it reads too slowly, or not at all."""
-        if self.over_since is None:
-            return False
-        if self.writer.transport.get_write_buffer_size() <= self.high_water:
-            self.over_since = None
-            return False
-        return now - self.over_since > self.stall_s
-
-    def close(self) -> None:
-        """Close after what is queued has been sent (a last error message, say)."""
-        if not self.closed:
-            self.closed = True
-            with contextlib.suppress(Exception):
-                self.writer.close()
-
-    def cut(self) -> None:
-        """Close now, discarding what is queued: a client that does not read would hold
-        a gracefully closing connection, its buffer and its handler forever."""
-        self.closed = True
-        with contextlib.suppress(Exception):
-            self.writer.transport.abort()
 
 
 @dataclass
@@ -182,7 +114,7 @@ class ApiServer:
 
     async def start(self, path: Path) -> None:
         aio = self._aio = asyncio.get_running_loop()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             if path.is_socket():
                 path.unlink()  # a stale socket from a controller that died
@@ -217,23 +149,17 @@ class ApiServer:
                 self._aio.remove_reader(listener.fileno())
             listener.close()
         # One second, all together, for the last messages (the ended summary) to go out;
-        # then every connection is cut, so no handler waits on a client that never reads.
+        # then every connection is cut, so nothing waits on a client that never reads.
         clients = list(self.clients)
-        drains = [asyncio.ensure_future(c.writer.drain()) for c in clients if not c.closed]
-        if drains:
-            await asyncio.wait(drains, timeout=1.0)
-            for drain in drains:
-                drain.cancel()
-            await asyncio.gather(*drains, return_exceptions=True)
+        give_up = time.monotonic() + CLOSE_DRAIN_S
+        while any(c.pending_bytes() for c in clients) and time.monotonic() < give_up:
+            await asyncio.sleep(0.02)
         for client in clients:
             client.cut()
-        # the handlers see EOF once their transports are gone; cancel any that do not
+        for task in list(self._handlers):  # connections still being set up
+            task.cancel()
         if self._handlers:
-            _, stuck = await asyncio.wait(set(self._handlers), timeout=1.0)
-            for task in stuck:
-                task.cancel()
-            if stuck:
-                await asyncio.wait(stuck, timeout=1.0)
+            await asyncio.wait(set(self._handlers), timeout=1.0)
         if self.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
@@ -313,56 +239,42 @@ class ApiServer:
             self.operator = None
             self.loop.log_event("operator_detached", client=client.name)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = Client(
-            writer,
+    # -- connections (ClientProtocol calls these) ------------------------------------------
+
+    def attach(self, client: Client) -> None:
+        self._make_room()
+        self.clients.append(client)
+
+    def line(self, client: Client, line: bytes | None) -> None:
+        if line is not None:
+            self._handle(client, line)
+            return
+        self.refused_lines += 1
+        client.send(
+            Error(
+                text=f"refused: line longer than {MAX_CLIENT_LINE_BYTES} bytes "
+                "(discarded up to its end)"
+            )
+        )
+
+    def detach(self, client: Client) -> None:
+        self._drop(client)
+
+    def _protocol(self) -> ClientProtocol:
+        return ClientProtocol(
+            self,
+            chunk_bytes=READ_CHUNK_BYTES,
+            max_line_bytes=MAX_CLIENT_LINE_BYTES,
             high_water=self.high_water_bytes,
             hard_limit=self.hard_limit_bytes,
             stall_s=self.stall_s,
         )
-        _identify(client)
-        self._make_room()
-        self.clients.append(client)
-        lines = LineSplitter(MAX_CLIENT_LINE_BYTES)
-        try:
-            await self._read_lines(client, reader, lines)
-        except asyncio.CancelledError:
-            pass  # shutting down: asyncio would otherwise print this connection's traceback
-        finally:
-            self._drop(client)
-            client.close()  # what is queued (a last error) goes out, if the client reads it
-            asyncio.get_running_loop().call_later(self.stall_s, client.cut)
-
-    async def _read_lines(
-        self, client: Client, reader: asyncio.StreamReader, lines: LineSplitter
-    ) -> None:
-        while not client.closed:
-            try:
-                chunk = await reader.read(READ_CHUNK_BYTES)
-            except ConnectionError:
-                return
-            if not chunk:
-                return
-            for line in lines.feed(chunk):
-                if client.closed:
-                    return
-                if line is None:
-                    self.refused_lines += 1
-                    client.send(
-                        Error(
-                            text=f"refused: line longer than {MAX_CLIENT_LINE_BYTES} bytes "
-                            "(discarded up to its end)"
-                        )
-                    )
-                else:
-                    self._handle(client, line)
-                await asyncio.sleep(0)  # one line per turn: the loop's timer never waits long
 
     def _accept_ready(self) -> None:
         """Accept what the token bucket allows, then stop listening until a token is due.
 
         Every connection leaves asyncio garbage in reference cycles behind it (transport,
-        protocol, task): a client that connects and hangs up as fast as it can made the
+        protocol): a client that connects and hangs up as fast as it can made the
         collector stop the event loop for 700 ms at a time. Bounding the accept rate
         bounds that garbage; connections past it wait in the kernel's backlog.
         """
@@ -392,12 +304,11 @@ class ApiServer:
             self._aio.add_reader(self._listener.fileno(), self._accept_ready)
 
     async def _connected(self, conn: socket.socket) -> None:
+        aio = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.open_unix_connection(sock=conn, limit=READ_CHUNK_BYTES)
+            await aio.connect_accepted_socket(self._protocol, sock=conn)
         except (OSError, asyncio.CancelledError):
             conn.close()
-            return
-        await self._serve(reader, writer)
 
     def _make_room(self) -> None:
         """At the limit, the oldest client that is not the operator console makes room.
@@ -712,81 +623,6 @@ class ApiServer:
             return self.remote(origin, action, speed_kmh, direction)
 
         return asyncio.run_coroutine_threadsafe(ask(), aio)
-
-
-class TokenBucket:
-    """At most `rate` takes a second on average, `burst` at once."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.at: float | None = None
-
-    def take(self, now: float) -> bool:
-        if self.at is not None:
-            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-    def give_back(self) -> None:
-        self.tokens = min(self.burst, self.tokens + 1.0)
-
-    def wait_s(self) -> float:
-        """Until the next token, as of the last `take`: 0 when one is there already."""
-        return max(0.0, (1.0 - self.tokens) / self.rate)
-
-
-class LineSplitter:
-    """Splits a byte stream into lines of at most `max_bytes`, in bounded memory.
-
-    A longer line is reported once, as None, and discarded up to its end: the next line
-    on the same connection (a stop, say) is read as usual.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._buf = bytearray()
-        self._skipping = False
-
-    def feed(self, chunk: bytes) -> list[bytes | None]:
-        out: list[bytes | None] = []
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            piece = chunk[start:] if end < 0 else chunk[start:end]
-            if self._skipping:
-                pass
-            elif len(self._buf) + len(piece) > self.max_bytes:
-                self._buf.clear()
-                self._skipping = True
-                out.append(None)
-            else:
-                self._buf += piece
-            if end < 0:
-                return out
-            if not self._skipping:
-                out.append(bytes(self._buf).rstrip(b"\r"))
-            self._buf.clear()
-            self._skipping = False
-            start = end + 1
-
-
-def _identify(client: Client) -> None:
-    """Who is at the other end (SO_PEERCRED), and a small kernel send buffer."""
-    sock = client.writer.transport.get_extra_info("socket")
-    if sock is None:
-        return
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-    with contextlib.suppress(OSError, AttributeError, struct.error):
-        pid, uid, _ = _UCRED.unpack(
-            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-        )
-        client.peer_pid, client.peer_uid = pid, uid
 
 
 def _may_operate(client: Client) -> bool:
