@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import attached  # noqa: E402
+import hostile_clients  # noqa: E402
 
 from treadctl.app import build_sim_session, load_session  # noqa: E402
 from treadctl.control.clock import FINE_SLEEP_S, MonotonicClock, VirtualClock  # noqa: E402
@@ -261,6 +262,23 @@ def main() -> int:
                             ("yes" if f["late_p99_ms"] <= 2.0 else "NO") if rate == 50 else "-",
                         )
                     )
+        # Hostile socket clients (issue 17): the same session quiet, then under six kinds
+        # of flood at once, one after the other in this run.
+        quiet = hostile_clients.served_run(run_s, 50.0, tmp, [])
+        flood = hostile_clients.served_run(run_s, 50.0, tmp, list(hostile_clients.ATTACKS))
+        ratio = flood["p99"] / quiet["p99"] if quiet["p99"] > 0 else float("inf")
+        rows.append(
+            Row(
+                "loop at 50 Hz, controller process: quiet, then six kinds of socket flood "
+                "at once (`bench/hostile_clients.py`)",
+                f"quiet p99 {quiet['p99']:.2f} ms, max {quiet['max']:.2f} ms; flooded p99 "
+                f"{flood['p99']:.2f} ms, max {flood['max']:.2f} ms, overruns "
+                f"{flood['overruns']:.0f}, skipped {flood['skipped']:.0f}, peak RSS "
+                f"{flood['peak_rss_mb']:.0f} MB (quiet {quiet['peak_rss_mb']:.0f} MB)",
+                "flooded p99 <= 1.5x quiet, no deadline skipped",
+                "yes" if ratio <= 1.5 and flood["skipped"] == 0 else "NO",
+            )
+        )
         s = speedup("profiles/stroke-30min.toml")
         rows.append(
             Row(
