@@ -33,17 +33,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TREADCTL = [sys.executable, "-m", "treadctl.cli"]
-PROFILE = """
-name = "bench: steady walk"
-supervision = "none"
-[[blocks]]
-  [[blocks.segments]]
-  direction = "forward"
-  duration_s = {seconds}
-  speed_kmh = 2.0
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from attached import PROFILE, ROOT, TREADCTL  # the same session as attached.py
+
 FIGURES = re.compile(
     r"cycles (\d+), overruns (\d+), skipped deadlines (\d+).*?"
     r"wake-up lateness\s+p50 ([0-9.]+) ms\s+p99 ([0-9.]+) ms\s+max ([0-9.]+) ms",
@@ -157,7 +149,7 @@ def served_run(seconds: float, rate_hz: float, tmp: Path, attacks: list[str]) ->
     text = (ROOT / "machines/sim.toml").read_text()
     machine.write_text(text.replace("rate_hz = 50", f"rate_hz = {rate_hz:g}"))
     profile = tmp / f"profile-{case}.toml"
-    profile.write_text(PROFILE.format(seconds=seconds))
+    profile.write_text(PROFILE.format(seconds=seconds, supervision="none"))
     sock = Path(tempfile.mkdtemp(prefix="th-", dir="/tmp")) / "c.sock"
     argv = [
         *TREADCTL,
