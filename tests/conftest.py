@@ -10,8 +10,11 @@ Tests that should stay fast under "ci" set their own ``max_examples`` with
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import settings
 
 # deadline=None: a stateful example runs hundreds of 20 ms control cycles; wall-clock
@@ -19,3 +22,18 @@ from hypothesis import settings
 settings.register_profile("ci", max_examples=10_000, deadline=None, print_blob=True)
 settings.register_profile("dev", max_examples=200, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def frozen_heap() -> Iterator[None]:
+    """What earlier tests left alive, out of the collector's sight for this test.
+
+    For tests that run a controller on the real clock inside this process: a full
+    collection over the heap that hundreds of earlier tests leave behind took 0.5 to 7 s
+    here, past the simulated drive's 0.5 s comm-loss watchdog (fault code 54). `treadctl
+    serve` freezes its own heap the same way once the session is built (cli._realtime).
+    Unfrozen afterwards, so what those tests left is collected later as usual.
+    """
+    gc.freeze()
+    yield
+    gc.unfreeze()

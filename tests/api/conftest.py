@@ -46,3 +46,8 @@ async def running(short_dir: Path) -> AsyncIterator[Running]:
             with contextlib.suppress(BaseException):
                 await task
     events.close()
+
+
+@pytest.fixture(autouse=True)
+def _real_clock_heap(frozen_heap: None) -> None:
+    """Controllers on the real clock run in this process: see tests/conftest.py."""

@@ -41,3 +41,8 @@ def short_dir() -> Iterator[Path]:
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _real_clock_heap(frozen_heap: None) -> None:
+    """Controllers on the real clock run in this process: see tests/conftest.py."""

@@ -38,3 +38,8 @@ async def make_rig(short_dir: Path) -> AsyncIterator[Callable[..., Awaitable[Rig
 @pytest.fixture
 async def rig(make_rig: Callable[..., Awaitable[Rig]]) -> Rig:
     return await make_rig()
+
+
+@pytest.fixture(autouse=True)
+def _real_clock_heap(frozen_heap: None) -> None:
+    """Controllers on the real clock run in this process: see tests/conftest.py."""
