@@ -209,3 +209,27 @@ async def test_a_replayed_id_is_one_request_and_a_stop_reusing_it_still_stops(
             await rig.wait_event("command", command="stop", source="mqtt:desk")
         finally:
             await console.close()
+
+
+async def test_a_stop_that_ends_the_session_at_once_is_still_answered(
+    broker: Broker, tmp_path: Path, short_dir: Path
+) -> None:
+    """At standstill a stop ends the session within a cycle: the bridge's goodbye must
+    not cut off the stop's own answer (CI saw it lost once, the stop executed)."""
+    bridge = MqttBridge(bridge_config(tmp_path, broker))
+    async with (
+        Collector(broker, "desk", (f"{BASE}/#",)) as desk,
+        running(tmp_path, short_dir, bridge, operator=False) as rig,
+    ):
+        await desk.wait_for(is_on("status", state="online"), "the bridge online")
+        for payload, retained, _ in hostile(time.time()):  # keep the bridge busy answering
+            await desk.publish(COMMAND, payload, retain=retained)
+        await desk.publish(COMMAND, json.dumps(stop_body("at-rest")))
+        summary = await asyncio.wait_for(rig.task, 30)
+        assert summary.outcome == "stopped by mqtt:desk"
+        await desk.wait_for(is_on("status", state="offline"), "the bridge's goodbye")
+        topics_seen = [r.topic for r in desk.seen]
+        answer = next(r for r in desk.seen if r.topic == RESULT and r.json().get("id") == "at-rest")
+        assert CommandResult.model_validate_json(answer.payload).accepted
+        offline = next(i for i, r in enumerate(desk.seen) if is_on("status", state="offline")(r))
+        assert topics_seen.index(RESULT) < offline  # answered before the goodbye

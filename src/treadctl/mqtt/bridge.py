@@ -58,6 +58,9 @@ SESSION_EXPIRY_S = 600
 # (it drops it; the sender gets no answer). Payloads up to here are read and refused.
 MAX_PACKET_BYTES = 65536
 RESULT_QUEUE = 1000  # answers held while the broker is away
+# At the session's end, what was already received is decided and answered before the
+# goodbye, for at most this long: an executed stop is never left without its answer.
+FINAL_ANSWERS_S = 1.0
 
 
 @dataclass
@@ -98,6 +101,7 @@ class MqttBridge:
         self._outage_logged = False
         self._inbox: Inbox | None = None
         self._results = DropQueue(RESULT_QUEUE)  # command/result payloads (JSON text)
+        self._deciding = False  # the command worker is deciding one now
         self._recent = RecentIds()
 
     # -- the controller's thread: return at once, never raise --------------------------
@@ -352,10 +356,25 @@ class MqttBridge:
             wake.clear()
             await self._flush(client)
             if stop.is_set():
+                await self._settle_commands()
+                await self._flush(client)
                 await self._goodbye(client)
                 return
             if not (self._results.items or self._events.items or self._telemetry.items):
                 await wake.wait()
+
+    async def _settle_commands(self) -> None:
+        """Wait (bounded) until every command received so far has been decided.
+
+        A stop that ends the session (the belt was already slow) is executed at once; its
+        answer must still go out before `offline`, not be cut off by the goodbye.
+        """
+        inbox = self._inbox
+        give_up = time.monotonic() + FINAL_ANSWERS_S
+        while (self._deciding or (inbox is not None and len(inbox) > 0)) and (
+            time.monotonic() < give_up
+        ):
+            await asyncio.sleep(0.01)
 
     async def _flush(self, client: aiomqtt.Client) -> None:
         while self._results.items:  # answers first: a stop's answer before any telemetry
@@ -438,7 +457,11 @@ class MqttBridge:
             if item is None:
                 await inbox.ready.wait()
                 continue
-            self._answer(await self._handle(item))
+            self._deciding = True
+            try:
+                self._answer(await self._handle(item))
+            finally:
+                self._deciding = False
 
     def _answer(self, data: str) -> None:
         self._results.append(data)
