@@ -141,7 +141,14 @@ def _wire_budget(machine: MachineConfig, regmap: RegisterMap, source: str) -> li
     if isinstance(si, ModbusInputsConfig) and (si.link == "drive" or si.link == d.link):  # noqa: PLR1714
         pins = (si.estop_chain_input, si.key_input, si.rail_left_input, si.rail_right_input)
         inputs = [max(pins) - min(pins) + 1]
-    cycle = rtu_cycle(d.link.baudrate, d.link.response_delay_s, reads, writes, inputs)
+    cycle = rtu_cycle(
+        d.link.baudrate,
+        d.link.response_delay_s,
+        reads,
+        writes,
+        inputs,
+        regmap.single_write_function,
+    )
     loop = machine.loop
     if cycle.seconds <= loop.period_s * loop.wire_budget_fraction:
         return []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from treadctl.config.errors import ConfigError
-from treadctl.drives.regmap import BUILTIN_MAPS, load_map
+from treadctl.drives.regmap import BUILTIN_MAPS, STATUS_ONLY_FAULT, load_map
 
 
 @pytest.mark.parametrize(
@@ -63,8 +63,47 @@ def test_status_encodes_and_decodes_back(
 
 
 def test_fault_codes_have_text() -> None:
-    assert load_map("delta-ms300").fault_text(54) == "CE1/CE10: communication time-out"
+    delta = load_map("delta-ms300")
+    assert delta.fault_text(54) == "CE1: illegal communication command code"
+    assert delta.fault_text(58) == "CE10: Modbus communication time-out"
     assert load_map("generic").fault_text(999) == "fault code 999 (not in the map)"
+    assert load_map("generic").fault_text(9) == "communication time-out (watchdog)"
+
+
+def test_delta_0x2100_holds_the_fault_low_and_the_warning_high() -> None:
+    m = load_map("delta-ms300")
+    decoded = m.decode_status(0x0002, 0, 58 << 8, 58 << 8)  # CE10 as a warning
+    assert (decoded.fault_code, decoded.warning_code, decoded.ready) == (0, 58, True)
+    decoded = m.decode_status(0x0002, 0, 58, 58)  # CE10 as a fault (P09-02 = 2)
+    assert (decoded.fault_code, decoded.warning_code, decoded.ready) == (58, 0, False)
+    assert m.warning_text(58).startswith("CE10")
+
+
+def test_yaskawa_fault_contents_are_bits() -> None:
+    m = load_map("yaskawa-a1000")
+    assert m.fault_text(0x4001) == (
+        "oC/GF: over-current or ground fault, CE: MEMOBUS communication error"
+    )
+    assert m.single_write_function == 16
+    assert m.watchdog.apply_address == 0x0910
+
+
+def test_abb_ready_is_rdy_on_without_switch_on_inhibit() -> None:
+    m = load_map("abb-acs355")
+    assert m.decode_status(0x0231, 0, 0).ready  # OFF1: RDY_ON, not RDY_RUN: ready
+    assert not m.decode_status(0x0270, 0, 0).ready  # switch-on inhibited
+    assert m.decode_status(0x0237, 500, 0).output_hz == 50.0  # 0103 in 0.1 Hz
+    # 0401 LAST FAULT keeps its code after a reset: it counts only with TRIPPED set
+    assert m.decode_status(0x0231, 0, 28).fault_code == 0
+    assert m.decode_status(0x0238, 0, 28).fault_code == 28
+
+
+def test_a_status_fault_bit_with_an_empty_fault_register_is_still_a_fault() -> None:
+    m = load_map("generic")
+    decoded = m.decode_status(0x0008, 0, 0)
+    assert decoded.fault_code == STATUS_ONLY_FAULT
+    assert not decoded.ready
+    assert "status word" in m.fault_text(decoded.fault_code)
 
 
 def test_unknown_map_names_the_choices() -> None:

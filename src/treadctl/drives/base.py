@@ -51,6 +51,13 @@ class Drive(ABC):
     async def reset_fault(self) -> None:
         """Pulse the drive's fault reset. Sent only at standstill, on an operator's reset."""
 
+    def describe_fault(self, code: int) -> str:
+        """The drive's fault code in the words of its manual."""
+        return f"fault code {code}"
+
+    def describe_warning(self, code: int) -> str:
+        return f"warning code {code}"
+
     def allow_reconnect(self, allowed: bool) -> None:  # noqa: B027 - links without state
         """The controller says whether the belt is stopped, so a lost link may reconnect."""
 

@@ -349,13 +349,20 @@ class ModbusLink:
         return regs
 
     async def write_registers(
-        self, address: int, values: list[int], device_id: int, *, stop: bool = False
+        self,
+        address: int,
+        values: list[int],
+        device_id: int,
+        *,
+        stop: bool = False,
+        single_function: int = 6,
     ) -> None:
         """Write; the answer must echo address and value (or count). `stop`: a stop command,
-        the one write that still goes out on a line not trusted since a failure."""
+        the one write that still goes out on a line not trusted since a failure.
+        `single_function`: 6, or 16 for drives that refuse 6 (one register, count 1)."""
         what = f"write {len(values)} register(s) at {address} to device {device_id}"
         self._check(what, stop)
-        if len(values) == 1:
+        if len(values) == 1 and single_function == 6:
             await self._call(
                 what, self.client.write_register(address, values[0], device_id=device_id)
             )

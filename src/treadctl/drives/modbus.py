@@ -17,8 +17,8 @@ MAX_BLOCK_READ = 32  # read status, output and fault in one transaction when thi
 
 
 def status_block(regmap: RegisterMap) -> tuple[int, int]:
-    """First address and count of the registers spanning status, output and fault."""
-    addrs = (regmap.status.address, regmap.output.address, regmap.fault.address)
+    """First address and count of the registers spanning status, output, fault, warning."""
+    addrs = regmap.monitor_addresses()
     return min(addrs), max(addrs) - min(addrs) + 1
 
 
@@ -30,7 +30,7 @@ def single_write(regmap: RegisterMap) -> bool:
 def cycle_transfers(regmap: RegisterMap) -> tuple[list[int], list[int]]:
     """Registers per read and per write of one control cycle (for the wire budget)."""
     _, count = status_block(regmap)
-    reads = [count] if count <= MAX_BLOCK_READ else [1, 1, 1]
+    reads = [count] if count <= MAX_BLOCK_READ else [1] * len(regmap.monitor_addresses())
     writes = [2] if single_write(regmap) else [1, 1]
     return reads, writes
 
@@ -53,6 +53,22 @@ class ModbusDrive(Drive):
         self.status_block = status_block(regmap)
         self._single_write = single_write(regmap)
         self.last_fault_text = ""
+        self.last_warning_text = ""
+
+    async def _write(self, address: int, values: list[int], stop: bool = False) -> None:
+        await self.link.write_registers(
+            address,
+            values,
+            self.device_id,
+            stop=stop,
+            single_function=self.map.single_write_function,
+        )
+
+    def describe_fault(self, code: int) -> str:
+        return self.map.fault_text(code)
+
+    def describe_warning(self, code: int) -> str:
+        return self.map.warning_text(code)
 
     def _error(self, exc: LinkError) -> DriveError:
         return DriveError(self.name, exc.reason)
@@ -78,7 +94,13 @@ class ModbusDrive(Drive):
             writes.append((wd.enable_address, wd.enable_value))
         writes.append((wd.timeout_address, counts))
         for address, value in writes:
-            await self.link.write_registers(address, [value], self.device_id)
+            await self._write(address, [value])
+            if wd.settle_s:
+                await asyncio.sleep(wd.settle_s)
+        if wd.apply_address is not None:
+            # e.g. Yaskawa's Enter command: the values read back at once either way, but
+            # take effect only after it (H5-11 = 0)
+            await self._write(wd.apply_address, [wd.apply_value])
             if wd.settle_s:
                 await asyncio.sleep(wd.settle_s)
         return await self.read_watchdog(expect=dict(writes))
@@ -107,35 +129,39 @@ class ModbusDrive(Drive):
         text = wd.action_text if action == wd.action_stop_value else f"action code {action}"
         return WatchdogSetting(timeout / wd.timeout_counts_per_s, text)
 
-    async def read_monitor(self) -> tuple[int, int, int]:
-        """Raw status word, output frequency and fault code: one read when they are close."""
+    async def read_monitor(self) -> tuple[int, int, int, int]:
+        """Raw status word, output frequency, fault and warning registers (0 when the map
+        has none): one read when they are close."""
         m = self.map
         start, count = self.status_block
+        wanted = m.monitor_addresses()
         if count <= MAX_BLOCK_READ:
             regs = await self.link.read_registers(start, count, self.device_id)
-            return (
-                regs[m.status.address - start],
-                regs[m.output.address - start],
-                regs[m.fault.address - start],
-            )
-        status = (await self.link.read_registers(m.status.address, 1, self.device_id))[0]
-        output = (await self.link.read_registers(m.output.address, 1, self.device_id))[0]
-        fault = (await self.link.read_registers(m.fault.address, 1, self.device_id))[0]
-        return status, output, fault
+            got = {a: regs[a - start] for a in wanted}
+        else:
+            got = {}
+            for a in wanted:
+                got[a] = (await self.link.read_registers(a, 1, self.device_id))[0]
+        warning = got[m.warning.address] if m.warning is not None else 0
+        return got[m.status.address], got[m.output.address], got[m.fault.address], warning
 
     async def read_status(self) -> DriveStatus:
         m = self.map
         try:
-            status, output, fault = await self.read_monitor()
+            status, output, fault, warning = await self.read_monitor()
         except LinkError as exc:
             raise self._error(exc) from exc
-        decoded = m.decode_status(status, output, fault)
-        self.last_fault_text = m.fault_text(fault) if fault else ""
+        decoded = m.decode_status(status, output, fault, warning)
+        self.last_fault_text = m.fault_text(decoded.fault_code) if decoded.fault_code else ""
+        self.last_warning_text = (
+            m.warning_text(decoded.warning_code) if decoded.warning_code else ""
+        )
         return DriveStatus(
             ready=decoded.ready,
             fault_code=decoded.fault_code,
             actual_speed_kmh=decoded.output_hz * self.kmh_per_hz,
             direction=Direction.BACKWARD if decoded.reverse else Direction.FORWARD,
+            warning_code=decoded.warning_code,
         )
 
     async def write_command(self, command: DriveCommand) -> None:
@@ -146,16 +172,10 @@ class ModbusDrive(Drive):
         stop = not command.run  # the one command that still goes out on an untrusted line
         try:
             if self._single_write:
-                await self.link.write_registers(
-                    m.control.address, [word, reference], self.device_id, stop=stop
-                )
+                await self._write(m.control.address, [word, reference], stop)
             else:
-                await self.link.write_registers(
-                    m.reference.address, [reference], self.device_id, stop=stop
-                )
-                await self.link.write_registers(
-                    m.control.address, [word], self.device_id, stop=stop
-                )
+                await self._write(m.reference.address, [reference], stop)
+                await self._write(m.control.address, [word], stop)
         except LinkError as exc:
             raise self._error(exc) from exc
 
@@ -163,10 +183,10 @@ class ModbusDrive(Drive):
         c = self.map.control
         address = c.fault_reset_address if c.fault_reset_address is not None else c.address
         try:
-            await self.link.write_registers(address, [c.fault_reset], self.device_id)
+            await self._write(address, [c.fault_reset])
             if self.map.command_gap_s:  # e.g. Yaskawa: >= 5 ms between control commands
                 await asyncio.sleep(self.map.command_gap_s)
-            await self.link.write_registers(address, [c.fault_reset_idle], self.device_id)
+            await self._write(address, [c.fault_reset_idle])
         except LinkError as exc:
             raise self._error(exc) from exc
 

@@ -19,8 +19,9 @@ async def probe(
     try:
         await link.open()
         m = regmap
-        status, output, fault = await drive.read_monitor()
-        decoded = m.decode_status(status, output, fault)
+        status, output, fault, warning = await drive.read_monitor()
+        decoded = m.decode_status(status, output, fault, warning)
+        fault = decoded.fault_code
         lines += [
             f"  status word    0x{status:04X}: {'running' if decoded.running else 'not running'}, "
             f"{'reverse' if decoded.reverse else 'forward'}, "

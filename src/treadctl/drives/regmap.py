@@ -1,9 +1,10 @@
 """Drive register maps as data: one TOML file per drive family, or a user-written one.
 
 A map says how to command the drive (control word values, speed reference and
-its scaling), how to read it (status bits, output frequency, fault code and its
-text) and how to arm its own comm-loss watchdog. Addresses are Modbus PDU
-addresses (the manual's "40002" is PDU address 1).
+its scaling, the function code for single writes), how to read it (status bits,
+output frequency, fault and warning registers and their layout) and how to arm
+its own comm-loss watchdog, and which parameters commissioning checks.
+Addresses are Modbus PDU addresses (the manual's "40002" is PDU address 1).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -19,6 +21,9 @@ from treadctl.config.loader import load_model, read_toml
 from treadctl.config.machine import Strict
 
 Register = int
+# The fault code reported when the status word says "fault" and the fault register says
+# nothing: outside 16 bits, so no drive's own code can be mistaken for it.
+STATUS_ONLY_FAULT = 0x10000
 
 
 def _reg() -> int:
@@ -60,9 +65,34 @@ class OutputFrequency(Strict):
     signed: bool = False
 
 
-class FaultRegister(Strict):
+class CodeRegister(Strict):
+    """A fault or warning register: a whole word, one byte of it, or a bit field.
+
+    Keys of `codes` are decimal code numbers, or bit numbers (0-15) for "bits"."""
+
     address: Register = _reg()
+    layout: Literal["word", "low_byte", "high_byte", "bits"] = "word"
     codes: dict[str, str] = Field(default_factory=dict)
+    # A "last fault" parameter that keeps its code after a reset: the code counts only
+    # while the status word's fault bit is set (ABB 0401 LAST FAULT).
+    needs_status_fault_bit: bool = False
+
+    def code(self, raw: int) -> int:
+        if self.layout == "low_byte":
+            return raw & 0xFF
+        if self.layout == "high_byte":
+            return (raw >> 8) & 0xFF
+        return raw & 0xFFFF
+
+    def text(self, code: int, what: str) -> str:
+        if self.layout == "bits":
+            names = [
+                self.codes.get(str(bit), f"bit {bit} (not in the map)")
+                for bit in range(16)
+                if code >> bit & 1
+            ]
+            return ", ".join(names) or "none"
+        return self.codes.get(str(code), f"{what} code {code} (not in the map)")
 
 
 class WatchdogParams(Strict):
@@ -74,6 +104,50 @@ class WatchdogParams(Strict):
     enable_address: Register | None = Field(default=None, ge=0, le=0xFFFF)
     enable_value: int = Field(default=1, ge=0, le=0xFFFF)
     settle_s: float = Field(default=0.0, ge=0, le=1.0)  # pause after a parameter write
+    # A write that makes the parameters take effect (Yaskawa's Enter command, H5-11 = 0).
+    apply_address: Register | None = Field(default=None, ge=0, le=0xFFFF)
+    apply_value: int = Field(default=0, ge=0, le=0xFFFF)
+    # What the drive shows when its watchdog fires with the action we set: the code, and
+    # whether it is in the fault or the warning register.
+    comm_loss_code: int = Field(default=0, ge=0, le=0xFFFF)
+    comm_loss_reports: Literal["fault", "warning"] = "fault"
+    # Every value of the action parameter, in words, and which of them stop the belt:
+    # `drive probe` flags a drive set to one that does not.
+    actions: dict[str, str] = Field(default_factory=dict)
+    stop_values: list[int] = Field(default_factory=list)
+
+    def action_words(self, value: int) -> str:
+        return self.actions.get(str(value), f"action code {value} (not in the map)")
+
+    def stops_the_belt(self, value: int) -> bool:
+        return value == self.action_stop_value or value in self.stop_values
+
+
+class CommissionParam(Strict):
+    """A drive parameter to set before first use, as `drive probe` reads and judges it."""
+
+    name: str = Field(min_length=1)  # the manual's name: "P09-04", "H5-02", "5303"
+    address: Register = _reg()
+    what: str = Field(min_length=1)
+    expect: list[int] = Field(default_factory=list)  # acceptable values; empty: report only
+    values: dict[str, str] = Field(default_factory=dict)  # value -> meaning
+    # What the value is, for the wire-time check: a baud rate (scaled, or coded by `bauds`)
+    # or the drive's answer delay in seconds (value x unit_s).
+    role: Literal["", "baud", "answer_delay", "station"] = ""
+    baud_per_count: float = Field(default=0.0, ge=0)
+    bauds: dict[str, int] = Field(default_factory=dict)
+    unit_s: float = Field(default=0.0, ge=0)
+    unverified: bool = False  # the address or a value is not confirmed against the manual
+
+    def meaning(self, value: int) -> str:
+        return self.values.get(str(value), "")
+
+    def baud(self, value: int) -> int | None:
+        if self.role != "baud":
+            return None
+        if self.bauds:
+            return self.bauds.get(str(value))
+        return round(value * self.baud_per_count) if self.baud_per_count else None
 
 
 class RegisterMap(Strict):
@@ -84,10 +158,16 @@ class RegisterMap(Strict):
     reference: SpeedReference
     status: StatusBits
     output: OutputFrequency
-    fault: FaultRegister
+    fault: CodeRegister
+    warning: CodeRegister | None = None
     watchdog: WatchdogParams
+    commission: list[CommissionParam] = Field(default_factory=list)
     max_hz: float = Field(default=60.0, gt=0, le=400)
     command_gap_s: float = Field(default=0.0, ge=0, le=0.1)  # Yaskawa: >= 5 ms between commands
+    # Function code for a one-register write: 6, or 16 with a count of 1 for drives that
+    # refuse 6 (Yaskawa MEMOBUS accepts only 03, 08 and 0x10).
+    single_write_function: Literal[6, 16] = 6
+    unverified: list[str] = Field(default_factory=list)  # points not yet confirmed
 
     @model_validator(mode="after")
     def _distinct(self) -> RegisterMap:
@@ -96,10 +176,25 @@ class RegisterMap(Strict):
             raise ValueError("control.stop must differ from the run words")
         if c.run_forward == c.run_reverse and not self.reference.signed_reverse:
             raise ValueError("control.run_forward equals run_reverse: set reference.signed_reverse")
-        for code in self.fault.codes:
-            if not code.isdigit():
-                raise ValueError(f"fault.codes key {code!r} is not a decimal code")
+        for name, reg in (("fault", self.fault), ("warning", self.warning)):
+            if reg is None:
+                continue
+            for code in reg.codes:
+                if not code.isdigit():
+                    raise ValueError(f"{name}.codes key {code!r} is not a decimal code")
+                if reg.layout == "bits" and int(code) > 15:
+                    raise ValueError(f"{name}.codes key {code!r}: bit numbers are 0-15")
+        for key in self.watchdog.actions:
+            if not key.isdigit():
+                raise ValueError(f"watchdog.actions key {key!r} is not a decimal value")
         return self
+
+    def monitor_addresses(self) -> tuple[int, ...]:
+        """Registers read every cycle: status, output frequency, fault (and warning)."""
+        addrs = [self.status.address, self.output.address, self.fault.address]
+        if self.warning is not None and self.warning.address not in addrs:
+            addrs.append(self.warning.address)
+        return tuple(addrs)
 
     # -- encoding, used by the controller ------------------------------------------------
     def command_word(self, run: bool, reverse: bool, quick: bool) -> int:
@@ -118,17 +213,35 @@ class RegisterMap(Strict):
         return counts & 0xFFFF
 
     def fault_text(self, code: int) -> str:
-        return self.fault.codes.get(str(code), f"fault code {code} (not in the map)")
+        if code == STATUS_ONLY_FAULT:
+            return "fault bit set in the status word; the fault register names none"
+        return self.fault.text(code, "fault")
 
-    def decode_status(self, status: int, output: int, fault_code: int) -> DecodedStatus:
+    def warning_text(self, code: int) -> str:
+        if self.warning is None:
+            return f"warning code {code}"
+        return self.warning.text(code, "warning")
+
+    def decode_status(
+        self, status: int, output: int, fault_raw: int, warning_raw: int = 0
+    ) -> DecodedStatus:
+        """Decode raw registers. `fault_raw`/`warning_raw`: the registers as read (a
+        Delta's 0x2100 holds both: fault in the low byte, warning in the high byte)."""
         s = self.status
         out = output - 0x10000 if self.output.signed and output & 0x8000 else output
         hz = abs(out) / self.output.counts_per_hz
         reverse = status & s.reverse_mask == s.reverse_value if s.reverse_mask else out < 0
-        faulted = fault_code != 0 or bool(s.fault_mask and status & s.fault_mask)
+        fault_bit = bool(s.fault_mask and status & s.fault_mask)
+        fault_code = self.fault.code(fault_raw)
+        if self.fault.needs_status_fault_bit and not fault_bit:
+            fault_code = 0
+        elif fault_bit and fault_code == 0:
+            fault_code = STATUS_ONLY_FAULT  # a fault the fault register does not name
+        warning_code = self.warning.code(warning_raw) if self.warning is not None else 0
+        faulted = fault_code != 0
         ready = not faulted and (s.ready_mask == 0 or status & s.ready_mask == s.ready_value)
         running = status & s.running_mask == s.running_value
-        return DecodedStatus(ready, running, reverse, hz, fault_code)
+        return DecodedStatus(ready, running, reverse, hz, fault_code, warning_code)
 
     # -- decoding, used by the simulator -----------------------------------------------
     def decode_command(self, word: int) -> tuple[bool, bool | None, bool]:
@@ -169,6 +282,7 @@ class DecodedStatus:
     reverse: bool
     output_hz: float
     fault_code: int
+    warning_code: int = 0
 
 
 BUILTIN_MAPS = ("delta-ms300", "yaskawa-a1000", "abb-acs355", "siemens-v20", "generic")

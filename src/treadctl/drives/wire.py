@@ -29,9 +29,10 @@ def read_registers_bytes(count: int) -> tuple[int, int]:
     return 8, 5 + 2 * count
 
 
-def write_registers_bytes(count: int) -> tuple[int, int]:
-    """(request, response) bytes of function 0x10 (0x06 for one register: 8, 8)."""
-    if count == 1:
+def write_registers_bytes(count: int, single_function: int = 6) -> tuple[int, int]:
+    """(request, response) bytes of function 0x10 (0x06 for one register: 8, 8, unless the
+    drive takes single writes as 0x10 too)."""
+    if count == 1 and single_function == 6:
         return 8, 8
     return 9 + 2 * count, 8
 
@@ -60,10 +61,11 @@ def rtu_cycle(
     drive_reads: list[int],
     drive_writes: list[int],
     input_reads: list[int],
+    single_function: int = 6,
 ) -> CycleWire:
     """Bus time of one control cycle: the drive's reads and writes, the inputs' reads."""
     pairs = [read_registers_bytes(n) for n in drive_reads]
-    pairs += [write_registers_bytes(n) for n in drive_writes]
+    pairs += [write_registers_bytes(n, single_function) for n in drive_writes]
     pairs += [read_inputs_bytes(n) for n in input_reads]
     seconds = sum(transaction_s(q, r, baudrate) + response_delay_s for q, r in pairs)
     return CycleWire(len(pairs), seconds)

@@ -111,6 +111,7 @@ class DriveStatus:
     fault_code: int
     actual_speed_kmh: float
     direction: Direction
+    warning_code: int = 0  # a drive warning: shown and logged, it trips nothing
 
 
 @dataclass(frozen=True, slots=True)
