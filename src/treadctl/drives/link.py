@@ -90,6 +90,7 @@ class ModbusLink:
         self._untrusted_until = 0.0
         self._why = ""
         self.bad_answers = 0  # answers refused, and bytes nobody asked for
+        self.sent_frames: list[bytes] | None = None  # a list: every request ADU is kept
         self.client: AsyncModbusTcpClient | AsyncModbusSerialClient
         if isinstance(cfg, TcpLink):
             self.client = AsyncModbusTcpClient(
@@ -149,6 +150,8 @@ class ModbusLink:
     # -- answer checking (called from pymodbus' data_received: must never raise) ----------
     def _traced(self, sending: bool, data: bytes) -> bytes:
         if sending:
+            if self.sent_frames is not None:
+                self.sent_frames.append(bytes(data))
             self._pending = parse_request(data, self._tcp)
             self._answer_started = self._swallowed = False
         return data
