@@ -30,6 +30,8 @@ class SimOptions:
     control: tuple[str, int] | None
     scenario: Path | None
     machine: Path | None
+    # A real drive's personality, "map" for the map-driven model; None: by the map's name.
+    personality: str | None = None
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -50,7 +52,9 @@ async def run_sim(opts: SimOptions) -> int:
     scenario = Scenario.load(opts.scenario) if opts.scenario else None
     belt = BeltSim(belt_cfg, Panel())
     faults = BusFaults(wire_baud=opts.baudrate if opts.wire_timing else None)
-    server = SimServer(regmap, belt, kmh_per_hz, opts.drive_id, opts.io_id, scenario, faults)
+    server = SimServer(
+        regmap, belt, kmh_per_hz, opts.drive_id, opts.io_id, scenario, faults, opts.personality
+    )
     where = []
     if opts.tcp is not None:
         await server.start_tcp(*opts.tcp)
@@ -64,7 +68,8 @@ async def run_sim(opts: SimOptions) -> int:
         control = await server.serve_control(*opts.control)
         where.append(f"control {opts.control[0]}:{opts.control[1]}")
     print(
-        f"treadctl sim: drive {regmap.name} #{opts.drive_id}, inputs #{opts.io_id}, "
+        f"treadctl sim: drive {regmap.name} ({server.model.name}) #{opts.drive_id}, "
+        f"inputs #{opts.io_id}, "
         f"{kmh_per_hz} km/h per Hz on {', '.join(where)}",
         flush=True,
     )

@@ -1,7 +1,10 @@
 """The HIL simulator: a drive and a safety-input module behind real Modbus, TCP or RTU.
 
-The drive follows any register map, with its own ramp and comm-loss watchdog
-(armed only through its registers, as on a real drive) and fault codes; the
+The drive is one of the real drives' personalities (sim.drives: written from their
+manuals, independently of the register maps, so a wrong map fails against it) or,
+for the generic map and user map files, a model that follows the map. Either has
+its own ramp and comm-loss watchdog (armed only through its registers, as on a real
+drive), function codes and fault codes; the
 belt physics and the hardware safety chain are those of `sim.world`. Faults can
 be injected while it runs, over a small line-based control channel or from a
 scenario file: stop answering, answer late, corrupt CRCs, answer with garbage of
@@ -18,7 +21,7 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pymodbus import FramerType
@@ -32,9 +35,13 @@ from treadctl.drives import wire
 from treadctl.drives.frames import MBAP, crc16
 from treadctl.drives.link import quiet_pymodbus
 from treadctl.drives.regmap import RegisterMap
-from treadctl.safety.types import Direction
+from treadctl.sim.drives import DriveModel, DriveSim, make_drive_model
+from treadctl.sim.drives.base import READ_WRITE, WRITE_MULTIPLE, WRITE_SINGLE, StopTiming
 from treadctl.sim.scenario import Action, FaultEvent, Injector, Scenario
 from treadctl.sim.world import BeltSim
+
+__all__ = ["BusFaults", "DriveModel", "SimServer", "StopTiming"]
+WRITES = (5, WRITE_SINGLE, 15, WRITE_MULTIPLE)  # their read-back takes no extra wire time
 
 TICK_S = 0.005
 
@@ -118,136 +125,6 @@ class BusFaults:
     wire_baud: int | None = None  # emulate RTU wire time at this baud rate (ptys have none)
 
 
-@dataclass
-class StopTiming:
-    """When a safety event happened in the simulator, and when the stop command arrived."""
-
-    marked_at: float | None = None
-    latencies_s: list[float] = field(default_factory=list)
-
-    def mark(self, now: float) -> None:
-        self.marked_at = now
-
-    def stop_arrived(self, now: float) -> None:
-        if self.marked_at is not None:
-            self.latencies_s.append(now - self.marked_at)
-            self.marked_at = None
-
-
-class DriveModel:
-    """A drive as seen through its registers."""
-
-    def __init__(self, regmap: RegisterMap, belt: BeltSim, kmh_per_hz: float) -> None:
-        self.map = regmap
-        self.belt = belt
-        self.kmh_per_hz = kmh_per_hz
-        wd = regmap.watchdog
-        # Factory state: the comm-loss watchdog is off until the controller arms it.
-        self.params: dict[int, int] = {wd.timeout_address: 0, wd.action_address: 0}
-        if wd.enable_address is not None:
-            self.params[wd.enable_address] = 0
-        c = regmap.control
-        self.word = c.stop
-        self.reference = 0
-        self.reset_register = c.fault_reset_address
-        self.reset_value = 0
-        self.stop_timing = StopTiming()
-        self.direction_changes: list[tuple[float, str, float]] = []
-        self._last_direction = Direction.FORWARD
-        monitor = (regmap.status.address, regmap.output.address, regmap.fault.address)
-        self._status_block = (min(monitor), max(monitor))
-        self._was_running = False
-
-    def _apply_watchdog(self) -> None:
-        wd = self.map.watchdog
-        enabled = wd.enable_address is None or self.params[wd.enable_address] == wd.enable_value
-        stops = self.params[wd.action_address] == wd.action_stop_value
-        counts = self.params[wd.timeout_address]
-        self.belt.watchdog_s = counts / wd.timeout_counts_per_s if enabled and stops else 0.0
-
-    def read(self, address: int, count: int) -> list[int] | None:
-        out = []
-        for a in range(address, address + count):
-            value = self._read_one(a)
-            if value is None:
-                return None
-            out.append(value)
-        return out
-
-    def _read_one(self, a: int) -> int | None:
-        m, b = self.map, self.belt
-        if a == m.status.address:
-            return m.encode_status(
-                running=b.run and b.output_kmh > 0 and b.fault_code == 0,
-                reverse=b.direction is Direction.BACKWARD,
-                fault=b.fault_code != 0,
-                ready=b.ready,
-            )
-        if a == m.output.address:
-            return m.encode_output(b.speed_kmh / self.kmh_per_hz, b.direction is Direction.BACKWARD)
-        if a == m.fault.address:
-            return b.fault_code & 0xFFFF
-        if a == m.control.address:
-            return self.word
-        if a == m.reference.address:
-            return self.reference
-        if self.reset_register is not None and a == self.reset_register:
-            return self.reset_value
-        if a in self.params:
-            return self.params[a]
-        if self._status_block[0] <= a <= self._status_block[1]:
-            return 0  # other monitor registers a real drive serves in the same block
-        return None
-
-    def write(self, address: int, values: Sequence[int], now: float) -> bool:
-        m = self.map
-        touched_command = False
-        for offset, value in enumerate(values):
-            a = address + offset
-            if a == m.control.address:
-                self.word = value
-                touched_command = True
-                if value == m.control.fault_reset and self.reset_register is None:
-                    self._fault_reset()
-            elif a == m.reference.address:
-                self.reference = value
-                touched_command = True
-            elif self.reset_register is not None and a == self.reset_register:
-                if value == m.control.fault_reset:
-                    self._fault_reset()
-                self.reset_value = value
-            elif a in self.params:
-                self.params[a] = value
-                self._apply_watchdog()
-            else:
-                return False
-        if touched_command:
-            self._command(now)
-        return True
-
-    def _fault_reset(self) -> None:
-        if self.belt.powered:
-            self.belt.reset_fault()
-
-    def _command(self, now: float) -> None:
-        run, reverse, quick = self.map.decode_command(self.word)
-        counts = self.reference
-        signed = counts - 0x10000 if counts & 0x8000 else counts
-        if reverse is None:
-            reverse = self.map.reference.signed_reverse and signed < 0
-        hz = abs(signed if self.map.reference.signed_reverse else counts)
-        hz_value = hz / self.map.reference.counts_per_hz
-        direction = Direction.BACKWARD if reverse else Direction.FORWARD
-        if run and direction is not self._last_direction:
-            # every change of the commanded running direction, with the belt's speed then
-            self.direction_changes.append((now, direction.value, round(self.belt.speed_kmh, 4)))
-            self._last_direction = direction
-        self.belt.command(run, direction, hz_value * self.kmh_per_hz, quick)
-        if self._was_running and not run:
-            self.stop_timing.stop_arrived(now)
-        self._was_running = run
-
-
 class SimContext(ModbusServerContext):
     """Routes register traffic into the simulated drive and input module.
 
@@ -256,7 +133,7 @@ class SimContext(ModbusServerContext):
     """
 
     def __init__(
-        self, drive: DriveModel, drive_id: int, io_id: int, faults: BusFaults
+        self, drive: DriveSim, drive_id: int, io_id: int, faults: BusFaults
     ) -> None:  # deliberately not calling super().__init__
         self.drive = drive
         self.drive_id = drive_id
@@ -265,6 +142,7 @@ class SimContext(ModbusServerContext):
         self.old_simulator = True
         self.simdevices = []
         self.requests = 0
+        self._written: list[int] = []  # the last write's values (06 echoes them)
 
     def device_ids(self) -> list[int]:
         return [self.drive_id, self.io_id]
@@ -281,7 +159,7 @@ class SimContext(ModbusServerContext):
         if silent or device_id not in (self.drive_id, self.io_id):
             raise NoSuchIdException(f"device {device_id} does not answer")
         if device_id == self.drive_id:
-            self.drive.belt.last_command_s = self.drive.belt.now_s  # any telegram feeds it
+            self.drive.telegram()  # any telegram feeds its comm-loss timer
         delay = f.late_s
         if f.wire_baud:
             delay += wire.transaction_s(request_bytes, response_bytes, f.wire_baud)
@@ -300,11 +178,14 @@ class SimContext(ModbusServerContext):
             if address + count > len(bits):
                 return ExcCodes.ILLEGAL_ADDRESS
             return bits[address : address + count]
-        if func_code in (5, 6, 15, 16):  # read-back after a write: no extra wire time
+        if func_code == WRITE_SINGLE:  # the answer to 06 echoes the value written
+            return self._written[:count]
+        if func_code in WRITES or func_code == READ_WRITE:  # after a write: wire time paid
             values = self.drive.read(address, count)
             return values if values is not None else ExcCodes.ILLEGAL_ADDRESS
         await self._gate(device_id, *wire.read_registers_bytes(count))
-        if device_id != self.drive_id or func_code not in (3, 4):
+        readable = func_code in (3, 4) and self.drive.accepts(func_code)
+        if device_id != self.drive_id or not readable:
             return ExcCodes.ILLEGAL_FUNCTION
         values = self.drive.read(address, count)
         return values if values is not None else ExcCodes.ILLEGAL_ADDRESS
@@ -313,9 +194,16 @@ class SimContext(ModbusServerContext):
         self, device_id: int, func_code: int, address: int, values: Sequence[int] | Sequence[bool]
     ) -> ExcCodes | None:
         await self._gate(device_id, *wire.write_registers_bytes(len(values)))
-        if device_id != self.drive_id or func_code not in (6, 16):
+        if (
+            device_id != self.drive_id
+            or func_code not in (WRITE_SINGLE, WRITE_MULTIPLE, READ_WRITE)
+            or not self.drive.accepts(func_code)
+        ):
             return ExcCodes.ILLEGAL_FUNCTION
-        ok = self.drive.write(address, [int(v) for v in values], time.monotonic())
+        if len(values) > self.drive.max_write:
+            return ExcCodes.ILLEGAL_VALUE
+        self._written = [int(v) for v in values]
+        ok = self.drive.write(address, self._written, func_code, time.monotonic())
         return None if ok else ExcCodes.ILLEGAL_ADDRESS
 
 
@@ -355,7 +243,10 @@ class SimServer:
         io_id: int = 2,
         scenario: Scenario | None = None,
         faults: BusFaults | None = None,
+        personality: str | None = None,
     ) -> None:
+        """`personality`: a real drive's (sim.drives.PERSONALITIES), "map" for the
+        map-driven model, None for the personality `regmap` is named after, if any."""
         self.belt = belt
         # The world runs on the monotonic clock from now: its first advance must not
         # integrate the machine's uptime (about a second of blocked event loop after hours).
@@ -363,7 +254,7 @@ class SimServer:
         quiet_pymodbus()  # garbage is what this simulator is for: no packet dumps
         self.rng = random.Random(17)
         self.faults = faults or BusFaults()
-        self.model = DriveModel(regmap, belt, kmh_per_hz)
+        self.model = make_drive_model(regmap, belt, kmh_per_hz, personality)
         self.context = SimContext(self.model, drive_id, io_id, self.faults)
         self.injector = Injector(scenario, belt, self._injected) if scenario else None
         self._world = Injector(Scenario(), belt, lambda _e: None)  # applies one event now
@@ -418,6 +309,7 @@ class SimServer:
 
     async def start_rtu(self, device: str, baudrate: int, parity: str = "N") -> None:
         self._rtu = True
+        self.model.serial_link(baudrate, parity)  # the probe sees the link it talks over
         server = _RtuServer(
             self.context,
             framer=FramerType.RTU,
@@ -436,6 +328,7 @@ class SimServer:
             self.belt.advance(now)
             if self.injector is not None:
                 self.injector.poll(now)
+            self.model.tick()
             await asyncio.sleep(TICK_S)
 
     async def stop(self) -> None:
@@ -465,6 +358,7 @@ class SimServer:
                 if event.action in (Action.OPEN_ESTOP, Action.PULL_KEY):
                     self.model.stop_timing.mark(now)
                 self._world.apply(event)
+                self.model.tick()
         except (ValueError, IndexError) as exc:
             return f"error {verb}: {exc}"
         self.log.append(f"{now:.3f} {verb} {' '.join(args)}")
@@ -486,9 +380,9 @@ class SimServer:
             "direction": b.direction.value,
             "run": b.run,
             "reference_kmh": round(b.reference_kmh, 4),
-            "fault_code": b.fault_code,
+            "fault_code": self.model.fault_register_code(),
             "ready": b.ready,
-            "watchdog_s": b.watchdog_s,
+            "watchdog_s": self.model.watchdog_stop_s(),
             "estop_chain_ok": b.panel.estop_chain_ok,
             "key_present": b.panel.key_present,
             "rails": [b.panel.rail_left, b.panel.rail_right],
@@ -497,6 +391,7 @@ class SimServer:
             "garbled": self.garbled,
             "direction_changes": self.model.direction_changes,
             "commands_seen": b.commands_seen,
+            **self.model.status_extras(),
         }
 
     async def serve_control(self, host: str, port: int) -> asyncio.Server:

@@ -7,13 +7,39 @@ hardware (STO): the simulated belt coasts to rest whatever the software says.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from treadctl.config.machine import SimBelt
 from treadctl.safety.types import Direction
 
-COMM_LOSS_FAULT_CODE = 54  # the simulated drive's "communication time-out" trip
+COMM_LOSS_FAULT_CODE = 54  # the built-in simulated drive's "communication time-out" trip
 SUBSTEP_S = 0.02
+
+
+class StopMode(StrEnum):
+    """How a drive takes the belt to rest."""
+
+    RAMP = "ramp"  # the normal deceleration ramp
+    FAST = "fast stop"  # the quick (emergency) ramp
+    COAST = "coast"  # output cut: the belt coasts as when unpowered
+    NONE = "none"  # keeps running
+
+
+@dataclass(frozen=True)
+class CommLossResponse:
+    """What a drive does when its comm-loss timer expires, and how it reports it."""
+
+    stop: StopMode = StopMode.RAMP
+    fault_code: int = 0  # in the drive's fault register (0: not a fault)
+    warning_code: int = 0  # shown as a warning; cleared when telegrams arrive again
+
+
+def default_comm_loss(code: int = COMM_LOSS_FAULT_CODE) -> Callable[[], CommLossResponse]:
+    """Ramp to stop and trip with `code`: the built-in simulated drive."""
+    response = CommLossResponse(StopMode.RAMP, fault_code=code)
+    return lambda: response
 
 
 @dataclass
@@ -50,6 +76,22 @@ class BeltSim:
     runaway_kmh_per_s: float = 0.0  # belt driven faster than asked (a broken encoder, a slope)
     runaway_extra_kmh: float = 0.0
     commands_seen: int = 0
+    # Comm loss: the drive decides at the moment its timer expires (None: nothing happens).
+    comm_loss_action: Callable[[], CommLossResponse | None] = field(
+        default_factory=default_comm_loss
+    )
+    comm_loss: CommLossResponse | None = None  # the action that fired, until cleared
+    warning_code: int = 0
+    fault_stop: StopMode = StopMode.RAMP  # how a trip stops the belt
+    coast: bool = False  # the drive has cut its output (OFF2, pulses inhibited, base block)
+    fault_events: int = 0  # trips so far (a drive's state machine notices each)
+    power_losses: int = 0  # times power was cut (STO) so far
+    _was_powered: bool = field(default=True, init=False, repr=False)
+
+    @property
+    def comm_lost(self) -> bool:
+        """The drive's comm-loss action fired and has not been cleared."""
+        return self.comm_loss is not None
 
     @property
     def powered(self) -> bool:
@@ -60,18 +102,75 @@ class BeltSim:
         return self.powered and self.fault_code == 0
 
     def command(self, run: bool, direction: Direction, speed_kmh: float, quick: bool) -> None:
+        """A command telegram: heard (feeds the watchdog), then acted on."""
         self.commands_seen += 1
-        self.last_command_s = self.now_s
+        self.heard()
+        self.drive(run, direction, speed_kmh, quick)
+
+    def drive(self, run: bool, direction: Direction, speed_kmh: float, quick: bool) -> None:
+        """What the drive's output is to do (no telegram: a drive's own state change)."""
         if self.ignore_commands:
             return
         self.run, self.commanded_direction = run, direction
         self.reference_kmh, self.quick_stop = max(0.0, speed_kmh), quick
 
+    def heard(self) -> None:
+        """A good telegram arrived: it feeds the comm-loss timer and ends a comm-loss
+        warning; a comm-loss action that only warned ends with it."""
+        self.last_command_s = self.now_s
+        lost = self.comm_loss
+        if lost is not None and lost.fault_code == 0:
+            if lost.warning_code and self.warning_code == lost.warning_code:
+                self.warning_code = 0
+            if lost.stop is StopMode.NONE:
+                self.comm_loss = None
+
+    def clear_comm_loss(self) -> None:
+        lost = self.comm_loss
+        if lost is not None and lost.warning_code and self.warning_code == lost.warning_code:
+            self.warning_code = 0
+        self.comm_loss = None
+
     def trip(self, code: int) -> None:
         self.fault_code = code
+        self.fault_events += 1
 
     def reset_fault(self) -> None:
         self.fault_code = 0
+        if self.comm_loss is not None and self.comm_loss.fault_code:
+            self.clear_comm_loss()
+
+    def _comm_loss_expired(self) -> bool:
+        return (
+            self.watchdog_s > 0
+            and self.last_command_s is not None
+            and self.now_s - self.last_command_s > self.watchdog_s
+            and self.fault_code == 0
+            and self.comm_loss is None
+        )
+
+    def _fire_comm_loss(self) -> None:
+        response = self.comm_loss_action()
+        if response is None:
+            return
+        self.comm_loss = response
+        if response.fault_code:
+            self.trip(response.fault_code)
+        if response.warning_code:
+            self.warning_code = response.warning_code
+
+    def _stop_mode(self) -> StopMode | None:
+        """How the output is to come to rest now, or None to follow the command."""
+        if self.coast:
+            return StopMode.COAST
+        lost = self.comm_loss
+        if lost is not None and lost.stop is not StopMode.NONE:
+            return lost.stop
+        if self.fault_code:
+            return self.fault_stop
+        if not self.run:
+            return StopMode.FAST if self.quick_stop else StopMode.RAMP
+        return None
 
     def advance(self, now_s: float) -> None:
         while self.now_s < now_s:
@@ -81,21 +180,20 @@ class BeltSim:
 
     def _substep(self, dt: float) -> None:
         cfg = self.belt
-        if (
-            self.watchdog_s > 0
-            and self.last_command_s is not None
-            and self.now_s - self.last_command_s > self.watchdog_s
-            and self.fault_code == 0
-        ):
-            self.fault_code = COMM_LOSS_FAULT_CODE
-        if not self.powered:
+        if self._comm_loss_expired():
+            self._fire_comm_loss()
+        if self._was_powered and not self.powered:
+            self.power_losses += 1
+        self._was_powered = self.powered
+        stop = self._stop_mode()
+        if not self.powered or stop is StopMode.COAST:
             self.output_kmh = 0.0
             self.speed_kmh = max(0.0, self.speed_kmh - cfg.coast_decel_kmh_per_s * dt)
             return
         ramp = cfg.drive_ramp_kmh_per_s * dt
-        if self.fault_code or not self.run:
+        if stop is not None and stop is not StopMode.NONE:
             goal = 0.0
-            if self.quick_stop:
+            if stop is StopMode.FAST or self.quick_stop:
                 ramp *= 2
         elif self.commanded_direction is not self.direction:
             goal = 0.0  # a real VFD ramps through zero to reverse
