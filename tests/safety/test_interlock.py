@@ -635,6 +635,21 @@ def test_quick_decel_stays_while_a_quick_reason_is_latched() -> None:
     )
 
 
+def test_quick_decel_ends_at_verified_standstill_so_the_drive_hears_its_stop_word() -> None:
+    rig = Rig()
+    rig.running()
+    rig.io = io_ok(estop=False)
+    assert rig.step(3.0).decel is Decel.QUICK
+    rig.drive = drive_at(0.0)
+    rig.commanded = 0.0
+    out = rig.step(3.2)
+    assert (out.mode, out.at_standstill, out.decel) == (Mode.FAULTED, False, Decel.QUICK)
+    out = rig.step(3.2 + CFG.standstill_dwell_s)
+    assert (out.mode, out.at_standstill, out.decel) == (Mode.FAULTED, True, Decel.NORMAL)
+    rig.drive = drive_at(0.5)  # the belt moves again (coasting, pushed): quick again
+    assert rig.step(4.5).decel is Decel.QUICK
+
+
 # ---------------------------------------------------------------------------
 # drive faults
 

@@ -463,7 +463,10 @@ class Interlock:
             operator_speed_segment=operator_segment,
             session_ended=session_ended,
         )
-        quick = mode is Mode.FAULTED and any(r in QUICK_STOP for r in reasons)
+        # Quick stop only while there is something to stop: at verified standstill the drive
+        # hears its plain stop word again. Drives on the PROFIdrive state machine (ABB, V20)
+        # stay "switch-on inhibited", so never ready for a reset, while OFF3 is held.
+        quick = mode is Mode.FAULTED and any(r in QUICK_STOP for r in reasons) and not at_standstill
         outputs = SafetyOutputs(
             drive_enable=mode in (Mode.RUNNING, Mode.STOPPING),
             direction=direction,
