@@ -195,6 +195,7 @@ class ControlLoop:
         self.t0 = 0.0
         self._watchdog_present = True
         self._held_reset: Command | None = None
+        self._drive_codes = (0, 0)  # (fault, warning) last named in the event log
         self._held_until = 0.0
         self.operator_seen_at: float | None = None
         # Called with each cycle's snapshot; each must return at once and never block.
@@ -244,6 +245,19 @@ class ControlLoop:
 
     def _log(self, now: float, kind: str, **fields: Any) -> None:
         self.p.events.write(now - self.t0, self.p.clock.wall_time(), kind, **fields)
+
+    def _drive_codes_changed(self, now: float, status: DriveStatus) -> None:
+        """Name a new drive fault or warning in the manual's words, once per change."""
+        fault, warning = self._drive_codes
+        self._drive_codes = (status.fault_code, status.warning_code)
+        d = self.p.drive
+        if status.fault_code != fault and status.fault_code:
+            self._log(
+                now, "drive_fault", code=status.fault_code, text=d.describe_fault(status.fault_code)
+            )
+        if status.warning_code != warning:
+            text = d.describe_warning(status.warning_code) if status.warning_code else ""
+            self._log(now, "drive_warning", code=status.warning_code, text=text)
 
     async def connect(self) -> None:
         p = self.p
@@ -345,6 +359,8 @@ class ControlLoop:
                     if not (speed >= 0.0 and speed != math.inf):  # NaN, negative or infinite
                         raise DriveError(p.drive.name, f"implausible speed reading {speed!r}")
                     drive = status
+                    if (status.fault_code, status.warning_code) != self._drive_codes:
+                        self._drive_codes_changed(now, status)
                     if write_ok:
                         drive_ok_at = now
                     drive_health.ok(now)

@@ -48,6 +48,12 @@ def format_event(r: dict[str, Any]) -> str | None:
         return f"{t}  notice    {'; '.join(r['warnings']) or 'cleared'}"
     if kind == "warning":
         return f"{t}  WARNING   {r['text']}"
+    if kind == "drive_fault":
+        return f"{t}  drive     fault {r['code']}: {r['text']}"
+    if kind == "drive_warning":
+        if not r["code"]:
+            return f"{t}  drive     warning cleared"
+        return f"{t}  drive     WARNING {r['code']}: {r['text']}"
     if kind == "drive_fault_reset":
         return f"{t}  drive     fault reset pulsed (code {r['code']}) on {r['source']}'s reset"
     if kind == "controller_error":
