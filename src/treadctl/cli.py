@@ -23,7 +23,8 @@ from treadctl.app import (
     session_progress,
 )
 from treadctl.config.errors import ConfigError
-from treadctl.config.machine import SerialLink, TcpLink
+from treadctl.config.loader import load_model
+from treadctl.config.machine import LoopConfig, MachineConfig, SerialLink, TcpLink
 from treadctl.config.patient import PatientConfig
 from treadctl.config.profile import SegmentKind
 from treadctl.console import HELP, parse_line
@@ -33,7 +34,7 @@ from treadctl.control.operator import ScriptedOperator
 from treadctl.control.priority import raise_priority
 from treadctl.control.summary import SessionSummary
 from treadctl.drives.calibrate import from_measurement, from_mechanics
-from treadctl.drives.probe import probe
+from treadctl.drives.probe import ProbeContext, machine_context, probe
 from treadctl.drives.regmap import load_map
 from treadctl.launch import run_with_dashboard
 from treadctl.mqtt.bridge import MqttBridge
@@ -219,15 +220,24 @@ def _parser() -> argparse.ArgumentParser:
     sim_p.add_argument("--scenario", type=Path, default=None, help="timed fault events")
     drive_p = sub.add_parser("drive", help="commissioning tools for a real drive")
     drive_sub = drive_p.add_subparsers(dest="drive_verb", required=True)
-    probe_p = drive_sub.add_parser("probe", help="read status, frequency, fault, watchdog")
-    probe_p.add_argument("--map", required=True, help="register map name or file")
+    probe_p = drive_sub.add_parser(
+        "probe", help="read status, fault, comm-loss watchdog and commissioning parameters"
+    )
+    probe_p.add_argument("--machine", type=Path, help="take link, map, device id from it")
+    probe_p.add_argument("--map", help="register map name or file (default: the machine's)")
     probe_p.add_argument("--tcp", metavar="HOST:PORT")
     probe_p.add_argument("--port", metavar="DEVICE", help="serial device (Modbus RTU)")
     probe_p.add_argument("--baud", type=int, default=19200)
     probe_p.add_argument("--parity", choices=("N", "E", "O"), default="E")
-    probe_p.add_argument("--device-id", type=int, default=1)
-    probe_p.add_argument("--kmh-per-hz", type=float, default=0.1)
+    probe_p.add_argument("--device-id", type=int, default=None, help="default: machine's or 1")
+    probe_p.add_argument("--kmh-per-hz", type=float, default=None, help="default: machine's")
     probe_p.add_argument("--timeout", type=float, default=0.5)
+    probe_p.add_argument(
+        "--rate-hz",
+        type=float,
+        default=None,
+        help="loop rate the serial setting must carry (default: the machine's, else 50)",
+    )
 
     cal = sub.add_parser("calibrate", help="belt km/h per motor Hz from a timed measurement")
     cal.add_argument("--hz", type=float, help="drive frequency the belt ran at")
@@ -431,6 +441,12 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
+    ctx: ProbeContext | None = None
+    map_name = args.map
+    if args.machine is not None:
+        machine = load_model(args.machine, MachineConfig)
+        ctx, machine_map = machine_context(machine, str(args.machine), args.rate_hz)
+        map_name = map_name or machine_map
     link: TcpLink | SerialLink
     if args.tcp:
         host, port = host_port(args.tcp)
@@ -443,11 +459,25 @@ def _probe(args: argparse.Namespace) -> int:
             parity=args.parity,
             timeout_s=args.timeout,
         )
+    elif ctx is not None:
+        link = ctx.link.model_copy(update={"timeout_s": args.timeout})
     else:
-        print("treadctl drive probe: give --tcp HOST:PORT or --port DEVICE", file=sys.stderr)
+        print(
+            "treadctl drive probe: give --tcp HOST:PORT, --port DEVICE or --machine FILE",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
-    regmap = load_map(args.map, "treadctl drive probe --map")
-    lines = asyncio.run(probe(link, regmap, args.device_id, args.kmh_per_hz))
+    if map_name is None:
+        print("treadctl drive probe: give --map or --machine", file=sys.stderr)
+        return EXIT_CONFIG
+    regmap = load_map(map_name, "treadctl drive probe --map")
+    device_id = args.device_id or (ctx.device_id if ctx else 1)
+    kmh_per_hz = args.kmh_per_hz or (ctx.kmh_per_hz if ctx else 0.1)
+    rate = args.rate_hz or LoopConfig().rate_hz
+    loop = ctx.loop if ctx else LoopConfig(rate_hz=rate)
+    inputs = ctx.input_reads if ctx else None
+    ctx = ProbeContext(link, device_id, kmh_per_hz, loop, inputs)
+    lines = asyncio.run(probe(link, regmap, device_id, kmh_per_hz, ctx))
     print("\n".join(lines))
     return EXIT_CONNECT if any(line.startswith("  error:") for line in lines) else EXIT_OK
 

@@ -39,7 +39,7 @@ async def test_probe_reads_status_fault_and_watchdog_and_writes_nothing(map_name
     assert "error" not in text
     assert "NOT ready" in text
     assert f"fault          7: {regmap.fault_text(7)}" in text
-    assert "NOT armed with a stop action" in text
+    assert "does NOT stop the belt" in text  # every drive's factory comm-loss action
     assert before == after  # nothing written
 
 

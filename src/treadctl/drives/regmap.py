@@ -168,6 +168,9 @@ class RegisterMap(Strict):
     # refuse 6 (Yaskawa MEMOBUS accepts only 03, 08 and 0x10).
     single_write_function: Literal[6, 16] = 6
     unverified: list[str] = Field(default_factory=list)  # points not yet confirmed
+    # What to set at the drive's panel where the map has no readable [[commission]]
+    # parameters (`drive probe` prints it).
+    commission_notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _distinct(self) -> RegisterMap:
