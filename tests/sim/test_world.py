@@ -12,7 +12,7 @@ from treadctl.drives.regmap import load_map
 from treadctl.drives.sim import SimDrive
 from treadctl.safety.types import Direction
 from treadctl.sim.server import SimServer
-from treadctl.sim.world import COMM_LOSS_FAULT_CODE, BeltSim, Panel
+from treadctl.sim.world import COMM_LOSS_FAULT_CODE, BeltSim, CommLossResponse, Panel, StopMode
 
 
 def running_belt(speed_kmh: float = 3.0, watchdog_s: float = 0.5) -> BeltSim:
@@ -113,3 +113,66 @@ def test_the_simulated_world_starts_on_the_clock_that_drives_it() -> None:
     before = time.monotonic()
     SimServer(load_map("generic"), belt, 0.1)
     assert before <= belt.now_s <= time.monotonic()
+
+
+def silent_until_comm_loss(belt: BeltSim) -> None:
+    t = belt.now_s
+    while not belt.comm_lost:
+        t += 0.02
+        belt.advance(t)
+        assert t < 10.0
+
+
+@pytest.mark.parametrize(
+    ("stop", "output_after_02_s"),
+    [(StopMode.RAMP, 1.68), (StopMode.FAST, 0.36), (StopMode.COAST, 0)],
+)
+def test_the_drive_decides_how_comm_loss_stops_the_belt(
+    stop: StopMode, output_after_02_s: float
+) -> None:
+    belt = running_belt()
+    belt.comm_loss_action = lambda: CommLossResponse(stop, fault_code=28)
+    silent_until_comm_loss(belt)
+    assert belt.fault_code == 28
+    belt.advance(belt.now_s + 0.2)
+    # 0.22 s after expiry (one 20 ms substep to notice it) at 6 km/h/s, twice that, or cut
+    assert belt.output_kmh == pytest.approx(output_after_02_s, abs=0.01)
+    if stop is StopMode.COAST:
+        assert belt.speed_kmh > 2.0  # unpowered output, the belt runs on
+    belt.reset_fault()
+    assert not belt.comm_lost
+
+
+def test_a_comm_loss_warning_clears_when_telegrams_come_back_the_stop_does_not() -> None:
+    belt = running_belt()
+    belt.comm_loss_action = lambda: CommLossResponse(StopMode.RAMP, warning_code=58)
+    silent_until_comm_loss(belt)
+    assert (belt.fault_code, belt.warning_code) == (0, 58)
+    belt.command(True, Direction.FORWARD, 3.0, False)
+    belt.advance(belt.now_s + 2.0)
+    assert belt.warning_code == 0
+    assert belt.comm_lost  # still halted: the drive's own rule ends it (Delta: a stop command)
+    assert belt.speed_kmh == 0.0
+    belt.clear_comm_loss()
+    belt.command(True, Direction.FORWARD, 3.0, False)
+    belt.advance(belt.now_s + 0.45)  # inside the 0.5 s time-out
+    assert belt.output_kmh > 2.0
+
+
+def test_an_alarm_only_comm_loss_keeps_running_and_ends_with_the_next_telegram() -> None:
+    belt = running_belt()
+    belt.comm_loss_action = lambda: CommLossResponse(StopMode.NONE, warning_code=1 << 14)
+    silent_until_comm_loss(belt)
+    belt.advance(belt.now_s + 1.0)
+    assert belt.speed_kmh > 2.9
+    belt.heard()
+    assert not belt.comm_lost
+    assert belt.warning_code == 0
+
+
+def test_no_comm_loss_action_means_nothing_happens() -> None:
+    belt = running_belt()
+    belt.comm_loss_action = lambda: None
+    belt.advance(belt.now_s + 3.0)
+    assert not belt.comm_lost
+    assert belt.speed_kmh > 2.9

@@ -159,7 +159,7 @@ class SimContext(ModbusServerContext):
         if silent or device_id not in (self.drive_id, self.io_id):
             raise NoSuchIdException(f"device {device_id} does not answer")
         if device_id == self.drive_id:
-            self.drive.telegram()  # any telegram feeds its comm-loss timer
+            self.drive.belt.last_command_s = self.drive.belt.now_s  # any telegram feeds it
         delay = f.late_s
         if f.wire_baud:
             delay += wire.transaction_s(request_bytes, response_bytes, f.wire_baud)
@@ -188,6 +188,9 @@ class SimContext(ModbusServerContext):
         if device_id != self.drive_id or not readable:
             return ExcCodes.ILLEGAL_FUNCTION
         values = self.drive.read(address, count)
+        # answered with the state the drive was in when the telegram came (a comm-loss
+        # warning shows in the first answer after the silence), then the telegram counts
+        self.drive.telegram()
         return values if values is not None else ExcCodes.ILLEGAL_ADDRESS
 
     async def async_setValues(  # noqa: N802 - pymodbus' name
@@ -204,6 +207,7 @@ class SimContext(ModbusServerContext):
             return ExcCodes.ILLEGAL_VALUE
         self._written = [int(v) for v in values]
         ok = self.drive.write(address, self._written, func_code, time.monotonic())
+        self.drive.telegram()
         return None if ok else ExcCodes.ILLEGAL_ADDRESS
 
 
