@@ -320,8 +320,9 @@ def _serial(m: RegisterMap, ctx: ProbeContext, r: Readings, findings: list[str])
         findings.append(
             f"serial setting too slow for the loop: {baud} baud with a {delay * 1e3:g} ms "
             f"answer delay needs {cycle.seconds * 1e3:.1f} ms per cycle, {loop.rate_hz:g} Hz "
-            f"allows {budget * 1e3:.1f} ms: at most {best} Hz at this baud rate; set a higher "
-            "baud rate (both ends)" + ("" if rtu else " if the drive is run over its RS-485 port")
+            f"allows {budget * 1e3:.1f} ms: at most {best} Hz at this baud rate; lower "
+            "loop.rate_hz, or set a higher baud rate (both ends) or a shorter answer delay"
+            + ("" if rtu else " (if the drive is run over its RS-485 port)")
         )
     if delay_read and isinstance(ctx.link, SerialLink) and delay > ctx.link.response_delay_s:
         findings.append(
