@@ -387,7 +387,7 @@ EXPECT: dict[str, dict[str, list[Want]]] = {
         RUN_REV: [w10(99, 0x0C7F, v20_hsw(12))],
         QUICK: [w10(99, 0x047B, 0)],
         RESET: [w06(99, 0x04FE), w06(99, 0x047E)],
-        STATUS: [rd(109), rd(110), rd(399)],
+        STATUS: [rd(109, 2), rd(399)],  # ZSW and HIW are neighbours: one read
     },
     # treadctl's own layout: 0x0000 bits run/reverse/quick stop/reset, 0x0001 0.01 Hz;
     # 0x0021 action = 1, 0x0020 time in 0.1 s; status 0x0010..0x0012.

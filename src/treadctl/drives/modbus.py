@@ -16,10 +16,16 @@ from treadctl.safety.types import Direction, DriveStatus
 MAX_BLOCK_READ = 32  # read status, output and fault in one transaction when this close
 
 
-def status_block(regmap: RegisterMap) -> tuple[int, int]:
-    """First address and count of the registers spanning status, output, fault, warning."""
-    addrs = regmap.monitor_addresses()
-    return min(addrs), max(addrs) - min(addrs) + 1
+def monitor_reads(regmap: RegisterMap) -> list[tuple[int, int]]:
+    """(first address, count) of each read of a cycle: the monitored registers grouped
+    into as few transactions as fit MAX_BLOCK_READ (a V20's ZSW and HIW are neighbours)."""
+    reads: list[tuple[int, int]] = []
+    for a in sorted(set(regmap.monitor_addresses())):
+        if reads and a - reads[-1][0] < MAX_BLOCK_READ:
+            reads[-1] = (reads[-1][0], a - reads[-1][0] + 1)
+        else:
+            reads.append((a, 1))
+    return reads
 
 
 def single_write(regmap: RegisterMap) -> bool:
@@ -29,8 +35,7 @@ def single_write(regmap: RegisterMap) -> bool:
 
 def cycle_transfers(regmap: RegisterMap) -> tuple[list[int], list[int]]:
     """Registers per read and per write of one control cycle (for the wire budget)."""
-    _, count = status_block(regmap)
-    reads = [count] if count <= MAX_BLOCK_READ else [1] * len(regmap.monitor_addresses())
+    reads = [count for _, count in monitor_reads(regmap)]
     writes = [2] if single_write(regmap) else [1, 1]
     return reads, writes
 
@@ -50,7 +55,7 @@ class ModbusDrive(Drive):
         self.kmh_per_hz = kmh_per_hz
         self.has_comm_watchdog = has_comm_watchdog
         self.name = f"{regmap.name}@{link.name}#{device_id}"
-        self.status_block = status_block(regmap)
+        self.monitor_reads = monitor_reads(regmap)
         self._single_write = single_write(regmap)
         self.last_fault_text = ""
         self.last_warning_text = ""
@@ -126,22 +131,18 @@ class ModbusDrive(Drive):
                         f"watchdog parameter at {address} read back {seen.get(address)}, "
                         f"wrote {value}",
                     )
-        text = wd.action_text if action == wd.action_stop_value else f"action code {action}"
+        text = wd.action_text if action == wd.action_stop_value else wd.action_words(action)
         return WatchdogSetting(timeout / wd.timeout_counts_per_s, text)
 
     async def read_monitor(self) -> tuple[int, int, int, int]:
         """Raw status word, output frequency, fault and warning registers (0 when the map
-        has none): one read when they are close."""
+        has none), in as few reads as `monitor_reads` groups them."""
         m = self.map
-        start, count = self.status_block
-        wanted = m.monitor_addresses()
-        if count <= MAX_BLOCK_READ:
+        got: dict[int, int] = {}
+        for start, count in self.monitor_reads:
             regs = await self.link.read_registers(start, count, self.device_id)
-            got = {a: regs[a - start] for a in wanted}
-        else:
-            got = {}
-            for a in wanted:
-                got[a] = (await self.link.read_registers(a, 1, self.device_id))[0]
+            for i, value in enumerate(regs):
+                got[start + i] = value
         warning = got[m.warning.address] if m.warning is not None else 0
         return got[m.status.address], got[m.output.address], got[m.fault.address], warning
 
