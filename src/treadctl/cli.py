@@ -476,7 +476,9 @@ def _probe(args: argparse.Namespace) -> int:
     rate = args.rate_hz or LoopConfig().rate_hz
     loop = ctx.loop if ctx else LoopConfig(rate_hz=rate)
     inputs = ctx.input_reads if ctx else None
-    ctx = ProbeContext(link, device_id, kmh_per_hz, loop, inputs)
+    machine_link = ctx is not None and not (args.tcp or args.port)
+    source = ctx.machine_file if ctx and machine_link else ""
+    ctx = ProbeContext(link, device_id, kmh_per_hz, loop, inputs, source)
     lines = asyncio.run(probe(link, regmap, device_id, kmh_per_hz, ctx))
     print("\n".join(lines))
     return EXIT_CONNECT if any(line.startswith("  error:") for line in lines) else EXIT_OK

@@ -288,3 +288,16 @@ def test_every_unverified_point_of_every_map_is_listed_in_the_docs() -> None:
         if " ".join(point.split()) not in docs
     ]
     assert not missing, "docs/drives.md lacks these unverified points:\n" + "\n".join(missing)
+
+
+def test_an_answer_delay_longer_than_the_machine_files_is_reported() -> None:
+    regmap = load_map("yaskawa-a1000")
+    link = SerialLink(kind="rtu", port="/dev/ttyUSB0", baudrate=BAUD, parity="E")
+    r = Readings(monitor=(0x0004, 0, 0, 0), values={0x0426: 8, 0x042A: 5})
+    with_machine = ProbeContext(link, 1, KMH_PER_HZ, LoopConfig(rate_hz=25), (), "m.toml")
+    lines = report(regmap, with_machine, r)
+    assert (
+        "  ! H5-06: the drive waits 5 ms before answering, the machine file's response_delay_s "
+        "is 2 ms: the wire budget check at start counts too little; set it to at least 0.005"
+    ) in lines
+    assert not any("H5-06:" in line for line in report(regmap, ProbeContext(link, 1, 0.1), r))

@@ -41,6 +41,7 @@ class ProbeContext:
     # Registers per read of the safety inputs on the drive's bus each cycle (function 02);
     # None: not known (no machine file given).
     input_reads: tuple[int, ...] | None = None
+    machine_file: str = ""  # the link's settings are the machine file's, not defaults
 
 
 def machine_context(
@@ -59,7 +60,7 @@ def machine_context(
     if isinstance(si, ModbusInputsConfig) and (si.link == "drive" or si.link == d.link):  # noqa: PLR1714
         pins = (si.estop_chain_input, si.key_input, si.rail_left_input, si.rail_right_input)
         inputs = (max(pins) - min(pins) + 1,)
-    return ProbeContext(d.link, d.device_id, d.kmh_per_hz, loop, inputs), d.map
+    return ProbeContext(d.link, d.device_id, d.kmh_per_hz, loop, inputs, source), d.map
 
 
 @dataclass
@@ -277,25 +278,47 @@ def _role_value(m: RegisterMap, r: Readings, role: str) -> tuple[CommissionParam
     return None
 
 
-def _serial(m: RegisterMap, ctx: ProbeContext, r: Readings, findings: list[str]) -> list[str]:
-    """Can the drive's serial setting carry one control cycle within the loop's budget?"""
-    rtu = isinstance(ctx.link, SerialLink)
+def _serial_setting(
+    m: RegisterMap, ctx: ProbeContext, r: Readings, findings: list[str]
+) -> tuple[int, str, float, str] | None:
+    """(baud, whose, answer delay s, whose): the drive's where read, else the link's."""
+    link = ctx.link if isinstance(ctx.link, SerialLink) else None
     baud_read = _role_value(m, r, "baud")
     baud = baud_read[0].baud(baud_read[1]) if baud_read else None
-    if baud and isinstance(ctx.link, SerialLink) and baud != ctx.link.baudrate:
+    if baud_read and baud and link is not None and baud != link.baudrate:
         findings.append(
-            f"{baud_read[0].name if baud_read else ''}: the drive is set to {baud} baud, the "
-            f"link runs at {ctx.link.baudrate}: set one to the other"
+            f"{baud_read[0].name}: the drive is set to {baud} baud, the link runs at "
+            f"{link.baudrate}: set one to the other"
         )
-    if baud is None and isinstance(ctx.link, SerialLink):
-        baud, whose = ctx.link.baudrate, "the link's"
-    elif baud is None:
-        return ["serial link", "  bus time       not checked: the drive's baud rate was not read"]
+    if baud_read and baud:
+        baud_source = baud_read[0].name
+    elif link is not None:
+        baud, baud_source = link.baudrate, "the link's"
     else:
-        whose = "the drive's"
+        return None
     delay_read = _role_value(m, r, "answer_delay")
-    link_delay = ctx.link.response_delay_s if isinstance(ctx.link, SerialLink) else 0.002
-    delay = delay_read[0].unit_s * delay_read[1] if delay_read else link_delay
+    if delay_read is None:
+        delay = (
+            link.response_delay_s if link else SerialLink.model_fields["response_delay_s"].default
+        )
+        return baud, baud_source, delay, "not read: the link's response_delay_s"
+    param, value = delay_read
+    delay = value * param.unit_s
+    if ctx.machine_file and link is not None and delay > link.response_delay_s:
+        findings.append(
+            f"{param.name}: the drive waits {delay * 1e3:g} ms before answering, the machine "
+            f"file's response_delay_s is {link.response_delay_s * 1e3:g} ms: the wire budget "
+            f"check at start counts too little; set it to at least {delay:g}"
+        )
+    return baud, baud_source, delay, param.name
+
+
+def _serial(m: RegisterMap, ctx: ProbeContext, r: Readings, findings: list[str]) -> list[str]:
+    """Can the drive's serial setting carry one control cycle within the loop's budget?"""
+    setting = _serial_setting(m, ctx, r, findings)
+    if setting is None:
+        return ["serial link", "  bus time       not checked: the drive's baud rate was not read"]
+    baud, baud_source, delay, delay_source = setting
     reads, writes = cycle_transfers(m)
     inputs = list(ctx.input_reads or ())
     cycle = rtu_cycle(baud, delay, reads, writes, inputs, m.single_write_function)
@@ -305,11 +328,9 @@ def _serial(m: RegisterMap, ctx: ProbeContext, r: Readings, findings: list[str])
     if ctx.input_reads is None:
         what += "; the safety inputs' bus is not known without --machine"
     best = math.floor(cycle.max_rate_hz(loop.wire_budget_fraction))
-    source = f"{baud_read[0].name}" if baud_read and whose == "the drive's" else "the link"
-    delay_source = delay_read[0].name if delay_read else "assumed: not read"
     lines = [
         "serial link",
-        f"  bus time       {baud} baud ({source}), answer delay {delay * 1e3:g} ms "
+        f"  bus time       {baud} baud ({baud_source}), answer delay {delay * 1e3:g} ms "
         f"({delay_source}): {cycle.seconds * 1e3:.1f} ms per control cycle",
         f"                 ({cycle.transactions} transactions: {what})",
         f"                 {loop.rate_hz:g} Hz allows {budget * 1e3:.1f} ms "
@@ -322,13 +343,6 @@ def _serial(m: RegisterMap, ctx: ProbeContext, r: Readings, findings: list[str])
             f"answer delay needs {cycle.seconds * 1e3:.1f} ms per cycle, {loop.rate_hz:g} Hz "
             f"allows {budget * 1e3:.1f} ms: at most {best} Hz at this baud rate; lower "
             "loop.rate_hz, or set a higher baud rate (both ends) or a shorter answer delay"
-            + ("" if rtu else " (if the drive is run over its RS-485 port)")
-        )
-    if delay_read and isinstance(ctx.link, SerialLink) and delay > ctx.link.response_delay_s:
-        findings.append(
-            f"{delay_read[0].name}: the drive waits {delay * 1e3:g} ms before answering, the "
-            f"link's response_delay_s is {ctx.link.response_delay_s * 1e3:g} ms: the start-up "
-            "wire budget check counts too little; set response_delay_s to at least "
-            f"{delay:g}"
+            + ("" if isinstance(ctx.link, SerialLink) else " (if the drive is run over RTU)")
         )
     return lines
