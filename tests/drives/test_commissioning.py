@@ -301,3 +301,29 @@ def test_an_answer_delay_longer_than_the_machine_files_is_reported() -> None:
         "is 2 ms: the wire budget check at start counts too little; set it to at least 0.005"
     ) in lines
     assert not any("H5-06:" in line for line in report(regmap, ProbeContext(link, 1, 0.1), r))
+
+
+def test_the_wire_budget_table_in_the_docs_is_what_the_check_at_start_computes() -> None:
+    # map -> the answer delay the table assumes (the drive's factory value)
+    delays = {
+        "delta-ms300": 0.002,
+        "yaskawa-a1000": 0.005,
+        "abb-acs355": 0.0,
+        "siemens-v20": 0.002,
+        "generic": 0.002,
+    }
+    rows = re.findall(
+        r"^\| ([a-z0-9-]+) \(.*?\) \| (\d+) \| .*?at most (\d+) Hz \| .*?at most (\d+) Hz \|$",
+        DOCS.read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+    assert sorted(r[0] for r in rows) == sorted(delays)
+    for name, transactions, slow_hz, fast_hz in rows:
+        regmap = load_map(name)
+        reads, writes = cycle_transfers(regmap)
+        for baud, hz in ((19200, slow_hz), (115200, fast_hz)):
+            cycle = rtu_cycle(baud, delays[name], reads, writes, [4], regmap.single_write_function)
+            assert (cycle.transactions, int(hz)) == (
+                int(transactions),
+                int(cycle.max_rate_hz(LoopConfig().wire_budget_fraction)),
+            ), f"{name} at {baud} baud"
