@@ -467,3 +467,22 @@ async def test_v20_watchdog_action_1_ramps_with_f72() -> None:
         assert output > 0  # ramping
         assert sim.status()["fault_code"] == 72
         assert await sim.read1(399) == 72
+
+
+def test_abb_off3_repeated_every_cycle_keeps_the_emergency_ramp() -> None:
+    belt = BeltSim(FAST_BELT, Panel())
+    abb = AbbAcs355(belt, KMH_PER_HZ)
+    abb.control(0x047E, 0.0)
+    abb.ref1 = 12000
+    abb.control(0x047F, 0.0)
+    assert belt.run
+    for _ in range(3):  # a controller repeats its word every cycle
+        abb.control(0x047B, 0.0)
+        assert belt.quick_stop
+        assert not belt.run
+    abb.control(0x047A, 0.0)  # OFF2 as well: coast
+    assert belt.coast
+    abb.control(0x047E, 0.0)
+    abb.control(0x047F, 0.0)
+    assert not belt.coast
+    assert belt.run

@@ -82,9 +82,9 @@ class Profidrive(DriveSim):
             self._enter(State.INHIBITED)
             return
         if self.off2 or self.off3:
-            if self.off2 and self.state is State.OPERATION:
-                b.coast = True
-            quick = self.off3 and not self.off2 and self.state is State.OPERATION
+            if self.off2:
+                b.coast = True  # pulses off: whatever still turns coasts
+            quick = self.off3 and not self.off2  # the emergency ramp, while OFF3 lasts
             self.state = State.INHIBITED
             self._command(False, False, 0.0, quick, now)
             return
