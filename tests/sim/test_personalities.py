@@ -480,7 +480,7 @@ def test_abb_off3_repeated_every_cycle_keeps_the_emergency_ramp() -> None:
         abb.control(0x047B, 0.0)
         assert belt.quick_stop
         assert not belt.run
-    abb.control(0x047A, 0.0)  # OFF2 as well: coast
+    abb.control(0x047C, 0.0)  # OFF2: coast
     assert belt.coast
     abb.control(0x047E, 0.0)
     abb.control(0x047F, 0.0)
