@@ -79,6 +79,9 @@ class AbbAcs355(Profidrive):
         ref = signed16(self.ref1)
         hz = abs(ref) / 20000 * self.par(1105) / 10
         direction = self.par(1003)
+        if direction == 3 and ref == 0:
+            # a zero reference has no sign: the drive keeps the direction it had
+            return hz, self.belt.commanded_direction is Direction.BACKWARD
         reverse = direction == 2 or (direction == 3 and ref < 0)
         return hz, reverse
 
@@ -126,15 +129,20 @@ class AbbAcs355(Profidrive):
         for a in range(address, address + len(values)):
             if a > REF2 and (a not in self.params or a + 1 == LAST_FAULT):
                 return False  # status, actual values and signals are read-only
+        # One telegram acts as one: the new REF1 is in place before the control word acts.
+        control: int | None = None
         for a, value in enumerate(values, address):
             if a == CW:
-                self.control(value, now)
+                control = value
             elif a == REF1:
                 self.ref1 = value
-                self.reference_changed(now)
             elif a == REF2:
                 self.ref2 = value
             else:
                 self.params[a] = value
                 self._apply()
+        if control is not None:
+            self.control(control, now)
+        elif address <= REF1 < address + len(values):
+            self.reference_changed(now)
         return True

@@ -51,9 +51,9 @@ class SiemensV20(Profidrive):
 
     def setpoint(self) -> tuple[float, bool]:
         ref = signed16(self.hsw)
-        if self.word & INVERT:
-            ref = -ref
-        return abs(ref) * P2000_HZ / FULL_SCALE, ref < 0
+        # bit 11 inverts the setpoint: with a zero setpoint it still says "reverse"
+        reverse = (ref < 0) != bool(self.word & INVERT)
+        return abs(ref) * P2000_HZ / FULL_SCALE, reverse
 
     def read(self, address: int, count: int) -> list[int] | None:
         self._sync()
@@ -90,13 +90,18 @@ class SiemensV20(Profidrive):
     def write_registers(self, address: int, values: Sequence[int], now: float) -> bool:
         if any(a not in (*self.params, STW, HSW) for a in range(address, address + len(values))):
             return False
+        # One telegram acts as one: the new HSW is in place before the control word acts.
+        control: int | None = None
         for a, value in enumerate(values, address):
             if a == STW:
-                self.control(value, now)
+                control = value
             elif a == HSW:
                 self.hsw = value
-                self.reference_changed(now)
             else:
                 self.params[a] = value
                 self._apply()
+        if control is not None:
+            self.control(control, now)
+        elif address <= HSW < address + len(values):
+            self.reference_changed(now)
         return True
