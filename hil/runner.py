@@ -36,7 +36,7 @@ kind = "modbus"
 link = "drive"
 device_id = 2
 [loop]
-rate_hz = 50
+rate_hz = {rate_hz}
 [limits]
 max_forward_kmh = 8.0
 max_backward_kmh = 4.0
@@ -115,6 +115,7 @@ class Hil:
     transport: str  # "tcp" or "rtu"
     tmp: Path
     map_name: str = "delta-ms300"
+    rate_hz: int = 50  # the loop rate: lower for a map whose RTU cycle needs more bus time
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
     control_port: int = 0
     sim: LineReader | None = None
@@ -181,7 +182,9 @@ class Hil:
             link = self.start_sim()
         machine = self.tmp / "machine.toml"
         machine.write_text(
-            MACHINE_TEMPLATE.format(transport=self.transport, map=self.map_name, link=link)
+            MACHINE_TEMPLATE.format(
+                transport=self.transport, map=self.map_name, link=link, rate_hz=self.rate_hz
+            )
         )
         profile_path = self.tmp / "profile.toml"
         profile_path.write_text(profile)
