@@ -476,9 +476,13 @@ async def test_safety_chain_opened_mid_backward_latches_a_quick_stop(
 
     # quick stop: the command falls at the quick-stop rate every cycle until zero
     quick = run.files.machine.limits.quick_stop_decel_kmh_per_s
+    # ... until verified standstill, when the drive hears its plain stop word again (a
+    # PROFIdrive drive stays switch-on inhibited, never ready for a reset, under OFF3)
     after = run.cycles_between(trip["t_s"])
-    assert all(c.decel is Decel.QUICK for c in after)
-    for prev, cur in pairwise([before, *after]):
+    moving = [c for c in after if not c.at_standstill]
+    assert moving and all(c.decel is Decel.QUICK for c in moving)
+    assert after[-1].at_standstill and after[-1].decel is Decel.NORMAL
+    for prev, cur in pairwise([before, *moving]):
         assert cur.setpoint_kmh == pytest.approx(max(0.0, prev.setpoint_kmh - quick * run.period))
     zero = next(c for c in after if c.setpoint_kmh == 0.0)
     assert zero.t - trip["t_s"] <= before.setpoint_kmh / quick + run.period + EPS
