@@ -259,6 +259,7 @@ class SimServer:
         self.rng = random.Random(17)
         self.faults = faults or BusFaults()
         self.model = make_drive_model(regmap, belt, kmh_per_hz, personality)
+        self.model.station(drive_id)  # the probe finds the address it asked
         self.context = SimContext(self.model, drive_id, io_id, self.faults)
         self.injector = Injector(scenario, belt, self._injected) if scenario else None
         self._world = Injector(Scenario(), belt, lambda _e: None)  # applies one event now

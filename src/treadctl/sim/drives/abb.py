@@ -66,6 +66,9 @@ class AbbAcs355(Profidrive):
     def _apply(self) -> None:
         self.belt.watchdog_s = self.par(3019) / 10
 
+    def station(self, device_id: int) -> None:
+        self.params[5302 - 1] = device_id  # EFB STATION ID
+
     def serial_link(self, baudrate: int, parity: str) -> None:
         self.params[5303 - 1] = baudrate // 100
         self.params[5304 - 1] = PARITY.get(parity, 0)

@@ -86,6 +86,10 @@ class DriveSim(ABC):
         """A telegram to this drive arrived (any good one feeds the comm-loss timer)."""
         self.belt.heard()
 
+    def station(self, device_id: int) -> None:
+        """Answers as this device: the station-address parameter says so."""
+        _ = device_id
+
     def serial_link(self, baudrate: int, parity: str) -> None:
         """Served on RTU at this baud rate and parity: the serial parameters say so."""
         _ = baudrate, parity

@@ -46,6 +46,9 @@ class DeltaMs300(DriveSim):
         self.reverse = False  # the direction latch (bits 5-4)
 
     # -- parameters --------------------------------------------------------------------
+    def station(self, device_id: int) -> None:
+        self.params[P09_00] = device_id
+
     def serial_link(self, baudrate: int, parity: str) -> None:
         self.params[P09_01] = baudrate // 100
         self.params[P09_04] = RTU_PROTOCOL.get(parity, 12)

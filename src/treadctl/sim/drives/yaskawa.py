@@ -57,6 +57,9 @@ class YaskawaA1000(DriveSim):
         e = self.effective
         self.belt.watchdog_s = e[H5_09] / 10 if e[H5_05] == 1 else 0.0
 
+    def station(self, device_id: int) -> None:
+        self.params[H5_01] = self.effective[H5_01] = device_id
+
     def serial_link(self, baudrate: int, parity: str) -> None:
         for a, value in ((H5_02, BAUD_CODES.get(baudrate, 3)), (H5_03, PARITY_CODES[parity])):
             self.params[a] = self.effective[a] = value
