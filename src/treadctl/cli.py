@@ -43,6 +43,7 @@ from treadctl.mqtt.config import load_mqtt_config
 from treadctl.protocol.energy import estimate_for_patient
 from treadctl.protocol.plan import Plan
 from treadctl.serve import Bridge, Controller
+from treadctl.sim.drives import MAP_DRIVEN, PERSONALITIES
 from treadctl.sim.main import SimOptions, host_port, run_sim
 from treadctl.sim.scenario import Scenario
 from treadctl.store import report, verbs
@@ -209,6 +210,13 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="take belt physics or the calibration factor from a machine file",
+    )
+    sim_p.add_argument(
+        "--drive",
+        choices=(*PERSONALITIES, MAP_DRIVEN),
+        default=None,
+        help="which real drive to emulate (default: the one the map is named after; "
+        "'map': a drive that does whatever the map says, for the generic map and your own)",
     )
     sim_p.add_argument("--drive-id", type=int, default=1)
     sim_p.add_argument("--io-id", type=int, default=2)
@@ -436,6 +444,7 @@ def _sim(args: argparse.Namespace) -> int:
         control=host_port(args.control) if args.control else None,
         scenario=args.scenario,
         machine=args.machine,
+        personality=args.drive,
     )
     return asyncio.run(run_sim(opts))
 
