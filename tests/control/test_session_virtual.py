@@ -480,8 +480,10 @@ async def test_safety_chain_opened_mid_backward_latches_a_quick_stop(
     # PROFIdrive drive stays switch-on inhibited, never ready for a reset, under OFF3)
     after = run.cycles_between(trip["t_s"])
     moving = [c for c in after if not c.at_standstill]
-    assert moving and all(c.decel is Decel.QUICK for c in moving)
-    assert after[-1].at_standstill and after[-1].decel is Decel.NORMAL
+    assert moving
+    assert all(c.decel is Decel.QUICK for c in moving)
+    assert after[-1].at_standstill
+    assert after[-1].decel is Decel.NORMAL
     for prev, cur in pairwise([before, *moving]):
         assert cur.setpoint_kmh == pytest.approx(max(0.0, prev.setpoint_kmh - quick * run.period))
     zero = next(c for c in after if c.setpoint_kmh == 0.0)
