@@ -222,6 +222,7 @@ def build_session(
         drive, inputs = _modbus_parts(files)
     if inputs is None:
         inputs = SimSafetyInputs(panel)
+    drive.reverse_allowed = not machine.walker_turns  # the drive's own last line
 
     injector = None
     if scenario is not None and belt is not None:
@@ -243,7 +244,11 @@ def build_session(
         machine=machine,
         plan=files.plan,
         interlock_config=InterlockConfig.from_config(
-            machine.limits, machine.watchdog, files.patient, machine.operator
+            machine.limits,
+            machine.watchdog,
+            files.patient,
+            machine.operator,
+            walker_turns=machine.walker_turns,
         ),
         drive=drive,
         inputs=inputs,

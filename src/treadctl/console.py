@@ -8,7 +8,7 @@ from treadctl.safety.types import Command, CommandKind, Direction
 
 HELP = (
     "commands: reset | start | stop | pause | speed <km/h> | + | - | "
-    "dir forward|backward | status | quit | help"
+    "dir forward|backward | turned (the walker has turned round) | status | quit | help"
 )
 
 
@@ -47,6 +47,10 @@ def parse_line(line: str, current_target_kmh: float, step_kmh: float) -> Console
         return ConsoleAction(
             Command(CommandKind.SET_DIRECTION, "console", direction=Direction(args[0]))
         )
+    if verb == "turned" and len(args) <= 1 and all(a in ("forward", "backward") for a in args):
+        # the walker now faces the way the session walks (or the way given)
+        direction = Direction(args[0]) if args else None
+        return ConsoleAction(Command(CommandKind.CONFIRM_TURN, "console", direction=direction))
     if verb == "quit" and not args:
         return ConsoleAction(quit=True)
     if verb == "status" and not args:

@@ -69,7 +69,11 @@ class Controller:
         )
         loop = session.loop
         cfg = InterlockConfig.from_config(
-            machine.limits, machine.watchdog, files.patient, machine.operator
+            machine.limits,
+            machine.watchdog,
+            files.patient,
+            machine.operator,
+            walker_turns=machine.walker_turns,
         )
         info = session_info(
             machine,

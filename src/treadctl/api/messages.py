@@ -56,6 +56,8 @@ class Action(StrEnum):
     SPEED_STEP = "speed_step"  # steps: +1 or -1 machine speed steps from the current target
     DIRECTION = "direction"  # direction: forward or backward
     QUIT = "quit"  # end the session; refused while the belt moves
+    # turn-round machine: the walker has turned to face the way `direction` walks
+    CONFIRM_TURN = "confirm_turn"
     CONFIRM_REMOTE = "confirm_remote"  # the local operator confirms a remote request (ref)
     REJECT_REMOTE = "reject_remote"  # ... or rejects it
 

@@ -458,6 +458,17 @@ class ApiServer:
                 msg.id,
                 Command(CommandKind.SET_DIRECTION, who, direction=Direction(msg.direction)),
             )
+        elif action is Action.CONFIRM_TURN:
+            if msg.direction is None:
+                self._reply(
+                    client, msg.id, False, "confirm_turn: give the direction the walker now walks"
+                )
+                return
+            self._submit(
+                client,
+                msg.id,
+                Command(CommandKind.CONFIRM_TURN, who, direction=Direction(msg.direction)),
+            )
         elif action is Action.QUIT:
             out = self.loop.snapshot.outputs
             if out is None or is_moving(out):

@@ -212,6 +212,12 @@ class RemoteCommands(Strict):
 
 class MachineConfig(Strict):
     name: str = Field(min_length=1)
+    # How backward walking is done. "belt_reverses": the belt runs backward and the walker
+    # keeps facing the console (Woodway, Bertec, h/p/cosmos with the option).
+    # "walker_turns": the belt always runs forward and the walker turns round to face away
+    # from the console; most clinic treadmills, every FTMS one. The default is the one
+    # that never reverses a drive: a machine that can reverse must say so.
+    backward_walking: Literal["belt_reverses", "walker_turns"] = "walker_turns"
     drive: Annotated[SimDriveConfig | ModbusDriveConfig, Field(discriminator="kind")] = (
         SimDriveConfig()
     )
@@ -226,6 +232,10 @@ class MachineConfig(Strict):
     speed_step_kmh: float = Field(gt=0, le=1.0, default=0.1)
     operator: OperatorConfig = OperatorConfig()
     remote_commands: RemoteCommands = RemoteCommands()
+
+    @property
+    def walker_turns(self) -> bool:
+        return self.backward_walking == "walker_turns"
 
     @model_validator(mode="after")
     def _watchdog_fits_loop(self) -> MachineConfig:

@@ -425,7 +425,7 @@ class ControlLoop:
                 try:
                     await self._bounded(
                         p.drive.write_command(
-                            DriveCommand(out.drive_enable, out.direction, sp.speed_kmh, quick)
+                            DriveCommand(out.drive_enable, out.belt_direction, sp.speed_kmh, quick)
                         ),
                         guard,
                     )
@@ -509,7 +509,9 @@ class ControlLoop:
             # A bug or a cancellation: leave the drive commanded off (bounded), log, re-raise.
             # The drive's own comm-loss watchdog stops the belt even if this write fails.
             self._log(clock.now(), "controller_error", error=repr(exc))
-            await self._safe_final_write(out.direction if out is not None else Direction.FORWARD)
+            await self._safe_final_write(
+                out.belt_direction if out is not None else Direction.FORWARD
+            )
             raise
 
         assert out is not None
@@ -519,7 +521,7 @@ class ControlLoop:
                 "comm-loss watchdog stops the belt)"
             )
             self._log(clock.now(), "warning", text=outcome)
-        await self._safe_final_write(out.direction)
+        await self._safe_final_write(out.belt_direction)
         end = clock.now()
         summary = SessionSummary(
             profile=p.plan.profile.name,

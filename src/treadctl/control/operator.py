@@ -1,7 +1,8 @@
 """A scripted operator for the simulator and the demo: explicit, logged commands.
 
 It is the same command path a person uses; it only saves typing. It resets the
-power-on latch once, starts each moving segment after a turnaround pause, and
+power-on latch once, starts each moving segment after a turnaround pause (on a
+turn-round machine, confirming the walker's turn half-way through it), and
 never resets after a real fault unless told to.
 """
 
@@ -70,9 +71,16 @@ class ScriptedOperator:
             else:
                 if self._waiting_since is None:
                     self._waiting_since = now
-                if now - self._waiting_since >= self.turnaround_s and (
-                    now - self._last_try >= self.retry_s
-                ):
+                waited = now - self._waiting_since
+                if out.turn_pending:
+                    # a turn-round machine: the walker turns in the first half of the pause,
+                    # and the (scripted) operator confirms it before any start
+                    if waited >= self.turnaround_s / 2 and now - self._last_try >= self.retry_s:
+                        self._last_try = now
+                        commands.append(
+                            Command(CommandKind.CONFIRM_TURN, self.source, direction=out.direction)
+                        )
+                elif waited >= self.turnaround_s and now - self._last_try >= self.retry_s:
                     self._last_try = now
                     commands.append(Command(CommandKind.START, self.source))
         else:

@@ -49,7 +49,7 @@ class SessionTotals:
         if drive is not None:
             self._last_belt_kmh = drive.actual_speed_kmh
             if drive.actual_speed_kmh > self.standstill_kmh:
-                t = self.totals[drive.direction]
+                t = self.totals[direction]  # the walker's: a turned walker walks backward
                 t.seconds += dt
                 t.metres += drive.actual_speed_kmh / 3.6 * dt
                 t.peak_actual_kmh = max(t.peak_actual_kmh, drive.actual_speed_kmh)

@@ -36,6 +36,20 @@ class Drive(ABC):
     """A motor drive. Every call either completes within its timeout or raises DriveError."""
 
     name: str = "drive"
+    # False on a turn-round machine: no reverse command ever reaches this drive.
+    reverse_allowed: bool = True
+
+    def forward_only(self, command: DriveCommand) -> tuple[DriveCommand, bool]:
+        """The command as it may go out, and whether it was a refused reverse (sent as a
+        stop instead: the loop never asks for one, so this is the last line only)."""
+        if command.direction is Direction.FORWARD or self.reverse_allowed:
+            return command, False
+        return DriveCommand(False, Direction.FORWARD, 0.0, command.quick_stop), True
+
+    def reverse_refused(self) -> DriveError:
+        return DriveError(
+            self.name, "reverse command refused: the walker turns round on this machine"
+        )
 
     @abstractmethod
     async def connect(self, comm_loss_timeout_s: float) -> WatchdogSetting:

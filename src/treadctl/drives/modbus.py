@@ -166,6 +166,7 @@ class ModbusDrive(Drive):
         )
 
     async def write_command(self, command: DriveCommand) -> None:
+        command, refused = self.forward_only(command)
         m = self.map
         reverse = command.direction is Direction.BACKWARD
         word = m.command_word(command.run, reverse, command.quick_stop)
@@ -179,6 +180,8 @@ class ModbusDrive(Drive):
                 await self._write(m.control.address, [word], stop)
         except LinkError as exc:
             raise self._error(exc) from exc
+        if refused:
+            raise self.reverse_refused()
 
     async def reset_fault(self) -> None:
         c = self.map.control

@@ -35,7 +35,10 @@ class SimDrive(Drive):
 
     async def write_command(self, command: DriveCommand) -> None:
         self._answer()
+        command, refused = self.forward_only(command)
         self.belt.command(command.run, command.direction, command.speed_kmh, command.quick_stop)
+        if refused:
+            raise self.reverse_refused()
 
     async def reset_fault(self) -> None:
         self._answer()

@@ -58,6 +58,11 @@ class InterlockConfig:
     drive_timeout_s: float
     io_timeout_s: float
     operator_presence_timeout_s: float = 2.0
+    # True: the belt never reverses; backward walking is the walker turned round.
+    walker_turns: bool = False
+
+    def belt_direction(self, walking: Direction) -> Direction:
+        return Direction.FORWARD if self.walker_turns else walking
 
     @classmethod
     def from_config(
@@ -66,6 +71,7 @@ class InterlockConfig:
         watchdog: Watchdog,
         patient: PatientConfig | None = None,
         operator: OperatorConfig | None = None,
+        walker_turns: bool = False,
     ) -> InterlockConfig:
         fwd, bwd = limits.max_forward_kmh, limits.max_backward_kmh
         if patient is not None:
@@ -96,6 +102,7 @@ class InterlockConfig:
             drive_timeout_s=watchdog.drive_read_timeout_s,
             io_timeout_s=watchdog.input_read_timeout_s,
             operator_presence_timeout_s=(operator or OperatorConfig()).presence_timeout_s,
+            walker_turns=walker_turns,
         )
 
     def static_cap_kmh(self, direction: Direction) -> float:
@@ -107,6 +114,13 @@ class InterlockConfig:
         if direction is Direction.BACKWARD:
             return self.machine_max_backward_kmh
         return self.machine_max_forward_kmh
+
+
+def facing_words(walking: Direction) -> str:
+    """Where a walker faces to walk this way on a turn-round machine."""
+    if walking is Direction.BACKWARD:
+        return "away from the console"
+    return "the console"
 
 
 def _valid_drive(drive: DriveStatus | None) -> DriveStatus | None:
@@ -136,6 +150,7 @@ class Interlock:
         reasons = state.reasons
         detail = state.detail
         direction = state.direction
+        facing = state.facing if cfg.walker_turns else state.direction
         run_started_at = state.run_started_at
         operator_speed = state.operator_speed_kmh
         operator_segment = state.operator_speed_segment
@@ -195,7 +210,7 @@ class Interlock:
             if drive.actual_speed_kmh > cfg.machine_cap_kmh(direction) + cfg.overspeed_margin_kmh:
                 faults.append(Reason.OVERSPEED)
                 fault_text = fault_text or f"belt at {drive.actual_speed_kmh:.2f} km/h"
-            if moving and drive.direction is not direction:
+            if moving and drive.direction is not cfg.belt_direction(direction):
                 faults.append(Reason.DIRECTION_MISMATCH)
             if mode in (Mode.RUNNING, Mode.STOPPING) and (
                 abs(drive.actual_speed_kmh - inputs.commanded_kmh) > cfg.speed_tolerance_kmh
@@ -311,6 +326,11 @@ class Interlock:
                             f"belt set to {direction.value}, segment needs "
                             f"{segment.direction.value}: change direction first"
                         )
+                    elif facing is not direction:
+                        why_not.append(
+                            f"walker not confirmed facing {facing_words(direction)}: "
+                            "turn the walker round, then confirm the turn"
+                        )
                     if segment.hr_required and not hr_fresh:
                         why_not.append("no heart-rate signal")
                     if (
@@ -360,6 +380,31 @@ class Interlock:
                     operator_speed, operator_segment = None, -1
                     run_started_at = None
                     text = f"direction now {direction.value}"
+                    if cfg.walker_turns:
+                        text += (
+                            f"; the belt keeps running forward: the walker turns to face "
+                            f"{facing_words(direction)}, then the operator confirms the turn"
+                        )
+                    else:
+                        facing = direction
+            elif kind is CommandKind.CONFIRM_TURN:
+                wanted = direction if cmd.direction is None else cmd.direction  # None: now
+                if not cfg.walker_turns:
+                    accepted, text = (
+                        False,
+                        "nothing to confirm: the belt reverses, the walker does not turn",
+                    )
+                elif wanted is not direction:
+                    accepted, text = (
+                        False,
+                        f"the session walks {direction.value} now: confirm facing "
+                        f"{facing_words(direction)}",
+                    )
+                elif mode in (Mode.RUNNING, Mode.STOPPING) or not at_standstill:
+                    accepted, text = False, "belt not at verified standstill"
+                else:
+                    facing = direction
+                    text = f"walker faces {facing_words(direction)}, walks {direction.value}"
             decisions.append(Decision(cmd, accepted, text))
 
         # Controlled stops asked for by the session, heart rate or handrails.
@@ -462,6 +507,7 @@ class Interlock:
             operator_speed_kmh=operator_speed,
             operator_speed_segment=operator_segment,
             session_ended=session_ended,
+            facing=facing,
         )
         # Quick stop only while there is something to stop: at verified standstill the drive
         # hears its plain stop word again. Drives on the PROFIdrive state machine (ABB, V20)
@@ -480,6 +526,8 @@ class Interlock:
             warnings=tuple(warnings),
             decisions=tuple(decisions),
             transitions=tuple(transitions),
+            belt_direction=cfg.belt_direction(direction),
+            turn_pending=facing is not direction,
         )
         return new_state, outputs
 

@@ -83,6 +83,9 @@ class CommandKind(StrEnum):
     RESET = "reset"
     SET_SPEED = "set_speed"
     SET_DIRECTION = "set_direction"
+    # Turn-round machine: the operator confirms the walker now faces the way `direction`
+    # walks (away from the console for backward). Nothing starts before it.
+    CONFIRM_TURN = "confirm_turn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,9 @@ class InterlockState:
     operator_speed_kmh: float | None = None
     operator_speed_segment: int = -1
     session_ended: bool = False
+    # The walking direction the walker was last confirmed to face. A machine whose belt
+    # reverses never turns the walker: there it follows `direction`.
+    facing: Direction = Direction.FORWARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,3 +197,7 @@ class SafetyOutputs:
     warnings: tuple[str, ...] = ()
     decisions: tuple[Decision, ...] = ()
     transitions: tuple[Transition, ...] = field(default=())
+    # The belt's own direction: `direction` where the belt reverses; always forward where
+    # the walker turns round (the walker's walking direction is `direction`).
+    belt_direction: Direction = Direction.FORWARD
+    turn_pending: bool = False  # the walker must turn round and the operator confirm it
