@@ -2085,3 +2085,118 @@ def test_presence_stop_and_reset_still_work_while_absent() -> None:
     out = rig.step(1.0, reset())
     assert out.mode is Mode.STOPPED
     assert decision(out)[0]
+
+
+# ---------------------------------------------------------------------------
+# turn-round machines: the walker turns, the belt never reverses
+
+TURN = replace(CFG, walker_turns=True)
+
+
+def confirm_turn(direction: Direction | None = None) -> Command:
+    return Command(CommandKind.CONFIRM_TURN, direction=direction)
+
+
+def turned_to_backward(rig: Rig) -> SafetyOutputs:
+    """STOPPED at t=1, the profile turns to backward at t=1.5: the turn is pending."""
+    rig.segment = seg(0, BWD, target=2.0)
+    rig.stopped()
+    out = rig.step(1.5, set_direction(BWD))
+    assert decision(out)[0]
+    return out
+
+
+def test_turn_round_a_backward_walk_runs_the_belt_forward() -> None:
+    rig = Rig(TURN)
+    out = turned_to_backward(rig)
+    assert (out.direction, out.belt_direction, out.turn_pending) == (BWD, FWD, True)
+    assert "the walker turns to face away from the console" in decision(out)[1]
+    out = rig.step(1.6, confirm_turn())
+    assert decision(out) == (True, "walker faces away from the console, walks backward")
+    assert not out.turn_pending
+    out = rig.step(2.0, start())
+    assert (out.mode, out.direction, out.belt_direction) == (Mode.RUNNING, BWD, FWD)
+    # the person walks backward: the reverse start cap and the backward caps still hold
+    assert out.speed_cap_kmh == TURN.reverse_start_cap_kmh
+    assert out.static_cap_kmh == TURN.max_backward_kmh
+    rig.commanded, rig.drive = 1.5, drive_at(1.5, FWD)  # the belt runs forward: all fine
+    assert rig.step(2.5).mode is Mode.RUNNING
+    rig.drive = drive_at(1.5, BWD)  # a belt running backward here is the wrong way
+    out = rig.step(2.6)
+    assert (out.mode, out.reasons) == (Mode.FAULTED, (Reason.DIRECTION_MISMATCH,))
+    assert out.belt_direction is FWD
+
+
+def test_turn_round_no_start_before_the_turn_is_confirmed() -> None:
+    rig = Rig(TURN)
+    turned_to_backward(rig)
+    accepted, why = decision(rig.step(2.0, start()))
+    assert not accepted
+    assert "walker not confirmed facing away from the console" in why
+    assert rig.state.mode is Mode.STOPPED
+    # the confirmation must name the way the session now walks
+    accepted, why = decision(rig.step(2.1, confirm_turn(FWD)))
+    assert not accepted
+    assert why == "the session walks backward now: confirm facing away from the console"
+    assert decision(rig.step(2.2, confirm_turn(BWD)))[0]
+    assert rig.step(2.3, start()).mode is Mode.RUNNING
+
+
+def test_turn_round_confirmation_needs_verified_standstill() -> None:
+    rig = Rig(TURN)
+    turned_to_backward(rig)
+    rig.drive = drive_at(0.3, FWD)  # someone pushes the belt
+    accepted, why = decision(rig.step(2.0, confirm_turn()))
+    assert (accepted, why) == (False, "belt not at verified standstill")
+    assert rig.step(2.1).turn_pending
+
+
+def test_turn_round_back_to_forward_needs_a_turn_too() -> None:
+    rig = Rig(TURN)
+    turned_to_backward(rig)
+    rig.step(1.6, confirm_turn())
+    rig.segment = seg(1, FWD)
+    out = rig.step(2.0, set_direction(FWD))
+    assert decision(out)[0]
+    assert out.turn_pending
+    assert "walker not confirmed facing the console" in decision(rig.step(2.1, start()))[1]
+    rig.step(2.2, confirm_turn())
+    assert rig.step(2.3, start()).mode is Mode.RUNNING
+
+
+def test_turn_round_a_pause_keeps_the_walkers_orientation() -> None:
+    rig = Rig(TURN)
+    turned_to_backward(rig)
+    rig.step(1.6, confirm_turn())
+    rig.step(2.0, start())
+    rig.commanded, rig.drive = 1.0, drive_at(1.0, FWD)
+    rig.step(2.5, pause())
+    rig.commanded, rig.drive = 0.0, drive_at(0.0, FWD)
+    rig.step(2.6)
+    out = rig.step(2.6 + TURN.standstill_dwell_s)
+    assert (out.mode, out.turn_pending) == (Mode.STOPPED, False)
+    assert rig.step(4.0, start()).mode is Mode.RUNNING  # no turn, so nothing to confirm
+
+
+@pytest.mark.parametrize("mode", ["running", "faulted"])
+def test_turn_round_the_belt_direction_is_forward_in_every_mode(mode: str) -> None:
+    rig = Rig(TURN)
+    turned_to_backward(rig)
+    rig.step(1.6, confirm_turn())
+    rig.step(2.0, start())
+    if mode == "faulted":
+        rig.io = io_ok(estop=False)
+    out = rig.step(2.5)
+    assert out.belt_direction is FWD
+
+
+def test_a_reversing_belt_has_no_turn_to_confirm() -> None:
+    rig = Rig()
+    out = turned_to_backward(rig)
+    assert (out.belt_direction, out.turn_pending) == (BWD, False)
+    accepted, why = decision(rig.step(1.6, confirm_turn()))
+    assert (accepted, why) == (
+        False,
+        "nothing to confirm: the belt reverses, the walker does not turn",
+    )
+    assert rig.step(2.0, start()).mode is Mode.RUNNING

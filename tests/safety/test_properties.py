@@ -170,6 +170,12 @@ COMMANDS = st.one_of(
         source=SOURCES,
         direction=st.one_of(st.none(), st.sampled_from(Direction)),
     ),
+    st.builds(
+        Command,
+        kind=st.just(CommandKind.CONFIRM_TURN),
+        source=SOURCES,
+        direction=st.one_of(st.none(), st.sampled_from(Direction)),
+    ),
 )
 
 HOSTILE_COMMANDS = st.one_of(
@@ -270,6 +276,9 @@ class InterlockMachine(RuleBasedStateMachine):
         self.cycles: list[Cycle] = []
         self.seen: set[str] = set()
         self.long_waits: set[str] = set()  # the costly waits, each at most once a sequence
+        self.walker_turns = False  # a turn-round machine: the belt never reverses
+        self.facing = Direction.FORWARD  # the walker's confirmed orientation (model's own)
+        self.drive_directions: set[Direction] = set()  # every direction the drive was told
 
     # ---------------------------------------------------------------- the control cycle
 
@@ -335,8 +344,24 @@ class InterlockMachine(RuleBasedStateMachine):
         if self.drive_bus == "silent":
             self.write_ok = False
         else:
-            belt.command(out.drive_enable, out.direction, sp.speed_kmh, quick)
+            # the loop writes the belt's direction (forward always on a turn-round machine)
+            belt.command(out.drive_enable, out.belt_direction, sp.speed_kmh, quick)
+            self.drive_directions.add(out.belt_direction)
             self.write_ok = True
+        walking = self.prev_direction  # the model's own record, in decision order
+        for d in out.decisions:
+            if not d.accepted:
+                continue
+            kind, wanted = d.command.kind, d.command.direction
+            if kind is CommandKind.SET_DIRECTION and wanted is not None:
+                walking = wanted
+                if not self.walker_turns:
+                    self.facing = walking  # the walker does not turn: the belt does
+            elif kind is CommandKind.CONFIRM_TURN:
+                self.facing = wanted or walking
+                self.seen.add("walker's turn confirmed")
+            elif kind is CommandKind.START and self.walker_turns:
+                assert self.facing is walking, f"started a walker facing the wrong way: {d}"
 
         # model bookkeeping
         start_accepted = bool(out.decisions) and any(
@@ -487,17 +512,24 @@ class InterlockMachine(RuleBasedStateMachine):
         patient=patients(),
         segment=SEGMENTS,
         start=st.one_of(st.none(), *[st.tuples(MOVING_SEGMENTS, st.booleans(), RUN_CYCLES)] * 3),
+        walker_turns=st.booleans(),
     )
     def setup(
         self,
         patient: PatientConfig | None,
         segment: SegmentPolicy | None,
         start: tuple[SegmentPolicy, bool, int] | None,
+        walker_turns: bool = False,
     ) -> None:
         """Power on; then, unless `start` is None, a healthy start (not subject to swarm
         testing, which disables random rules per sequence, so most sequences run the belt)."""
         self._begin()
-        config = InterlockConfig.from_config(LIMITS, WATCHDOG, patient, MACHINE.operator)
+        self.walker_turns = walker_turns
+        if walker_turns:
+            self.seen.add("turn-round machine")
+        config = InterlockConfig.from_config(
+            LIMITS, WATCHDOG, patient, MACHINE.operator, walker_turns=walker_turns
+        )
         self.interlock = Interlock(config)
         self.state = self.interlock.initial_state()
         self.prev_mode, self.prev_direction = self.state.mode, self.state.direction
@@ -615,6 +647,8 @@ class InterlockMachine(RuleBasedStateMachine):
             commands.append(Command(CommandKind.RESET))
         if self.prev_direction is not seg.direction:
             commands.append(Command(CommandKind.SET_DIRECTION, direction=seg.direction))
+        if self.walker_turns:  # the walker has turned (harmless when nothing is pending)
+            commands.append(Command(CommandKind.CONFIRM_TURN, direction=seg.direction))
         commands.append(Command(CommandKind.START))
         if together:
             self._cycle(tuple(commands))
@@ -714,6 +748,20 @@ class InterlockMachine(RuleBasedStateMachine):
         self._cycle(tuple(commands))
 
     # -------------------------------------------------------------------- invariants
+
+    @invariant()
+    def inv0_turn_round_never_reverses_the_drive(self) -> None:
+        """0. On a turn-round machine no reverse command reaches the drive, in any state,
+        and the belt never runs backward; a start is accepted only with the walker
+        confirmed facing the way the session walks (the model's own record)."""
+        if self.walker_turns:
+            assert Direction.BACKWARD not in self.drive_directions, "reverse sent to the drive"
+            assert self.belt.direction is Direction.FORWARD
+        for c in self.cycles:
+            if self.walker_turns:
+                assert c.out.belt_direction is Direction.FORWARD, c.where()
+            else:
+                assert c.out.belt_direction is c.out.direction, c.where()
 
     @invariant()
     def inv1_faulted_speed_command_never_increases(self) -> None:
