@@ -708,3 +708,44 @@ async def test_pause_then_start_resumes_the_same_segment(tmp_path: Path) -> None
     running = [c for c in run.cycles if c.segment_index == segment.index and c.mode is Mode.RUNNING]
     assert len(running) * run.period == pytest.approx(segment.duration_s, abs=2 * run.period)
     assert ends - begins > segment.duration_s + 9.0  # the pause did not count
+
+
+# --- turn-round machines: every shipped profile, and the drive never told to reverse ----
+
+SHIPPED = sorted(p.stem for p in (REPO / "profiles").glob("*.toml"))
+
+
+def turn_round_files(stem: str, tmp_path: Path) -> tuple[Path, Path, Path | None]:
+    """A shipped profile on its simulated machine, made a turn-round one."""
+    profile = REPO / "profiles" / f"{stem}.toml"
+    if stem == "backward-running-athlete":
+        machine, patient = REPO / "machines" / "sim-athlete.toml", REPO / "patients/athlete.toml"
+    else:
+        uses_pct = "speed_pct_comfortable" in profile.read_text(encoding="utf-8")
+        machine, patient = SIM, DEMO if uses_pct else None
+    text = machine.read_text(encoding="utf-8")
+    assert 'backward_walking = "belt_reverses"' in text
+    turned = tmp_path / "turn-round.toml"
+    turned.write_text(text.replace('"belt_reverses"', '"walker_turns"'), encoding="utf-8")
+    return turned, profile, patient
+
+
+@pytest.mark.parametrize("stem", SHIPPED)
+async def test_every_shipped_profile_on_a_turn_round_machine(stem: str, tmp_path: Path) -> None:
+    machine, profile, patient = turn_round_files(stem, tmp_path)
+    told: set[Direction] = set()
+    run = await run_session(tmp_path, profile, machine, patient)
+    belt = run.session.belt
+    assert belt is not None
+    drive = run.session.loop.p.drive
+    assert not drive.reverse_allowed
+    for c in run.cycles:
+        told.add(c.belt_direction)
+    assert told == {Direction.FORWARD}, "the belt ran backward on a turn-round machine"
+    assert belt.commanded_direction is Direction.FORWARD
+    assert run.summary.outcome == "completed", run.summary.outcome
+    backward = [s for s in run.files.plan.segments if s.kind is SegmentKind.BACKWARD]
+    turns = run.accepted("confirm_turn")
+    if backward:  # every turn was confirmed, by the (scripted) operator, before a start
+        assert turns
+        assert not [r for r in run.of_kind("write_failed") if "reverse" in r["reason"]]
