@@ -25,6 +25,7 @@ from typing import Any
 
 MACHINE_TEMPLATE = """
 name = "HIL treadmill ({transport})"
+backward_walking = "{backward_walking}"
 [drive]
 kind = "modbus"
 map = "{map}"
@@ -116,6 +117,7 @@ class Hil:
     tmp: Path
     map_name: str = "delta-ms300"
     rate_hz: int = 50  # the loop rate: lower for a map whose RTU cycle needs more bus time
+    backward_walking: str = "belt_reverses"  # or "walker_turns": the belt never reverses
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
     control_port: int = 0
     sim: LineReader | None = None
@@ -183,7 +185,11 @@ class Hil:
         machine = self.tmp / "machine.toml"
         machine.write_text(
             MACHINE_TEMPLATE.format(
-                transport=self.transport, map=self.map_name, link=link, rate_hz=self.rate_hz
+                transport=self.transport,
+                map=self.map_name,
+                link=link,
+                rate_hz=self.rate_hz,
+                backward_walking=self.backward_walking,
             )
         )
         profile_path = self.tmp / "profile.toml"
