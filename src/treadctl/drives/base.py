@@ -40,11 +40,12 @@ class Drive(ABC):
     reverse_allowed: bool = True
 
     def forward_only(self, command: DriveCommand) -> tuple[DriveCommand, bool]:
-        """The command as it may go out, and whether it was a refused reverse (sent as a
-        stop instead: the loop never asks for one, so this is the last line only)."""
+        """The command as it may go out, and whether it was a refused reverse run (sent as
+        a stop instead: the loop never asks for one, so this is the last line only). A stop
+        "backward" is a stop: it goes out forward, refused nothing."""
         if command.direction is Direction.FORWARD or self.reverse_allowed:
             return command, False
-        return DriveCommand(False, Direction.FORWARD, 0.0, command.quick_stop), True
+        return DriveCommand(False, Direction.FORWARD, 0.0, command.quick_stop), command.run
 
     def reverse_refused(self) -> DriveError:
         return DriveError(
