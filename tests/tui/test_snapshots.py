@@ -10,6 +10,7 @@ import tui_feeds as feeds
 from textual.pilot import Pilot
 
 from treadctl.api.client import ServerMsg
+from treadctl.tui import paint
 from treadctl.tui.app import DashboardApp
 from treadctl.tui.dialogs import StartConfirm
 
@@ -78,3 +79,20 @@ def test_compact_connection_lost(snap_compare: Compare) -> None:
         app.link_changed("lost", "/run/treadctl.sock: the controller closed the connection")
 
     assert snap_compare(app_of(feeds.normal()), terminal_size=COMPACT, run_before=lose)
+
+
+def test_compact_turnaround_walker_turns(snap_compare: Compare) -> None:
+    """A turn-round machine's turnaround: the guide says the walker turns and t confirms."""
+    assert snap_compare(app_of(feeds.turnaround()), terminal_size=COMPACT)
+
+
+def test_compact_turnaround_start_dialog(snap_compare: Compare) -> None:
+    """s at the turnaround: the backward segment's own checklist (faces away, key only stop)."""
+
+    async def open_dialog(pilot: Pilot[int]) -> None:
+        app = pilot.app
+        assert isinstance(app, DashboardApp)
+        await app.push_screen(StartConfirm(paint.start_checks(app), paint.start_what(app)))
+
+    msgs = feeds.turnaround(turn_pending=False)
+    assert snap_compare(app_of(msgs), terminal_size=COMPACT, run_before=open_dialog)

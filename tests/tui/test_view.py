@@ -7,7 +7,7 @@ import tui_feeds as feeds
 from rich.text import Text
 from tui_rig import line
 
-from treadctl.api.messages import Level
+from treadctl.api.messages import Level, Status
 from treadctl.safety.types import Reason
 from treadctl.tui import chart, view
 from treadctl.tui.app import DashboardApp
@@ -162,3 +162,57 @@ async def test_without_a_controller_every_command_is_refused_visibly() -> None:
         await pilot.press("q")  # no controller: nothing to end, q leaves
         await pilot.pause()
     assert app.return_value == 0
+
+
+def test_the_guide_leads_through_a_turnaround_on_a_turn_round_machine() -> None:
+    (*_, pending) = feeds.turnaround(turn_pending=True)
+    assert isinstance(pending, Status)
+    assert view.guide(pending, 3, mph=False).plain.strip() == (
+        "▶ walker turns round to face AWAY from the console: press t when turned"
+    )
+    turned = pending.model_copy(update={"turn_pending": False})
+    assert view.guide(turned, 3, mph=False).plain.strip() == (
+        "▶ press s to start segment 2/3 BACKWARD at 1.00 km/h"
+    )
+    stopping = pending.model_copy(
+        update={"mode": "stopping", "at_standstill": False, "direction": "forward"}
+    )
+    assert view.guide(stopping, 3, mph=False).plain.strip() == (
+        "▶ belt stopping for the turnaround: wait for standstill"
+    )
+    not_set = pending.model_copy(update={"direction": "forward", "turn_pending": False})
+    assert "the profile sets BACKWARD" in view.guide(not_set, 3, mph=False).plain
+    running = turned.model_copy(update={"mode": "running", "at_standstill": False})
+    assert "the clip-on key is their only stop" in view.guide(running, 3, mph=False).plain
+    assert view.guide(running.model_copy(update={"ended": True}), 3, mph=False).plain == ""
+
+
+def test_the_guide_on_a_reversing_belt_asks_only_for_the_start() -> None:
+    (*_, pending) = feeds.turnaround(turn_pending=False)
+    assert isinstance(pending, Status)
+    belt = pending.model_copy(
+        update={"backward_walking": "belt_reverses", "belt_direction": "backward"}
+    )
+    assert view.guide(belt, 3, mph=True).plain.strip() == (
+        "▶ press s to start segment 2/3 BACKWARD at 0.62 mph"
+    )
+    running = belt.model_copy(update={"mode": "running", "at_standstill": False})
+    assert view.guide(running, 3, mph=False).plain == ""
+    paused = belt.model_copy(update={"reasons": [Reason.OPERATOR_PAUSE.value]})
+    assert "press s to resume segment 2/3" in view.guide(paused, 3, mph=False).plain
+
+
+def test_keybar_offers_t_only_while_a_turn_waits_and_never_d() -> None:
+    shown: list[str] = []
+
+    class Probe(KeyBar):
+        def show(self, text: str | Text) -> None:
+            shown.append(text.plain if isinstance(text, Text) else text)
+
+    bar = Probe()
+    bar.set_keys(compact=True, simulated=True, remote=False, estop=False, key_in=True)
+    bar.set_keys(compact=True, simulated=False, remote=False, estop=False, key_in=True, turn=True)
+    assert " t " not in shown[0]
+    assert "t turned" in shown[1]
+    assert all(" d " not in s and "dir" not in s for s in shown)
+    assert len(shown[1]) <= 80  # a real machine's keys fit one row of 80 columns

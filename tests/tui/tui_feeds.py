@@ -215,3 +215,46 @@ def ended() -> list[ServerMsg]:
             ],
         ),
     ]
+
+
+# The backward segment's checklist on a turn-round machine (protocol/checklist.py's words).
+TURN_CHECKS = [
+    "walker faces AWAY from the console, walks backward (belt runs forward)",
+    "walker turned round at standstill, and the turn confirmed",
+    "safety key clipped to the walker: their ONLY stop "
+    "(the console's stop button is behind them, out of reach)",
+    "sides swapped: the console is behind the walker, the left handrail at their right hand",
+    "hands on the handrails until confident (released: capped at 1 km/h)",
+]
+
+
+def turnaround(turn_pending: bool = True) -> list[ServerMsg]:
+    """A turn-round machine at the turnaround to the backward segment: the belt stands,
+    the profile has set BACKWARD, the walker's turn is (or is not yet) confirmed."""
+    back = SEGMENTS[1].model_copy(update={"checklist": TURN_CHECKS})
+    msgs = [welcome(), *EVENTS, *ramp(8.0, 2.0)]
+    msgs.append(
+        Event(t_s=15.0, kind="segment", text="00:15.0  segment   2/3 demo/backward: backward")
+    )
+    msgs.append(
+        status(
+            17.0,
+            mode="stopped",
+            direction="backward",
+            reasons=["profile asks the belt to stop"],
+            target_kmh=0.0,
+            setpoint_kmh=0.0,
+            actual_kmh=0.0,
+            at_standstill=True,
+            segment=back,
+            next_segment=SEGMENTS[2],
+            segment_elapsed_s=0.0,
+            segment_remaining_s=30.0,
+            session_elapsed_s=15.0,
+            session_remaining_s=45.0,
+            backward_walking="walker_turns",
+            belt_direction="forward",
+            turn_pending=turn_pending,
+        )
+    )
+    return msgs

@@ -139,6 +139,11 @@ class SegmentInfo(Msg):
     rail_policy: str
     incline_pct: float = 0.0
     cadence_spm: float | None = None
+    # what the operator confirms before this segment's start (protocol/checklist.py)
+    checklist: list[str] = []
+
+
+BackwardWalking = Literal["belt_reverses", "walker_turns"]
 
 
 class RemoteRequest(Msg):
@@ -181,6 +186,11 @@ class Status(Msg):
     operator_present: bool | None  # None: no presence supervision in this run
     remote_requests: list[RemoteRequest] = []
     ended: bool = False
+    # How this machine walks backward: the belt reverses, or the walker turns round (the
+    # belt always runs forward; `direction` is the walker's walking direction).
+    backward_walking: BackwardWalking = "belt_reverses"
+    belt_direction: Literal["forward", "backward"] | None = None  # None: as `direction`
+    turn_pending: bool = False  # the walker must turn round and the operator confirm it
 
 
 class SessionInfo(Msg):
@@ -196,8 +206,9 @@ class SessionInfo(Msg):
     presence_timeout_s: float
     heartbeat_s: float  # how often an operator console sends a Heartbeat
     segments: list[SegmentInfo]
-    pre_start_checks: list[str]
+    pre_start_checks: list[str]  # the first segment's checklist
     progression: str  # the prescription and its reason, or "" when the profile has none
+    backward_walking: BackwardWalking = "belt_reverses"
 
 
 class Welcome(Msg):

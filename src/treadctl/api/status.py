@@ -17,12 +17,13 @@ from treadctl.api.messages import (
 from treadctl.config.machine import MachineConfig
 from treadctl.config.profile import RailPolicy, Supervision
 from treadctl.control.loop import LoopSnapshot
+from treadctl.protocol.checklist import checklist
 from treadctl.protocol.plan import Plan, PlannedSegment
 from treadctl.protocol.sequencer import Sequencer
-from treadctl.safety.types import LATCHING, Mode, Reason, SafetyOutputs
+from treadctl.safety.types import LATCHING, Direction, Mode, Reason, SafetyOutputs
 
 
-def segment_info(seg: PlannedSegment) -> SegmentInfo:
+def segment_info(seg: PlannedSegment, checks: list[str] | None = None) -> SegmentInfo:
     return SegmentInfo(
         index=seg.index,
         label=seg.label,
@@ -32,6 +33,7 @@ def segment_info(seg: PlannedSegment) -> SegmentInfo:
         rail_policy=seg.rail_policy.value,
         incline_pct=seg.incline_pct,
         cadence_spm=seg.cadence_spm,
+        checklist=checks or [],
     )
 
 
@@ -56,9 +58,10 @@ def session_info(
         supervision=plan.profile.supervision.value,
         presence_timeout_s=machine.operator.presence_timeout_s,
         heartbeat_s=heartbeat_s,
-        segments=[segment_info(s) for s in plan.segments],
-        pre_start_checks=[c.text for c in plan.pre_start_checks],
+        segments=[segment_info(s, checklist(machine, plan, s.index)) for s in plan.segments],
+        pre_start_checks=checklist(machine, plan, 0),
         progression=str(prescription) if prescription is not None else "",
+        backward_walking=machine.backward_walking,
     )
 
 
@@ -74,6 +77,7 @@ class StatusBuilder:
         for seg in plan.segments:
             starts.append(starts[-1] + seg.duration_s)
         self._starts = starts
+        self._infos = [segment_info(s, checklist(machine, plan, s.index)) for s in plan.segments]
 
     def build(
         self,
@@ -114,8 +118,8 @@ class StatusBuilder:
             incline_pct=cues.incline_pct,
             heart_rate_bpm=snap.heart_rate_bpm,
             cue_spm=cues.cadence_spm if out.mode is Mode.RUNNING else None,
-            segment=segment_info(seg) if seg is not None else None,
-            next_segment=segment_info(nxt) if nxt is not None else None,
+            segment=self._infos[seg.index] if seg is not None else None,
+            next_segment=self._infos[nxt.index] if nxt is not None else None,
             segment_elapsed_s=seg_elapsed,
             segment_remaining_s=seg_remaining,
             session_elapsed_s=elapsed,
@@ -127,6 +131,9 @@ class StatusBuilder:
             else snap.operator_age_s <= self.machine.operator.presence_timeout_s,
             remote_requests=remote or [],
             ended=ended,
+            backward_walking=self.machine.backward_walking,
+            belt_direction=out.belt_direction.value,
+            turn_pending=out.turn_pending,
         )
 
     def indicators(
@@ -163,18 +170,22 @@ class StatusBuilder:
             else:
                 add("key", "Safety key", Level.OK, "in place")
             policy = seg.rail_policy if seg is not None else None
-            for name, label, held in (
-                ("rail_left", "Left rail", io.rail_left),
-                ("rail_right", "Right rail", io.rail_right),
+            # A walker turned round (turn-round machine, walking backward) has the machine's
+            # left rail at their right hand: say whose hand it is.
+            turned = self.machine.walker_turns and out.direction is Direction.BACKWARD
+            for name, label, held, hand in (
+                ("rail_left", "Left rail", io.rail_left, "right"),
+                ("rail_right", "Right rail", io.rail_right, "left"),
             ):
+                side = f" · walker's {hand} hand" if turned else ""
                 if held:
-                    add(name, label, Level.OK, "held")
+                    add(name, label, Level.OK, "held" + side)
                 elif Reason.RAILS_RELEASED in reasons:
-                    add(name, label, Level.FAULT, "released: hold-to-run stop")
+                    add(name, label, Level.FAULT, "released: hold-to-run stop" + side)
                 elif policy is RailPolicy.HOLD_TO_RUN:
-                    add(name, label, Level.WARN, "released (hold-to-run segment)")
+                    add(name, label, Level.WARN, "released (hold-to-run segment)" + side)
                 else:
-                    add(name, label, Level.OK if policy is None else Level.WARN, "released")
+                    add(name, label, Level.OK if policy is None else Level.WARN, "released" + side)
         drive = snap.drive
         if snap.drive_age_s > wd.drive_read_timeout_s:
             add("drive_comm", "Drive comm", Level.FAULT, f"no answer for {snap.drive_age_s:.1f} s")

@@ -57,6 +57,7 @@ class DashboardApp(App[int]):
         Binding("plus,equals_sign", "speed(1)", "faster"),  # = : + without shift
         Binding("minus", "speed(-1)", "slower"),
         Binding("r", "reset", "reset"),
+        Binding("t", "turned", "walker turned"),
         Binding("d", "direction", "direction"),
         Binding("u", "units", "units"),
         Binding("q", "quit", "quit"),
@@ -96,6 +97,7 @@ class DashboardApp(App[int]):
                 yield Line(id="who")
             yield Line(id="why")
             yield Line(id="banner")
+            yield Line(id="guide")
             with Horizontal(id="speeds"):
                 yield SpeedBox("ACTUAL", id="actual")
                 yield SpeedBox("TARGET", id="target")
@@ -228,7 +230,7 @@ class DashboardApp(App[int]):
         if self.link is None or self.link.client is None:
             self.refused("start", "not connected to the controller")
             return
-        checks = self.session.pre_start_checks if self.session is not None else []
+        checks = paint.start_checks(self)
 
         def confirmed(ok: bool | None) -> None:
             if ok:
@@ -253,6 +255,14 @@ class DashboardApp(App[int]):
             return
         other = "forward" if self.status.direction == "backward" else "backward"
         self._command(f"direction {other}", Action.DIRECTION, direction=other)
+
+    def action_turned(self) -> None:
+        """t: the walker has turned round to face the way the status shows them walking."""
+        if self.status is None:
+            self.refused("walker turned", "no status from the controller yet")
+            return
+        direction = self.status.direction
+        self._command(f"walker turned ({direction})", Action.CONFIRM_TURN, direction=direction)
 
     def action_units(self) -> None:
         self.mph = not self.mph

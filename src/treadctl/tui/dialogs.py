@@ -1,4 +1,6 @@
-"""The start confirmation: the profile's pre-start checklist, then y/Enter to start.
+"""The start confirmation: the checklist of the segment about to start (not only the
+session's first: at a turnaround it is the next segment's, e.g. a walker turned round to
+face away from the console), then y/Enter to start.
 
 Space is not bound here: the app's priority binding stops the belt (and closes this
 dialog) from every screen, so no focused button can swallow it.
@@ -33,7 +35,9 @@ class StartConfirm(ModalScreen[bool]):
             if self.checks:
                 yield Static("Before starting, check:", classes="dialog-sub")
                 for check in self.checks:
-                    yield Static(f"  [ ] {check}", classes="check", markup=False)
+                    with Horizontal(classes="check-row"):
+                        yield Static("[ ]", classes="check-box")
+                        yield Static(check, classes="check", markup=False)
             else:
                 yield Static("(the profile lists no pre-start checks)", classes="dialog-sub")
             with Horizontal(id="dialog-buttons"):

@@ -52,13 +52,16 @@ def show_status(app: DashboardApp) -> None:
     st = app.status
     show_header(app)
     show_banner(app)
+    show_guide(app)
     show_keys(app)
     if st is None:
         return
     mph = app.mph
     app.query_one("#actual", SpeedBox).show(st.actual_kmh, mph)
     app.query_one("#target", SpeedBox).show(st.target_kmh, mph)
-    app.query_one(DirectionBadge).set_direction(st.direction)
+    app.query_one(DirectionBadge).set_direction(
+        st.direction, turned=view.walker_turns(st) and st.direction == "backward"
+    )
     cues = Text("incline ")
     cues.append(f"{st.incline_pct:.1f}%", "bold")
     cues.append("  cue ")
@@ -91,6 +94,16 @@ def show_status(app: DashboardApp) -> None:
     warnings = _line(app, "warnings")
     warnings.show(Text("▲ " + "; ".join(st.warnings), view.WARN) if st.warnings else "")
     warnings.display = bool(st.warnings)
+
+
+def show_guide(app: DashboardApp) -> None:
+    total = len(app.session.segments) if app.session is not None else 0
+    text = view.guide(app.status, total, app.mph, app.ended is not None)
+    if app.link_state == "lost":
+        text = Text("")
+    line = _line(app, "guide")
+    line.show(text)
+    line.display = bool(text.plain)
 
 
 def show_header(app: DashboardApp) -> None:
@@ -160,6 +173,7 @@ def show_keys(app: DashboardApp) -> None:
         compact=not app.large,
         simulated=info is not None and info.simulated,
         remote=st is not None and bool(st.remote_requests),
+        turn=st is not None and st.turn_pending and not st.ended,
         estop=app.sim_estop,
         key_in=app.sim_key_in,
     )
@@ -199,5 +213,21 @@ def start_what(app: DashboardApp) -> str:
         f"{view.clock(st.segment_remaining_s)} left."
     )
     if seg.kind in ("forward", "backward") and seg.kind != st.direction:
-        what += f" The belt is set to {st.direction.upper()}: change direction first (d)."
+        what += (
+            f" Still set to {st.direction.upper()}: the profile sets {seg.kind.upper()} "
+            "at standstill; wait for it."
+        )
+    elif st.turn_pending:
+        what += (
+            f" The walker's turn to face {view.facing_words(st.direction)} is not "
+            "confirmed: press t first (a start is refused until then)."
+        )
     return what
+
+
+def start_checks(app: DashboardApp) -> list[str]:
+    """The checklist of the segment about to start (the session's first without status)."""
+    st = app.status
+    if st is not None and st.segment is not None and st.segment.checklist:
+        return st.segment.checklist
+    return app.session.pre_start_checks if app.session is not None else []

@@ -108,11 +108,69 @@ def stop_reasons(status: Status | None) -> str:
     return ("stopping: " if status.mode == "stopping" else "stopped: ") + "; ".join(status.reasons)
 
 
-def direction_badge(direction: str) -> tuple[str, str]:
-    """(word, style): the belt's direction in big letters on its own colour."""
+def direction_badge(direction: str, turned: bool = False) -> tuple[str, str]:
+    """(word, style): the walking direction in big letters on its own colour; `turned`:
+    the walker walks backward turned round (the belt runs forward)."""
     if direction == "backward":
-        return "BACKWARD", BACKWARD
+        return ("BACKWARD · walker turned" if turned else "BACKWARD"), BACKWARD
     return "FORWARD", FORWARD
+
+
+def walker_turns(status: Status) -> bool:
+    return status.backward_walking == "walker_turns"
+
+
+def facing_words(direction: str) -> str:
+    """Where a walker on a turn-round machine faces to walk `direction`."""
+    return "AWAY from the console" if direction == "backward" else "the console"
+
+
+def segment_words(seg: SegmentInfo, total: int, mph: bool) -> str:
+    """ "segment 2/3 BACKWARD at 1.00 km/h": segments are numbered from 1 everywhere."""
+    what = f"segment {seg.index + 1}/{total} {seg.kind.upper()}"
+    return what if seg.kind == "rest" else f"{what} at {speed_text(seg.target_kmh, mph)}"
+
+
+GUIDE = "bold #000000 on #5fd7ff"  # the next step: neither a health state nor a direction
+GUIDE_WAIT = "bold #000000 on #d0d0d0"
+
+
+def guide(status: Status | None, total: int, mph: bool, ended: bool = False) -> Text:
+    """The operator's next step and the key that does it; empty when nothing is asked.
+
+    At a turnaround: "belt stopping", then (turn-round machine) "walker turns to face away
+    from the console: press t when turned", then "press s to start segment 2/3 BACKWARD".
+    While a turned-round walker walks: that the key is their only stop, sides swapped.
+    """
+    if status is None or status.ended or ended or status.latched:
+        return Text("")
+    seg = status.segment
+    turnaround = seg is not None and seg.kind in ("forward", "backward")
+    turnaround = turnaround and seg is not None and seg.kind != status.direction
+    if status.mode == "running":
+        if walker_turns(status) and status.direction == "backward":
+            return Text(
+                " walker faces AWAY: the clip-on key is their only stop · rail sides swapped ",
+                BACKWARD,
+            )
+        return Text("")
+    if status.mode == "stopping" or not status.at_standstill:
+        what = "belt stopping for the turnaround" if turnaround else "belt stopping"
+        return Text(f" ▶ {what}: wait for standstill ", GUIDE_WAIT)
+    if seg is None:
+        return Text("")
+    if turnaround:
+        return Text(
+            f" ▶ belt stopped: the profile sets {seg.kind.upper()} for the next segment ",
+            GUIDE_WAIT,
+        )
+    if status.turn_pending:
+        return Text(
+            f" ▶ walker turns round to face {facing_words(status.direction)}: press t when turned ",
+            GUIDE,
+        )
+    verb = "resume" if is_paused(status) else "start"
+    return Text(f" ▶ press s to {verb} {segment_words(seg, total, mph)} ", GUIDE)
 
 
 def latched_banner(status: Status) -> tuple[str, list[str]]:

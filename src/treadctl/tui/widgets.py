@@ -57,8 +57,8 @@ class DirectionBadge(Line):
         super().__init__(id=id)
         self.direction = ""
 
-    def set_direction(self, direction: str) -> None:
-        word, style = view.direction_badge(direction)
+    def set_direction(self, direction: str, turned: bool = False) -> None:
+        word, style = view.direction_badge(direction, turned)
         self.direction = direction
         self.show(Text(word, style))
         self.set_class(direction == "backward", "-backward")
@@ -106,7 +106,6 @@ KEYS = [  # key, what (large layout), what (compact)
     ("p", "pause", "pause"),
     ("+/-", "speed", "speed"),
     ("r", "reset", "reset"),
-    ("d", "direction", "dir"),
     ("u", "km/h|mph", "units"),
     ("q", "quit", "quit"),
 ]
@@ -115,12 +114,24 @@ STOP_STYLE = "bold #ffffff on #d70000"
 
 
 class KeyBar(Line):
-    """The footer: every key; the simulator's only when simulated, c/x only when asked."""
+    """The footer: every key; the simulator's only when simulated, c/x and t only when asked.
+
+    `d` is not offered: in a profile the controller sets the direction at each turnaround
+    (and refuses any other), so the key would only ever be refused."""
 
     def set_keys(
-        self, *, compact: bool, simulated: bool, remote: bool, estop: bool, key_in: bool
+        self,
+        *,
+        compact: bool,
+        simulated: bool,
+        remote: bool,
+        estop: bool,
+        key_in: bool,
+        turn: bool = False,
     ) -> None:
         keys = [(k, short if compact else long) for k, long, short in KEYS]
+        if turn:  # a turn-round machine's turnaround: the walker's turn waits for t
+            keys.insert(1, ("t", "turned" if compact else "walker turned"))
         if remote:
             keys += [("c", "confirm"), ("x", "reject")]
         if simulated:
