@@ -158,3 +158,85 @@ async def test_a_dead_or_frozen_dashboard_stops_the_belt(
         term.see(Reason.OPERATOR_ABSENT.value)
         term.keys("q")  # at standstill: quit is accepted and the session ends
         wait(term.dead, "the dashboard to exit")
+
+
+TURNAROUND = """
+name = "tmux turnaround"
+[[blocks]]
+name = ""
+  [[blocks.segments]]
+  direction = "forward"
+  duration_s = 3
+  speed_kmh = 2.0
+  [[blocks.segments]]
+  direction = "backward"
+  duration_s = 60
+  speed_kmh = 1.0
+  rail_policy = "until_confident"
+"""
+
+
+@pytest.mark.parametrize("machine", ["sim-turn", "sim"], ids=["walker-turns", "belt-reverses"])
+def test_the_screen_leads_the_operator_through_the_turnaround(
+    short_dir: Path, term: Term, machine: str
+) -> None:
+    """forward, then backward: at the turnaround the screen says what happens and which key
+    does it, and the start dialog shows the backward segment's own checklist."""
+    profile = short_dir / "turn.toml"
+    profile.write_text(TURNAROUND, encoding="utf-8")
+    served = Served(short_dir, ROOT / f"machines/{machine}.toml", profile)
+    try:
+        turns = machine == "sim-turn"
+        term.start_dashboard(served.socket)
+        term.see("RESET REQUIRED")
+        wait(lambda: standstill(term.top_line()), "the power-on standstill")
+        term.keys("r")
+        term.see("✓ reset", "press s to start segment 1/2 FORWARD at 2.00 km/h")
+        term.keys("s")
+        first = term.see("START THE BELT?", "walker faces the console, walks forward")
+        assert "ONLY stop" not in first
+        term.keys("Enter")
+        wait(lambda: "RUNNING" in term.top_line(), "RUNNING")
+        assert "d dir" not in term.screen()  # profiles refuse d: it is not offered
+        term.see("belt stopping for the turnaround")
+        if turns:
+            screen = term.see(
+                "walker turns round to face AWAY from the console: press t when turned",
+                "t turned",
+            )
+            assert "BACKWARD" in screen.splitlines()[0]
+            assert "BACKWARD · walker to turn round" in screen
+            # s before t: the dialog warns, and the controller refuses with the reason
+            term.keys("s")
+            dialog = term.see("START THE BELT?", "Segment 2/2: BACKWARD", "press t first")
+            assert "walker faces AWAY from the console" in dialog
+            assert "their ONLY stop" in dialog
+            term.keys("y")
+            term.see("REFUSED start", "walker not confirmed facing")
+            assert standstill(term.top_line())
+            term.keys("t")
+            term.see("✓ walker turned (backward)")
+        term.see("press s to start segment 2/2 BACKWARD at 1.00 km/h")
+        term.keys("s")
+        dialog = term.see("START THE BELT?", "Segment 2/2: BACKWARD")
+        if turns:
+            assert "walker faces AWAY from the console" in dialog
+            assert "walker turned round at standstill" in dialog
+            assert "their ONLY stop" in dialog
+            assert "sides swapped" in dialog
+        else:
+            assert "walker faces the console, walks backward (belt runs backward)" in dialog
+            assert "ONLY stop" not in dialog
+        term.keys("y")
+        wait(lambda: "RUNNING" in term.top_line(), "RUNNING backward")
+        assert "BACKWARD" in term.top_line()
+        if turns:
+            term.see("BACKWARD · walker turned round", "the clip-on key is their only stop")
+            term.see("held · walker's right")
+        term.keys("Space")
+        term.see("SESSION ENDED")
+        term.keys("q")
+        wait(term.dead, "the dashboard to exit")
+        wait(lambda: served.proc.poll() is not None, "the controller to finish")
+    finally:
+        served.close()

@@ -33,9 +33,12 @@ def wait(cond: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S) -> 
 
 @dataclass
 class Served:
-    """`treadctl serve` on the built-in simulator, its output in a file."""
+    """`treadctl serve` on the built-in simulator, its output in a file (the demo session,
+    or the machine and profile given)."""
 
     dir: Path
+    machine: Path = ROOT / "machines/sim.toml"
+    profile: Path = ROOT / "profiles/demo-short.toml"
     socket: Path = field(init=False)
     proc: subprocess.Popen[bytes] = field(init=False)
 
@@ -46,9 +49,9 @@ class Served:
             str(TREADCTL),
             "serve",
             "--machine",
-            str(ROOT / "machines/sim.toml"),
+            str(self.machine),
             "--profile",
-            str(ROOT / "profiles/demo-short.toml"),
+            str(self.profile),
             "--patient",
             str(ROOT / "patients/demo.toml"),
             "--socket",

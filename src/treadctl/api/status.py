@@ -177,7 +177,7 @@ class StatusBuilder:
                 ("rail_left", "Left rail", io.rail_left, "right"),
                 ("rail_right", "Right rail", io.rail_right, "left"),
             ):
-                side = f" · walker's {hand} hand" if turned else ""
+                side = f" · walker's {hand}" if turned else ""
                 if held:
                     add(name, label, Level.OK, "held" + side)
                 elif Reason.RAILS_RELEASED in reasons:

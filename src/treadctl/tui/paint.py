@@ -59,9 +59,7 @@ def show_status(app: DashboardApp) -> None:
     mph = app.mph
     app.query_one("#actual", SpeedBox).show(st.actual_kmh, mph)
     app.query_one("#target", SpeedBox).show(st.target_kmh, mph)
-    app.query_one(DirectionBadge).set_direction(
-        st.direction, turned=view.walker_turns(st) and st.direction == "backward"
-    )
+    app.query_one(DirectionBadge).set_direction(st.direction, view.badge_note(st))
     cues = Text("incline ")
     cues.append(f"{st.incline_pct:.1f}%", "bold")
     cues.append("  cue ")

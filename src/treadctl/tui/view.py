@@ -108,12 +108,21 @@ def stop_reasons(status: Status | None) -> str:
     return ("stopping: " if status.mode == "stopping" else "stopped: ") + "; ".join(status.reasons)
 
 
-def direction_badge(direction: str, turned: bool = False) -> tuple[str, str]:
-    """(word, style): the walking direction in big letters on its own colour; `turned`:
-    the walker walks backward turned round (the belt runs forward)."""
-    if direction == "backward":
-        return ("BACKWARD · walker turned" if turned else "BACKWARD"), BACKWARD
-    return "FORWARD", FORWARD
+def direction_badge(direction: str, note: str = "") -> tuple[str, str]:
+    """(word, style): the walking direction in big letters on its own colour, with a
+    note (e.g. on a turn-round machine: the walker turned round, or still to turn)."""
+    word = "BACKWARD" if direction == "backward" else "FORWARD"
+    word = f"{word} · {note}" if note else word
+    return word, BACKWARD if direction == "backward" else FORWARD
+
+
+def badge_note(status: Status) -> str:
+    """On a turn-round machine: whether the walker faces the way they walk yet."""
+    if not walker_turns(status):
+        return ""
+    if status.turn_pending:
+        return "walker to turn round"
+    return "walker turned round" if status.direction == "backward" else ""
 
 
 def walker_turns(status: Status) -> bool:

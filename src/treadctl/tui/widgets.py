@@ -57,8 +57,8 @@ class DirectionBadge(Line):
         super().__init__(id=id)
         self.direction = ""
 
-    def set_direction(self, direction: str, turned: bool = False) -> None:
-        word, style = view.direction_badge(direction, turned)
+    def set_direction(self, direction: str, note: str = "") -> None:
+        word, style = view.direction_badge(direction, note)
         self.direction = direction
         self.show(Text(word, style))
         self.set_class(direction == "backward", "-backward")
