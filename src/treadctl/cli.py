@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import signal
 import sys
@@ -29,7 +30,7 @@ from treadctl.config.patient import PatientConfig
 from treadctl.config.profile import SegmentKind
 from treadctl.console import HELP, parse_line
 from treadctl.control.clock import FINE_SLEEP_S, Clock, MonotonicClock, VirtualClock
-from treadctl.control.loop import ConnectError, ControlLoop
+from treadctl.control.loop import ConnectError, ControlLoop, LoopSnapshot
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.priority import raise_priority
 from treadctl.control.summary import SessionSummary
@@ -40,8 +41,11 @@ from treadctl.launch import run_with_dashboard
 from treadctl.mqtt.bridge import MqttBridge
 from treadctl.mqtt.cli import add_monitor_arguments, monitor_main
 from treadctl.mqtt.config import load_mqtt_config
+from treadctl.protocol.checklist import checklist, segment_words
 from treadctl.protocol.energy import estimate_for_patient
 from treadctl.protocol.plan import Plan
+from treadctl.safety.interlock import facing_words
+from treadctl.safety.types import Direction, Mode
 from treadctl.serve import Bridge, Controller
 from treadctl.sim.drives import MAP_DRIVEN, PERSONALITIES
 from treadctl.sim.main import SimOptions, host_port, run_sim
@@ -51,7 +55,7 @@ from treadctl.store.db import DEFAULT_DB, DatabaseError
 from treadctl.store.eventlog import EventLog
 from treadctl.store.history import DEFAULT_RPE_SCALE, RPE_SCALES, RpeError
 from treadctl.store.recorder import SessionInfo, SessionRecorder
-from treadctl.store.timeline import format_event
+from treadctl.store.timeline import format_event, segment_number
 
 DEFAULT_SOCKET = Path("runs") / "treadctl.sock"
 EXIT_OK = 0
@@ -386,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         if args.verb == "plan":
             files = load_session(args.machine, args.profile, args.patient)
-            print("\n".join(plan_lines(files.plan, files.patient)))
+            print("\n".join(plan_lines(files.plan, files.patient, files.machine)))
             return EXIT_OK
         if args.verb == "simulate":
             return _simulate(args)
@@ -630,7 +634,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if not args.quiet:
         print("Timeline:")
         for record in events.records:
-            line = format_event(record)
+            line = format_event(record, len(files.plan.segments))
             if line is not None:
                 print("  " + line)
     for line in [*summary.lines(), *_record_lines(recorder, summary)]:
@@ -711,7 +715,8 @@ def _realtime(
         operator = scenario.operator_for() if scenario else ScriptedOperator()
     clock: Clock = MonotonicClock(fine_s=FINE_SLEEP_S)  # this process runs one loop
     events_path = args.events or _default_events_path("run")
-    events = EventLog(events_path, echo=sys.stdout, formatter=format_event)
+    total = len(files.plan.segments)
+    events = EventLog(events_path, echo=sys.stdout, formatter=lambda r: format_event(r, total))
     recorder = _recorder(args.db, "run", files, args.profile, events, clock)
     # after the event-log and database threads exist: they keep normal scheduling
     warning = raise_priority(files.machine.loop.realtime_priority)
@@ -736,18 +741,28 @@ def _realtime(
     return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
 
 
-def plan_lines(plan: Plan, patient: PatientConfig | None) -> list[str]:
-    out = [f"{plan.profile.name}: {len(plan.segments)} segments, {plan.total_s / 60:.1f} min"]
+def plan_lines(plan: Plan, patient: PatientConfig | None, machine: MachineConfig) -> list[str]:
+    total = len(plan.segments)
+    out = [f"{plan.profile.name}: {total} segments, {plan.total_s / 60:.1f} min"]
+    if machine.walker_turns:
+        out.append(
+            f"{machine.name}: backward walking by turning round (the belt always runs "
+            "forward; the walker faces away from the console)"
+        )
+    else:
+        out.append(f"{machine.name}: backward walking on a reversing belt")
+    out.append("each segment, then its pre-start checklist (confirmed before its start):")
     for seg in plan.segments:
         extra = f", incline {seg.incline_pct:g} %" if seg.incline_pct else ""
         extra += f", cue {seg.cadence_spm:g} steps/min" if seg.cadence_spm else ""
         speed = f"{seg.target_kmh:5.2f} km/h" if seg.kind is not SegmentKind.REST else " " * 10
+        number = segment_number(seg.index, total)
         out.append(
-            f"  {seg.index:>3} {seg.label:<32} {seg.kind.value:<8} {speed} "
+            f"  {number:>5} {seg.label:<32} {seg.kind.value:<8} {speed} "
             f"{seg.duration_s / 60:5.1f} min  rails {seg.rail_policy.value}{extra}"
         )
-    out.append("pre-start checklist (the operator confirms each before the first start):")
-    out += [f"  [ ] {check.text}" for check in plan.pre_start_checks]
+        box = "[ ]" if seg.kind is not SegmentKind.REST else " · "
+        out += [f"        {box} {item}" for item in checklist(machine, plan, seg.index)]
     energy = estimate_for_patient(plan, patient)
     out += (
         energy.lines() if energy else ["energy: no estimate (no body_mass_kg in the patient file)"]
@@ -755,13 +770,77 @@ def plan_lines(plan: Plan, patient: PatientConfig | None) -> list[str]:
     return out
 
 
+def checklist_lines(machine: MachineConfig, plan: Plan, index: int) -> list[str]:
+    """The checklist of segment `index` as the headless console prints it."""
+    words = segment_words(plan.segments[index], len(plan.segments))
+    return [
+        f"pre-start checklist for {words} (confirm each before `start`):",
+        *(f"  [ ] {item}" for item in checklist(machine, plan, index)),
+    ]
+
+
+class ConsolePrompts:
+    """What the headless console tells its operator at each stop before a start: the
+    checklist of the segment about to start and the word that comes next (`turned` on a
+    turn-round machine's turnaround, then `start`). Pure: fed one snapshot at a time."""
+
+    def __init__(self, machine: MachineConfig, plan: Plan) -> None:
+        self.machine = machine
+        self.plan = plan
+        self.checked: int | None = 0  # the first checklist is printed at the session's start
+        self.turn_said: int | None = None
+        self.ready_said: int | None = None
+
+    def lines(self, snap: LoopSnapshot) -> list[str]:
+        out = snap.outputs
+        segs = self.plan.segments
+        if out is None or snap.sequencer.ended or snap.segment_index >= len(segs):
+            return []
+        if out.mode is Mode.RUNNING:  # the next stop prompts afresh
+            self.checked = self.turn_said = self.ready_said = None
+            return []
+        i = snap.segment_index
+        seg = segs[i]
+        walking = Direction.BACKWARD if seg.kind is SegmentKind.BACKWARD else Direction.FORWARD
+        if (
+            seg.kind is SegmentKind.REST
+            or out.mode is not Mode.STOPPED
+            or not out.at_standstill
+            or out.direction is not walking
+        ):
+            return []
+        words = segment_words(seg, len(segs))
+        lines: list[str] = []
+        if out.turn_pending:
+            if self.turn_said != i:
+                self.turn_said = i
+                lines.append(
+                    f"turnaround: the walker turns round to face {facing_words(walking)} "
+                    f"(belt at standstill); type `turned` once they have, then `start` {words}"
+                )
+        elif self.ready_said != i:
+            self.ready_said = i
+            lines.append(f"ready: type `start` for {words}")
+        if lines and self.checked != i:
+            self.checked = i
+            lines += checklist_lines(self.machine, self.plan, i)
+        return lines
+
+
 async def _run_console(loop: ControlLoop) -> SessionSummary:
     """Run the loop with stdin as the operator's console and SIGINT/SIGTERM as stop."""
     aio = asyncio.get_running_loop()
     step = loop.p.machine.speed_step_kmh
-    print("pre-start checklist (confirm each before `start`):", flush=True)
-    for check in loop.p.plan.pre_start_checks:
-        print(f"  [ ] {check.text}", flush=True)
+    if loop.p.plan.segments:
+        print("\n".join(checklist_lines(loop.p.machine, loop.p.plan, 0)), flush=True)
+    prompts = ConsolePrompts(loop.p.machine, loop.p.plan)
+
+    async def prompt() -> None:
+        while True:
+            lines = prompts.lines(loop.snapshot)
+            if lines:
+                print("\n".join(lines), flush=True)
+            await asyncio.sleep(0.1)
 
     def handle_line(line: str) -> None:
         out = loop.snapshot.outputs
@@ -796,7 +875,13 @@ async def _run_console(loop: ControlLoop) -> SessionSummary:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         aio.add_signal_handler(sig, on_signal)
-    return await loop.run()
+    prompter = asyncio.create_task(prompt(), name="console-prompts")
+    try:
+        return await loop.run()
+    finally:
+        prompter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await prompter
 
 
 if __name__ == "__main__":

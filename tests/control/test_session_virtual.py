@@ -414,7 +414,7 @@ def test_simulate_cli_prints_timeline_and_runs_fast(tmp_path: Path) -> None:
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     assert lines[0] == "Timeline:"
-    assert "  00:00.0  segment   #0 warm-up/forward: forward 2.24 km/h for 03:00.0" in lines
+    assert "  00:00.0  segment   1/10 warm-up/forward: forward 2.24 km/h for 03:00.0" in lines
     assert any(re.fullmatch(r"  \d\d:\d\d\.\d  session   ended: completed", x) for x in lines)
     assert "  outcome: completed" in lines
     (speed_line,) = [x for x in lines if "x real time" in x]

@@ -140,7 +140,7 @@ def test_handrail_policies_and_direction_only_at_standstill(hil: Hil) -> None:
     assert h.ctl is not None
     h.ctl.wait_for("session   HIL rails and direction")
     reset_and_start(h)
-    h.ctl.wait_for("segment   #1 backward, until confident")
+    h.ctl.wait_for("segment   2/3 backward, until confident")
     h.ctl.wait_for("command   set_direction backward from profile: accepted")
     assert stopped(h.status())
     h.type("start")
@@ -161,7 +161,7 @@ def test_handrail_policies_and_direction_only_at_standstill(hil: Hil) -> None:
     h.wait_status(lambda st: st["speed_kmh"] > 1.3, what="cap lifted")
 
     # hold_to_run: released past the grace time -> controlled stop, no restart by itself
-    h.ctl.wait_for("segment   #2 backward, hold to run", timeout_s=30)
+    h.ctl.wait_for("segment   3/3 backward, hold to run", timeout_s=30)
     h.sim_cmd("release_rails")
     h.ctl.wait_for("both handrails released too long (hold-to-run)")
     h.wait_status(stopped, what="belt stopped on released rails")

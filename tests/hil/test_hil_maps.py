@@ -107,7 +107,7 @@ def test_a_whole_session_on_each_drive(hil_map: Hil) -> None:
     )
 
     # the turn: the profile stops the belt, sets the direction at standstill, waits for start
-    h.ctl.wait_for("segment   #1 backward", timeout_s=15)
+    h.ctl.wait_for("segment   2/2 backward", timeout_s=15)
     h.ctl.wait_for("command   set_direction backward from profile: accepted")
     h.wait_status(at_rest, what="at rest for the turn")
     start(h)

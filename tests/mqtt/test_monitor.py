@@ -110,13 +110,13 @@ async def test_the_monitor_shows_every_treadmill_and_one_in_detail(
             assert row[7:9] == ["FAULT", "E-stop chain"]
             await until(pilot, lambda: "clinic/tm-01: online" in app.detail_text, "tm-01 detail")
             assert "running, forward" in app.detail_text
-            assert "segment 0" in app.detail_text
+            assert "segment 1 " in app.detail_text  # numbered from 1, like everywhere
 
             await pilot.press("down")
             await until(pilot, lambda: "clinic/tm-02" in app.detail_text, "tm-02 in detail")
             assert "FAULT E-stop chain: OPEN: release" in app.detail_text
             assert "heart rate 88 bpm" in app.detail_text
-            assert "segment 2 backward bout (backward, 1 km/h)" in app.detail_text
+            assert "segment 3 backward bout (backward, 1 km/h)" in app.detail_text
 
             # the fake treadmill says goodbye: offline
             await fake.publish(t2.status, availability("tm-02", "offline"), qos=1, retain=True)

@@ -112,7 +112,7 @@ class Fleet:
         link = tm.link(now)
         if s is None:
             return (name, link, "-", "-", "-", "-", "-", "-", "-", _ago(now, tm.seen_at))
-        seg = f"{s.segment.index} {s.segment.label}" if s.segment is not None else "-"
+        seg = f"{s.segment.index + 1} {s.segment.label}" if s.segment is not None else "-"
         alarms = ", ".join(a.label for a in s.alarms if a.level == "fault") or (
             f"{len(s.alarms)} warn" if s.alarms else "-"
         )
@@ -154,7 +154,7 @@ class Fleet:
             )
             if s.segment is not None:
                 out.append(
-                    f"  segment {s.segment.index} {s.segment.label} ({s.segment.kind}, "
+                    f"  segment {s.segment.index + 1} {s.segment.label} ({s.segment.kind}, "
                     f"{s.segment.target_kmh:g} km/h), {s.segment_remaining_s:.0f} s left"
                 )
             out.append(f"  interlock {s.interlock}: {', '.join(s.reasons) or 'no reasons'}")

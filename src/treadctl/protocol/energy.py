@@ -108,7 +108,7 @@ class EnergyEstimate:
         for s in self.segments:
             more = " (extrapolated)" if s.extrapolated else ""
             out.append(
-                f"  {s.index:>3} {s.label:<28} {s.speed_kmh:5.2f} km/h {s.incline_pct:4.1f} % "
+                f"  {s.index + 1:>3} {s.label:<28} {s.speed_kmh:5.2f} km/h {s.incline_pct:4.1f} % "
                 f"{s.duration_s / 60:5.1f} min {s.mets:5.2f} METs {s.kcal:6.1f} kcal{more}"
             )
         out.append(f"  total about {self.total_kcal:.0f} kcal at {self.body_mass_kg:g} kg")

@@ -480,7 +480,7 @@ def _segment_section(segs: list[dict[str, Any]]) -> list[str]:
             float(g[k]) for k in ("target_kmh", "planned_s", "moving_s", "distance_m")
         )
         body.append(
-            f'<tr><td class="num">{int(g["idx"])}</td><td>{_e(g["label"])}</td>'
+            f'<tr><td class="num">{int(g["idx"]) + 1}</td><td>{_e(g["label"])}</td>'
             f"<td>{_e(g['kind'])}</td>"
             f"{_td(target, f'{target:.2f}')}{_td(planned_s, _mmss(planned_s))}"
             f"{_td(moving_s, _mmss(moving_s))}{_td(metres, f'{metres:.1f}')}"
@@ -568,7 +568,8 @@ def _energy_section(est: energy.EnergyEstimate | None, incline_note: str) -> lis
     for r in est.segments:
         more = " *" if r.extrapolated else ""
         body.append(
-            f'<tr><td class="num">{r.index}</td><td>{_e(r.label)}</td><td>{_e(r.kind.value)}</td>'
+            f'<tr><td class="num">{r.index + 1}</td><td>{_e(r.label)}</td>'
+            f"<td>{_e(r.kind.value)}</td>"
             f"{_td(r.incline_pct, f'{r.incline_pct:g}')}"
             f"{_td(r.speed_kmh, f'{r.speed_kmh:.2f}{more}')}"
             f"{_td(r.duration_s, _mmss(r.duration_s))}"

@@ -10,14 +10,27 @@ def _mmss(t: float) -> str:
     return f"{int(m):02d}:{s:04.1f}"
 
 
-def format_event(r: dict[str, Any]) -> str | None:
+def segment_number(index: int, total: int | None) -> str:
+    """Segments are numbered from 1 for people, everywhere: "2/3" (or "2" without a total)."""
+    return f"{index + 1}/{total}" if total else f"{index + 1}"
+
+
+def format_event(r: dict[str, Any], total: int | None = None) -> str | None:
+    """One record as a line; `total`: the plan's segment count, for "segment 2/3" (a
+    record's own "of" field wins)."""
     kind = r["kind"]
     t = _mmss(float(r["t_s"]))
     if kind == "segment":
         if r.get("index") is None:
             return f"{t}  segment   end of profile"
+        index, of = r["index"], r.get("of")
+        number = (
+            segment_number(index, of if isinstance(of, int) else total)
+            if isinstance(index, int)
+            else str(index)
+        )
         line = (
-            f"{t}  segment   #{r['index']} {r['label']}: {r['segment_kind']} "
+            f"{t}  segment   {number} {r['label']}: {r['segment_kind']} "
             f"{r['target_kmh']:.2f} km/h for {_mmss(r['duration_s'])}"
         )
         if "cadence_spm" in r:

@@ -173,7 +173,7 @@ def sessions_show(db: Path, session_id: int) -> int:
     ]
     for g in segs:
         lines.append(
-            f"    {g['idx']:>3d}  {g['label'][:24]:24s} {g['kind']:8s} {g['target_kmh']:6.2f} "
+            f"    {g['idx'] + 1:>3d}  {g['label'][:24]:24s} {g['kind']:8s} {g['target_kmh']:6.2f} "
             f"{_mmss(g['planned_s']):>8s} {_mmss(g['moving_s']):>8s} "
             f"{g['distance_m']:7.1f} m  {'yes' if g['completed'] else 'no'}"
         )
