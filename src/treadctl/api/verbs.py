@@ -28,6 +28,9 @@ def status_lines(status: Status, profile: str) -> list[str]:
         f"  session: {status.session_elapsed_s:.0f} s done, "
         f"{status.session_remaining_s:.0f} s left",
     ]
+    if status.turn_pending:
+        facing = "AWAY from the console" if status.direction == "backward" else "the console"
+        lines.append(f"  walker to turn round to face {facing}, then confirm the turn (t)")
     if status.reasons:
         latched = "LATCHED: " if status.latched else ""
         detail = f" ({status.detail})" if status.detail else ""

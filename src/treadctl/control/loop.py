@@ -308,11 +308,7 @@ class ControlLoop:
         )
         first = self.sequencer.segment(SequencerState())
         if first is not None:
-            self._log(
-                self.t0,
-                "segment",
-                **segment_fields(first),
-            )
+            self._log(self.t0, "segment", of=len(p.plan.segments), **segment_fields(first))
         il_state = self.interlock.initial_state()
         seq_state = SequencerState()
         sp = Setpoint()
@@ -636,4 +632,4 @@ class ControlLoop:
             if seg is None:
                 self._log(now, "segment", index=None, label="end of profile")
             else:
-                self._log(now, "segment", **segment_fields(seg))
+                self._log(now, "segment", of=len(self.p.plan.segments), **segment_fields(seg))
