@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MACHINE_TEXT = (ROOT / "machines/sim.toml").read_text()
-PATIENT = ROOT / "patients/demo.toml"
+MACHINE_TEXT = (ROOT / "src/treadctl/samples/machines/sim.toml").read_text()
+PATIENT = ROOT / "src/treadctl/samples/patients/demo.toml"
 TREADCTL = [sys.executable, "-m", "treadctl.cli"]
 PROFILE = """
 name = "bench: steady walk"

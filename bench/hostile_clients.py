@@ -146,7 +146,7 @@ ATTACKS: dict[str, Callable[[str], None]] = {
 def served_run(seconds: float, rate_hz: float, tmp: Path, attacks: list[str]) -> dict[str, float]:
     case = "-".join(attacks) or "quiet"
     machine = tmp / "machine.toml"
-    text = (ROOT / "machines/sim.toml").read_text()
+    text = (ROOT / "src/treadctl/samples/machines/sim.toml").read_text()
     machine.write_text(text.replace("rate_hz = 50", f"rate_hz = {rate_hz:g}"))
     profile = tmp / f"profile-{case}.toml"
     profile.write_text(PROFILE.format(seconds=seconds, supervision="none"))
@@ -161,7 +161,7 @@ def served_run(seconds: float, rate_hz: float, tmp: Path, attacks: list[str]) ->
         "--profile",
         str(profile),
         "--patient",
-        str(ROOT / "patients/demo.toml"),
+        str(ROOT / "src/treadctl/samples/patients/demo.toml"),
         "--socket",
         str(sock),
         "--db",

@@ -60,8 +60,8 @@ from treadctl.serve import Controller  # noqa: E402
 from treadctl.store.eventlog import EventLog  # noqa: E402
 
 SITE = "bench"
-MACHINE = ROOT / "machines/sim.toml"
-PATIENT = ROOT / "patients/demo.toml"
+MACHINE = ROOT / "src/treadctl/samples/machines/sim.toml"
+PATIENT = ROOT / "src/treadctl/samples/patients/demo.toml"
 PROFILE = """
 name = "bench: steady walk"
 supervision = "none"

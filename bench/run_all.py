@@ -39,8 +39,8 @@ from treadctl.drives.modbus import cycle_transfers  # noqa: E402
 from treadctl.drives.regmap import load_map  # noqa: E402
 from treadctl.store.eventlog import EventLog  # noqa: E402
 
-MACHINE = ROOT / "machines/sim.toml"
-PATIENT = ROOT / "patients/demo.toml"
+MACHINE = ROOT / "src/treadctl/samples/machines/sim.toml"
+PATIENT = ROOT / "src/treadctl/samples/patients/demo.toml"
 LONG_PROFILE = """
 name = "bench: steady walk"
 [[blocks]]
@@ -279,7 +279,7 @@ def main() -> int:
                 "yes" if ratio <= 1.5 and flood["skipped"] == 0 else "NO",
             )
         )
-        s = speedup("profiles/stroke-30min.toml")
+        s = speedup("src/treadctl/samples/profiles/stroke-30min.toml")
         rows.append(
             Row(
                 "virtual clock, 30-minute stroke profile",

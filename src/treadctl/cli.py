@@ -46,6 +46,7 @@ from treadctl.protocol.energy import estimate_for_patient
 from treadctl.protocol.plan import Plan
 from treadctl.safety.interlock import facing_words
 from treadctl.safety.types import Direction, Mode
+from treadctl.samples import Kind, UnknownSampleError, profile_lines, resolve
 from treadctl.serve import Bridge, Controller
 from treadctl.sim.drives import MAP_DRIVEN, PERSONALITIES
 from treadctl.sim.main import SimOptions, host_port, run_sim
@@ -77,6 +78,28 @@ def _default_events_path(kind: str) -> Path:
     return Path("runs") / f"{kind}-{stamp}.jsonl"
 
 
+def sample(kind: Kind) -> Callable[[str], Path]:
+    """The argparse type of --machine, --profile, --patient and --scenario: a path, or
+    the name of a shipped sample (treadctl.samples); an unknown name is a usage error."""
+
+    def convert(value: str) -> Path:
+        try:
+            return resolve(kind, value)
+        except UnknownSampleError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = f"{kind} file or name"
+    return convert
+
+
+MACHINE = sample("machine")
+PROFILE = sample("profile")
+PATIENT = sample("patient")
+SCENARIO = sample("scenario")
+DEFAULT_MACHINE = "sim"
+PROFILE_HELP = "profile file (TOML) or a shipped profile's name (treadctl profiles list)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="treadctl", description=__doc__)
     sub = p.add_subparsers(dest="verb", required=True)
@@ -84,12 +107,15 @@ def _parser() -> argparse.ArgumentParser:
     def files(sp: argparse.ArgumentParser, machine_required: bool = True) -> None:
         sp.add_argument(
             "--machine",
-            type=Path,
+            type=MACHINE,
             required=machine_required,
-            default=None if machine_required else Path("machines/sim.toml"),
-            help="machine file (TOML)",
+            default=None if machine_required else DEFAULT_MACHINE,
+            help="machine file (TOML) or a shipped machine's name"
+            + ("" if machine_required else f" (default: {DEFAULT_MACHINE}, the simulator)"),
         )
-        sp.add_argument("--patient", type=Path, default=None, help="patient file (TOML)")
+        sp.add_argument(
+            "--patient", type=PATIENT, default=None, help="patient file (TOML) or a sample's name"
+        )
         sp.add_argument(
             "--events",
             type=Path,
@@ -98,23 +124,29 @@ def _parser() -> argparse.ArgumentParser:
         )
         sp.add_argument(
             "--scenario",
-            type=Path,
+            type=SCENARIO,
             default=None,
-            help="simulator scenario: timed faults and operator commands",
+            help="simulator scenario (file or shipped name): timed faults and operator commands",
         )
 
     check = sub.add_parser("check", help="validate machine, profile and patient files")
-    check.add_argument("--profile", type=Path, required=True)
+    check.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
     files(check)
 
     plan_p = sub.add_parser(
         "plan", help="show the resolved plan: segments, pre-start checklist, energy estimate"
     )
-    plan_p.add_argument("--profile", type=Path, required=True)
+    plan_p.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
     files(plan_p)
 
+    profiles = sub.add_parser("profiles", help="the profiles shipped with treadctl")
+    profiles_sub = profiles.add_subparsers(dest="profiles_verb", required=True)
+    profiles_sub.add_parser(
+        "list", help="each shipped profile: name, minutes, segments, title, source"
+    )
+
     sim = sub.add_parser("simulate", help="run a whole profile on the virtual clock")
-    sim.add_argument("profile", type=Path)
+    sim.add_argument("profile", type=PROFILE, help=PROFILE_HELP)
     files(sim, machine_required=False)
     sim.add_argument("--quiet", action="store_true", help="summary only, no timeline")
     sim.add_argument(
@@ -127,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     run = sub.add_parser("run", help="run a session in real time")
-    run.add_argument("--profile", type=Path, required=True)
+    run.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
     files(run)
     run.add_argument(
         "--headless",
@@ -159,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", help="the controller process: runs a session, clients attach on its socket"
     )
-    serve.add_argument("--profile", type=Path, required=True)
+    serve.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
     files(serve)
     serve.add_argument(
         "--socket", type=Path, default=DEFAULT_SOCKET, help=f"socket path ({DEFAULT_SOCKET})"
@@ -211,7 +243,7 @@ def _parser() -> argparse.ArgumentParser:
     sim_p.add_argument("--kmh-per-hz", type=float, default=0.1, help="belt km/h per motor Hz")
     sim_p.add_argument(
         "--machine",
-        type=Path,
+        type=MACHINE,
         default=None,
         help="take belt physics or the calibration factor from a machine file",
     )
@@ -229,13 +261,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="line-based fault-injection channel (open_estop, drive_trip 7, ...)",
     )
-    sim_p.add_argument("--scenario", type=Path, default=None, help="timed fault events")
+    sim_p.add_argument(
+        "--scenario", type=SCENARIO, default=None, help="timed fault events (file or name)"
+    )
     drive_p = sub.add_parser("drive", help="commissioning tools for a real drive")
     drive_sub = drive_p.add_subparsers(dest="drive_verb", required=True)
     probe_p = drive_sub.add_parser(
         "probe", help="read status, fault, comm-loss watchdog and commissioning parameters"
     )
-    probe_p.add_argument("--machine", type=Path, help="take link, map, device id from it")
+    probe_p.add_argument("--machine", type=MACHINE, help="take link, map, device id from it")
     probe_p.add_argument("--map", help="register map name or file (default: the machine's)")
     probe_p.add_argument("--tcp", metavar="HOST:PORT")
     probe_p.add_argument("--port", metavar="DEVICE", help="serial device (Modbus RTU)")
@@ -272,7 +306,7 @@ def _records_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     pat = sub.add_parser("patients", help="patients in the session database")
     pat_sub = pat.add_subparsers(dest="patients_verb", required=True)
     db(pat_sub.add_parser("add", help="add or update a patient from a patient file")).add_argument(
-        "--patient", type=Path, required=True, help="patient file (TOML)"
+        "--patient", type=PATIENT, required=True, help="patient file (TOML) or a sample's name"
     )
     db(pat_sub.add_parser("list", help="every patient"))
     db(pat_sub.add_parser("show", help="one patient and their sessions")).add_argument("pseudonym")
@@ -313,13 +347,16 @@ def _records_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
             help="a patient's sessions of a profile and the next session's prescription",
         )
     )
-    prog.add_argument("--patient", type=Path, required=True, help="patient file (TOML)")
-    prog.add_argument("--profile", type=Path, required=True, help="profile file (TOML)")
+    prog.add_argument(
+        "--patient", type=PATIENT, required=True, help="patient file (TOML) or a sample's name"
+    )
+    prog.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
     prog.add_argument(
         "--machine",
-        type=Path,
-        default=Path("machines/sim.toml"),
-        help="machine file the caps are checked against (default: machines/sim.toml)",
+        type=MACHINE,
+        default=DEFAULT_MACHINE,
+        help="machine file or name the caps are checked against "
+        f"(default: {DEFAULT_MACHINE}, the simulator)",
     )
     prog.add_argument(
         "--simulated",
@@ -391,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "plan":
             files = load_session(args.machine, args.profile, args.patient)
             print("\n".join(plan_lines(files.plan, files.patient, files.machine)))
+            return EXIT_OK
+        if args.verb == "profiles":
+            print("\n".join(profile_lines()))
             return EXIT_OK
         if args.verb == "simulate":
             return _simulate(args)

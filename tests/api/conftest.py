@@ -30,7 +30,11 @@ def short_dir() -> Iterator[Path]:
 async def running(short_dir: Path) -> AsyncIterator[Running]:
     profile = short_dir / "profile.toml"
     profile.write_text(PROFILE)
-    files = load_session(ROOT / "machines/sim.toml", profile, ROOT / "patients/demo.toml")
+    files = load_session(
+        ROOT / "src/treadctl/samples/machines/sim.toml",
+        profile,
+        ROOT / "src/treadctl/samples/patients/demo.toml",
+    )
     events = EventLog(None)
     controller = Controller(files, MonotonicClock(), events, short_dir / "c.sock")
     task: asyncio.Task[object] = asyncio.create_task(controller.run())

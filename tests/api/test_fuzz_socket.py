@@ -48,7 +48,9 @@ def threaded() -> Iterator[Threaded]:
     tmp = Path(tempfile.mkdtemp(prefix="tf-", dir="/tmp"))
     (tmp / "profile.toml").write_text(PROFILE)
     files = load_session(
-        ROOT / "machines/sim.toml", tmp / "profile.toml", ROOT / "patients/demo.toml"
+        ROOT / "src/treadctl/samples/machines/sim.toml",
+        tmp / "profile.toml",
+        ROOT / "src/treadctl/samples/patients/demo.toml",
     )
     events = EventLog(tmp / "events.jsonl")
     controller = Controller(files, MonotonicClock(), events, tmp / "c.sock")

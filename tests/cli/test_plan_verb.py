@@ -17,11 +17,11 @@ def test_plan_shows_segments_checklist_and_energy(capsys: pytest.CaptureFixture[
         [
             "plan",
             "--machine",
-            str(ROOT / "machines/sim.toml"),
+            str(ROOT / "src/treadctl/samples/machines/sim.toml"),
             "--profile",
-            str(ROOT / "profiles/incline-backward.toml"),
+            str(ROOT / "src/treadctl/samples/profiles/incline-backward.toml"),
             "--patient",
-            str(ROOT / "patients/demo.toml"),
+            str(ROOT / "src/treadctl/samples/patients/demo.toml"),
         ]
     )
     out = capsys.readouterr().out.splitlines()
@@ -45,9 +45,9 @@ def test_plan_without_body_mass_says_so(capsys: pytest.CaptureFixture[str]) -> N
         [
             "plan",
             "--machine",
-            str(ROOT / "machines/sim.toml"),
+            str(ROOT / "src/treadctl/samples/machines/sim.toml"),
             "--profile",
-            str(ROOT / "profiles/demo-short.toml"),
+            str(ROOT / "src/treadctl/samples/profiles/demo-short.toml"),
         ]
     )
     assert capsys.readouterr().out.splitlines()[-1] == (
@@ -100,9 +100,9 @@ def test_plan_on_a_turn_round_machine_says_who_turns_and_the_keys_only_stop(
         [
             "plan",
             "--machine",
-            str(ROOT / "machines/sim-turn.toml"),
+            str(ROOT / "src/treadctl/samples/machines/sim-turn.toml"),
             "--profile",
-            str(ROOT / "profiles/demo-short.toml"),
+            str(ROOT / "src/treadctl/samples/profiles/demo-short.toml"),
         ]
     )
     out = capsys.readouterr().out.splitlines()

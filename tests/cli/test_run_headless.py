@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DWELL_S = 1.3  # machines/sim.toml standstill_dwell_s is 1.0
+DWELL_S = 1.3  # samples/machines/sim.toml standstill_dwell_s is 1.0
 
 SHORT_PROFILE = """
 name = "Short forward check"
@@ -51,7 +51,7 @@ class Session:
                 "run",
                 "--headless",
                 "--machine",
-                str(ROOT / "machines/sim.toml"),
+                str(ROOT / "src/treadctl/samples/machines/sim.toml"),
                 "--profile",
                 str(profile),
                 "--events",

@@ -1,10 +1,11 @@
 """Bad configuration files: one test per kind of error, through the real CLI and load_session.
 
-Every case starts from the shipped files (machines/sim.toml, profiles/demo-short.toml,
-patients/demo.toml) and makes one targeted replacement, so each case reads as "this
-line, changed like this". The files are written to tmp_path as machine.toml,
-profile.toml and patient.toml, and everything runs with tmp_path as the working
-directory, so the expected lines name the files exactly as the user typed them.
+Every case starts from the shipped files (samples/machines/sim.toml,
+samples/profiles/demo-short.toml, samples/patients/demo.toml) and makes one targeted
+replacement, so each case reads as "this line, changed like this". The files are written
+to tmp_path as machine.toml, profile.toml and patient.toml, and everything runs with
+tmp_path as the working directory, so the expected lines name the files exactly as the
+user typed them.
 
 Each problem is one line on stderr, `<file>: <field path>: <reason>` (or
 `<file>: <reason>` when the whole file is at fault), and the exit code is 2. The same
@@ -30,9 +31,9 @@ from treadctl.cli import main as cli_main
 from treadctl.config.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-MACHINE = (REPO / "machines" / "sim.toml").read_text(encoding="utf-8")
-PROFILE = (REPO / "profiles" / "demo-short.toml").read_text(encoding="utf-8")
-PATIENT = (REPO / "patients" / "demo.toml").read_text(encoding="utf-8")
+MACHINE = (REPO / "src/treadctl/samples/machines" / "sim.toml").read_text(encoding="utf-8")
+PROFILE = (REPO / "src/treadctl/samples/profiles" / "demo-short.toml").read_text(encoding="utf-8")
+PATIENT = (REPO / "src/treadctl/samples/patients" / "demo.toml").read_text(encoding="utf-8")
 
 M, PR, PA = "machine.toml", "profile.toml", "patient.toml"
 UNKNOWN = "unknown field (check the spelling)"

@@ -1,8 +1,8 @@
 """The profile format: every shipped profile validates; every refusal names file, field, reason.
 
-Shipped profiles are loaded with treadctl.app.load_session against machines/sim.toml
-(with patients/demo.toml where a speed is a share of the comfortable forward speed);
-the athlete profile against machines/sim-athlete.toml and patients/athlete.toml.
+Shipped profiles are loaded with treadctl.app.load_session against samples/machines/sim.toml
+(with samples/patients/demo.toml where a speed is a share of the comfortable forward speed);
+the athlete profile against samples/machines/sim-athlete.toml and samples/patients/athlete.toml.
 
 Each refusal case writes a small profile (and, where the case needs it, a changed
 machine or patient file) to tmp_path as profile.toml / machine.toml / patient.toml,
@@ -29,11 +29,11 @@ from treadctl.protocol.plan import build_plan
 from treadctl.protocol.progression import Change, Prescription
 
 REPO = Path(__file__).resolve().parents[2]
-PROFILES = REPO / "profiles"
-SIM = REPO / "machines" / "sim.toml"
-SIM_ATHLETE = REPO / "machines" / "sim-athlete.toml"
-DEMO = REPO / "patients" / "demo.toml"
-ATHLETE = REPO / "patients" / "athlete.toml"
+PROFILES = REPO / "src/treadctl/samples/profiles"
+SIM = REPO / "src/treadctl/samples/machines" / "sim.toml"
+SIM_ATHLETE = REPO / "src/treadctl/samples/machines" / "sim-athlete.toml"
+DEMO = REPO / "src/treadctl/samples/patients" / "demo.toml"
+ATHLETE = REPO / "src/treadctl/samples/patients" / "athlete.toml"
 
 MACHINE = SIM.read_text(encoding="utf-8")
 MACHINE_NO_INCLINE = MACHINE.split("\n[incline]")[0] + "\n"

@@ -47,7 +47,9 @@ class RecordingDrive(SimDrive):
 
 def session(tmp_path: Path, **drive_kw: object):  # type: ignore[no-untyped-def]
     files = load_session(
-        ROOT / "machines/sim.toml", ROOT / "profiles/demo-short.toml", ROOT / "patients/demo.toml"
+        ROOT / "src/treadctl/samples/machines/sim.toml",
+        ROOT / "src/treadctl/samples/profiles/demo-short.toml",
+        ROOT / "src/treadctl/samples/patients/demo.toml",
     )
     events = EventLog(tmp_path / "events.jsonl")
     s = build_sim_session(files, VirtualClock(), events, ScriptedOperator(), end_on_fault=True)
@@ -209,7 +211,11 @@ async def test_a_segment_ramp_override_governs_the_setpoint_in_its_direction(
 ) -> None:
     profile = tmp_path / "ramp.toml"
     profile.write_text(RAMP_PROFILE)
-    files = load_session(ROOT / "machines/sim.toml", profile, ROOT / "patients/demo.toml")
+    files = load_session(
+        ROOT / "src/treadctl/samples/machines/sim.toml",
+        profile,
+        ROOT / "src/treadctl/samples/patients/demo.toml",
+    )
     events = EventLog(None)
     s = build_sim_session(files, VirtualClock(), events, ScriptedOperator(), end_on_fault=True)
     loop = s.loop

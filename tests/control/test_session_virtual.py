@@ -32,13 +32,13 @@ from treadctl.sim.world import COMM_LOSS_FAULT_CODE
 from treadctl.store.eventlog import EventLog
 
 REPO = Path(__file__).resolve().parents[2]
-SIM = REPO / "machines" / "sim.toml"
-SIM_HR = REPO / "machines" / "sim-hr.toml"
-DEMO = REPO / "patients" / "demo.toml"
-DEMO_SHORT = REPO / "profiles" / "demo-short.toml"
-INTRO = REPO / "profiles" / "backward-intro-15min.toml"
-STROKE = REPO / "profiles" / "stroke-30min.toml"
-HIL = REPO / "hil"
+SIM = REPO / "src/treadctl/samples/machines" / "sim.toml"
+SIM_HR = REPO / "src/treadctl/samples/machines" / "sim-hr.toml"
+DEMO = REPO / "src/treadctl/samples/patients" / "demo.toml"
+DEMO_SHORT = REPO / "src/treadctl/samples/profiles" / "demo-short.toml"
+INTRO = REPO / "src/treadctl/samples/profiles" / "backward-intro-15min.toml"
+STROKE = REPO / "src/treadctl/samples/profiles" / "stroke-30min.toml"
+HIL = REPO / "src/treadctl/samples/scenarios"
 
 EPS = 1e-3  # event times are rounded to 0.1 ms in the log
 
@@ -400,10 +400,13 @@ async def test_whole_profile_completes(
 def test_simulate_cli_prints_timeline_and_runs_fast(tmp_path: Path) -> None:
     """The shipped 30-minute profile through the real CLI: timeline, summary, speed-up."""
     events = tmp_path / "events.jsonl"
-    command = "simulate profiles/stroke-30min.toml --patient patients/demo.toml --events"
+    command = (
+        "simulate src/treadctl/samples/profiles/stroke-30min.toml"
+        " --patient src/treadctl/samples/patients/demo.toml --events"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "treadctl.cli", *command.split(), str(events)],
-        cwd=REPO,  # as typed in the checkout; the default machine is machines/sim.toml
+        cwd=REPO,  # as typed in the checkout; the default machine is the shipped sim
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -712,14 +715,17 @@ async def test_pause_then_start_resumes_the_same_segment(tmp_path: Path) -> None
 
 # --- turn-round machines: every shipped profile, and the drive never told to reverse ----
 
-SHIPPED = sorted(p.stem for p in (REPO / "profiles").glob("*.toml"))
+SHIPPED = sorted(p.stem for p in (REPO / "src/treadctl/samples/profiles").glob("*.toml"))
 
 
 def turn_round_files(stem: str, tmp_path: Path) -> tuple[Path, Path, Path | None]:
     """A shipped profile on its simulated machine, made a turn-round one."""
-    profile = REPO / "profiles" / f"{stem}.toml"
+    profile = REPO / "src/treadctl/samples/profiles" / f"{stem}.toml"
     if stem == "backward-running-athlete":
-        machine, patient = REPO / "machines" / "sim-athlete.toml", REPO / "patients/athlete.toml"
+        machine, patient = (
+            REPO / "src/treadctl/samples/machines" / "sim-athlete.toml",
+            REPO / "src/treadctl/samples/patients/athlete.toml",
+        )
     else:
         uses_pct = "speed_pct_comfortable" in profile.read_text(encoding="utf-8")
         machine, patient = SIM, DEMO if uses_pct else None

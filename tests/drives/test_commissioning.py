@@ -32,7 +32,7 @@ from treadctl.sim.world import BeltSim, Panel
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "drives.md"
-SIM_MACHINE = ROOT / "machines" / "sim.toml"
+SIM_MACHINE = ROOT / "src/treadctl/samples/machines" / "sim.toml"
 REAL = ("delta-ms300", "yaskawa-a1000", "abb-acs355", "siemens-v20")
 BAUD = 115200
 TIMEOUT_S = 0.2

@@ -29,8 +29,8 @@ from treadctl.serve import Controller
 from treadctl.store.eventlog import EventLog
 
 ROOT = Path(__file__).resolve().parents[2]
-SIM_MACHINE = ROOT / "machines/sim.toml"
-PATIENT = ROOT / "patients/demo.toml"
+SIM_MACHINE = ROOT / "src/treadctl/samples/machines/sim.toml"
+PATIENT = ROOT / "src/treadctl/samples/patients/demo.toml"
 DEADLINE_S = 30.0
 
 PROFILE = """\
@@ -51,7 +51,7 @@ def write_profile(d: Path, seconds: float = 600) -> Path:
 
 
 def write_machine(d: Path, **remote: bool) -> Path:
-    """machines/sim.toml with a [remote_commands] section."""
+    """src/treadctl/samples/machines/sim.toml with a [remote_commands] section."""
     text = SIM_MACHINE.read_text() + "\n[remote_commands]\n"
     text += "".join(f"{k} = {'true' if v else 'false'}\n" for k, v in remote.items())
     path = d / "machine.toml"

@@ -15,9 +15,9 @@ from treadctl.protocol.checklist import ONLY_STOP, SIDES_SWAPPED, checklist, seg
 from treadctl.protocol.plan import Plan, build_plan
 
 REPO = Path(__file__).resolve().parents[2]
-BELT = load_model(REPO / "machines/sim.toml", MachineConfig)
-TURN = load_model(REPO / "machines/sim-turn.toml", MachineConfig)
-DEMO = load_model(REPO / "patients/demo.toml", PatientConfig)
+BELT = load_model(REPO / "src/treadctl/samples/machines/sim.toml", MachineConfig)
+TURN = load_model(REPO / "src/treadctl/samples/machines/sim-turn.toml", MachineConfig)
+DEMO = load_model(REPO / "src/treadctl/samples/patients/demo.toml", PatientConfig)
 
 
 def plan_of(machine: MachineConfig, *segments: dict[str, Any], **profile: Any) -> Plan:

@@ -1,6 +1,6 @@
 """Progression across sessions: pure functions of the past results, tested over weeks.
 
-The 4-week schedules use the shipped profiles with patients/demo.toml: each session's
+The 4-week schedules use the shipped profiles with samples/patients/demo.toml: each session's
 plan comes from treadctl.protocol.plan.plan_next_session(history so far), each result
 records the target that plan used, and the reasons are checked word for word.
 """
@@ -25,8 +25,8 @@ from treadctl.protocol.progression import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-SIM = REPO / "machines" / "sim.toml"
-DEMO = REPO / "patients" / "demo.toml"
+SIM = REPO / "src/treadctl/samples/machines" / "sim.toml"
+DEMO = REPO / "src/treadctl/samples/patients" / "demo.toml"
 
 OK, INCOMPLETE, SAFETY = Outcome.COMPLETED, Outcome.INCOMPLETE, Outcome.SAFETY_STOP
 
@@ -65,7 +65,7 @@ def progressing(plan: Plan) -> tuple[float, float]:
 def test_four_weeks_of_knee_oa_with_an_incomplete_session_and_a_safety_stop() -> None:
     """3 sessions a week for 4 weeks; rules: +0.1 km/h after 3 in a row with rail contact
     below 20 % and RPE at most 13, up to 45 % of 3.2 km/h (1.44 km/h)."""
-    files = load_session(SIM, REPO / "profiles" / "knee-oa-10min.toml", DEMO)
+    files = load_session(SIM, REPO / "src/treadctl/samples/profiles" / "knee-oa-10min.toml", DEMO)
     assert files.plan.schedule is not None
     assert (files.plan.schedule.sessions_per_week, files.plan.schedule.weeks) == (3, 6)
     # (outcome, backward seconds, rail seconds, RPE) per session, as the store would give them
@@ -127,7 +127,9 @@ def test_four_weeks_of_knee_oa_with_an_incomplete_session_and_a_safety_stop() ->
 
 def test_four_weeks_of_the_beginner_profile_lengthen_bouts_then_raise_speed() -> None:
     """Daily sessions; bouts +15 s up to 120 s after 2 good sessions, then +0.05 km/h."""
-    files = load_session(SIM, REPO / "profiles" / "beginner-backward.toml", DEMO)
+    files = load_session(
+        SIM, REPO / "src/treadctl/samples/profiles" / "beginner-backward.toml", DEMO
+    )
     assert files.plan.schedule is not None
     days = 7 * 4
     history: list[SessionResult] = []

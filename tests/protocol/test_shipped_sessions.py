@@ -1,8 +1,8 @@
 """Every shipped profile runs to completion on the simulator, on the virtual clock.
 
-Each session: treadctl.app.load_session (machines/sim.toml, patients/demo.toml where a
-speed is a share of the comfortable forward speed; the athlete profile on
-machines/sim-athlete.toml with patients/athlete.toml), build_sim_session with a
+Each session: treadctl.app.load_session (samples/machines/sim.toml, samples/patients/demo.toml
+where a speed is a share of the comfortable forward speed; the athlete profile on
+samples/machines/sim-athlete.toml with samples/patients/athlete.toml), build_sim_session with a
 VirtualClock and the ScriptedOperator, then loop.run(). An on_cycle observer copies the
 controller's snapshot and the simulated belt's true state after every cycle.
 """
@@ -28,11 +28,11 @@ from treadctl.safety.types import Command, CommandKind, Direction, Mode
 from treadctl.store.eventlog import EventLog
 
 REPO = Path(__file__).resolve().parents[2]
-PROFILES = REPO / "profiles"
-SIM = REPO / "machines" / "sim.toml"
-SIM_ATHLETE = REPO / "machines" / "sim-athlete.toml"
-DEMO = REPO / "patients" / "demo.toml"
-ATHLETE = REPO / "patients" / "athlete.toml"
+PROFILES = REPO / "src/treadctl/samples/profiles"
+SIM = REPO / "src/treadctl/samples/machines" / "sim.toml"
+SIM_ATHLETE = REPO / "src/treadctl/samples/machines" / "sim-athlete.toml"
+DEMO = REPO / "src/treadctl/samples/patients" / "demo.toml"
+ATHLETE = REPO / "src/treadctl/samples/patients" / "athlete.toml"
 SHIPPED = sorted(p.stem for p in PROFILES.glob("*.toml"))
 
 

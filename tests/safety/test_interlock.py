@@ -2,7 +2,7 @@
 
 Every test drives `Interlock.step` directly with hand-built inputs on a clock
 of exact binary fractions, and checks the outputs, the reasons and the texts
-the operator sees. The limits come from machines/sim.toml.
+the operator sees. The limits come from samples/machines/sim.toml.
 """
 
 from __future__ import annotations
@@ -38,14 +38,14 @@ from treadctl.safety.types import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-MACHINE = load_model(ROOT / "machines" / "sim.toml", MachineConfig)
+MACHINE = load_model(ROOT / "src/treadctl/samples/machines" / "sim.toml", MachineConfig)
 LIMITS = MACHINE.limits
 CFG = InterlockConfig.from_config(LIMITS, MACHINE.watchdog)
 
 FWD = Direction.FORWARD
 BWD = Direction.BACKWARD
 
-# The numbers the tests rely on, read back from machines/sim.toml.
+# The numbers the tests rely on, read back from samples/machines/sim.toml.
 assert LIMITS.max_forward_kmh == 12.0
 assert LIMITS.max_backward_kmh == 5.0
 assert LIMITS.reverse_start_cap_kmh == 1.5

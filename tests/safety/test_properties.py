@@ -5,7 +5,7 @@ as `control/loop.py` chains them (interlock target -> `step_setpoint` with the r
 `out.direction`; the quick-stop rate when `out.decel` is QUICK or the drive is disabled)
 against the simulated belt `BeltSim` (drive ramp, inertia, STO coasting on e-stop/key,
 drive comm-loss watchdog), advanced by one loop period per cycle. Limits come from
-machines/sim.toml, optionally with a patient's personal caps.
+samples/machines/sim.toml, optionally with a patient's personal caps.
 
 Random sequences mix time steps, e-stop chain, safety key, handrails, safety-input read
 failures, drive bus failures (reads failing, bus silent, garbage readings), drive fault
@@ -78,13 +78,15 @@ from treadctl.safety.types import (
 )
 from treadctl.sim.world import BeltSim
 
-MACHINE_FILE = Path(__file__).resolve().parents[2] / "machines" / "sim.toml"
+MACHINE_FILE = Path(__file__).resolve().parents[2] / "src/treadctl/samples/machines" / "sim.toml"
 MACHINE = load_model(MACHINE_FILE, MachineConfig)
 LIMITS = MACHINE.limits
 WATCHDOG = MACHINE.watchdog
 CONFIG_PRESENCE_S = MACHINE.operator.presence_timeout_s
 PERIOD_S = MACHINE.loop.period_s
-assert isinstance(MACHINE.drive, SimDriveConfig), "machines/sim.toml must declare the sim drive"
+assert isinstance(MACHINE.drive, SimDriveConfig), (
+    "src/treadctl/samples/machines/sim.toml must declare the sim drive"
+)
 BELT = MACHINE.drive.belt
 RAMPS = {
     Direction.FORWARD: Ramp.from_config(LIMITS.forward),

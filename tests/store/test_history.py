@@ -168,7 +168,12 @@ async def test_an_e_stop_counts_as_a_safety_stop_even_if_the_session_then_comple
 async def test_an_e_stop_that_ends_the_session_and_an_operator_stop(tmp_path: Path) -> None:
     db = tmp_path / "h.sqlite"
     files = load_session(SIM, DEMO_SHORT, DEMO)
-    await simulate_into(db, files, DEMO_SHORT, Scenario.load(ROOT / "hil" / "estop-backward.toml"))
+    await simulate_into(
+        db,
+        files,
+        DEMO_SHORT,
+        Scenario.load(ROOT / "src/treadctl/samples/scenarios" / "estop-backward.toml"),
+    )
     stop = scenario(command=[{"at_s": 45.0, "command": "stop"}])
     await simulate_into(db, files, DEMO_SHORT, stop)
     estop, stopped = history(db)

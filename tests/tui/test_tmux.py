@@ -133,7 +133,9 @@ async def _wait_status(client: ControllerClient, cond: object) -> None:
 async def test_a_dead_or_frozen_dashboard_stops_the_belt(
     served: Served, term: Term, kill: signal.Signals
 ) -> None:
-    timeout_s = load_model(ROOT / "machines/sim.toml", MachineConfig).operator.presence_timeout_s
+    timeout_s = load_model(
+        ROOT / "src/treadctl/samples/machines/sim.toml", MachineConfig
+    ).operator.presence_timeout_s
     term.start_dashboard(served.socket)
     term.see("RESET REQUIRED")
     wait(lambda: standstill(term.top_line()), "the power-on standstill")
@@ -184,7 +186,7 @@ def test_the_screen_leads_the_operator_through_the_turnaround(
     does it, and the start dialog shows the backward segment's own checklist."""
     profile = short_dir / "turn.toml"
     profile.write_text(TURNAROUND, encoding="utf-8")
-    served = Served(short_dir, ROOT / f"machines/{machine}.toml", profile)
+    served = Served(short_dir, ROOT / f"src/treadctl/samples/machines/{machine}.toml", profile)
     try:
         turns = machine == "sim-turn"
         term.start_dashboard(served.socket)

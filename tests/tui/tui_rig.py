@@ -51,9 +51,9 @@ name = "main"
 def demo_files(profile: Path | None = None, **machine: object) -> SessionFiles:
     """The demo session's files (or `profile`); `machine` overrides machine file fields."""
     files = load_session(
-        ROOT / "machines/sim.toml",
-        profile or ROOT / "profiles/demo-short.toml",
-        ROOT / "patients/demo.toml",
+        ROOT / "src/treadctl/samples/machines/sim.toml",
+        profile or ROOT / "src/treadctl/samples/profiles/demo-short.toml",
+        ROOT / "src/treadctl/samples/patients/demo.toml",
     )
     if not machine:
         return files

@@ -37,8 +37,8 @@ class Served:
     or the machine and profile given)."""
 
     dir: Path
-    machine: Path = ROOT / "machines/sim.toml"
-    profile: Path = ROOT / "profiles/demo-short.toml"
+    machine: Path = ROOT / "src/treadctl/samples/machines/sim.toml"
+    profile: Path = ROOT / "src/treadctl/samples/profiles/demo-short.toml"
     socket: Path = field(init=False)
     proc: subprocess.Popen[bytes] = field(init=False)
 
@@ -53,7 +53,7 @@ class Served:
             "--profile",
             str(self.profile),
             "--patient",
-            str(ROOT / "patients/demo.toml"),
+            str(ROOT / "src/treadctl/samples/patients/demo.toml"),
             "--socket",
             str(self.socket),
             "--db",
