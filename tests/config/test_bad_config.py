@@ -7,8 +7,10 @@ to tmp_path as machine.toml, profile.toml and patient.toml, and everything runs 
 tmp_path as the working directory, so the expected lines name the files exactly as the
 user typed them.
 
-Each problem is one line on stderr, `<file>: <field path>: <reason>` (or
-`<file>: <reason>` when the whole file is at fault), and the exit code is 2. The same
+Each problem is one line on stderr, `<file>:<line>:<column>: <field path>: <reason>`
+(`<file>: <field path>: <reason>` when the field's place is not known, `<file>: <reason>`
+when the whole file is at fault), and the exit code is 2. The positions themselves are
+checked in test_error_messages.py; here they are optional. The same
 problems come back from treadctl.app.load_session as a list of ConfigProblem.
 
 Every CLI call is a real `python -m treadctl.cli` subprocess. They are started together
@@ -36,7 +38,12 @@ PROFILE = (REPO / "src/treadctl/samples/profiles" / "demo-short.toml").read_text
 PATIENT = (REPO / "src/treadctl/samples/patients" / "demo.toml").read_text(encoding="utf-8")
 
 M, PR, PA = "machine.toml", "profile.toml", "patient.toml"
-UNKNOWN = "unknown field (check the spelling)"
+
+
+def unknown(nearest: str) -> str:
+    return f"unknown field; did you mean {nearest}?"
+
+
 # pydantic adds a detail in lax mode that strict mode leaves out; either names the type
 NOT_A_NUMBER = re.compile(r"Input should be a valid number(, unable to parse string as a number)?")
 NOT_A_BOOLEAN = re.compile(r"Input should be a valid boolean(, unable to interpret input)?")
@@ -147,27 +154,27 @@ CASES = [
     # --- unknown fields (typos) --------------------------------------------------------
     Case(
         "unknown-field-top-level",
-        ((M, "speed_stepkmh", UNKNOWN),),
+        ((M, "speed_stepkmh", unknown("speed_step_kmh")),),
         machine=edit(MACHINE, ("speed_step_kmh = 0.1", "speed_stepkmh = 0.1")),
     ),
     Case(
         "unknown-field-nested",
         (
             (M, "limits.forward.accel_mps2", "Field required"),
-            (M, "limits.forward.acel_mps2", UNKNOWN),
+            (M, "limits.forward.acel_mps2", unknown("accel_mps2")),
         ),
         machine=edit(MACHINE, ("accel_mps2 = 0.25", "acel_mps2 = 0.25")),
     ),
     Case(
         "unknown-field-in-segment",
-        ((PR, "blocks[0].segments[1].sped_kmh", UNKNOWN),),
+        ((PR, "blocks[0].segments[1].sped_kmh", unknown("speed_kmh")),),
         profile=edit(PROFILE, ("speed_kmh = 1.0", "sped_kmh = 1.0")),
     ),
     Case(
         "unknown-field-in-patient",
         (
             (PA, "comfortable_forward_kmh", "Field required"),
-            (PA, "comfortable_fwd_kmh", UNKNOWN),
+            (PA, "comfortable_fwd_kmh", unknown("comfortable_forward_kmh")),
         ),
         patient=edit(PATIENT, ("comfortable_forward_kmh = 3.2", "comfortable_fwd_kmh = 3.2")),
     ),
@@ -216,24 +223,24 @@ CASES = [
     # --- values out of range -------------------------------------------------------------
     Case(
         "negative-machine-speed",
-        ((M, "limits.max_forward_kmh", "Input should be greater than 0"),),
+        ((M, "limits.max_forward_kmh", "must be above 0 km/h (-1 km/h given)"),),
         machine=edit(MACHINE, ("max_forward_kmh = 12.0", "max_forward_kmh = -1.0")),
     ),
     Case(
         "negative-segment-speed",
-        ((PR, "blocks[0].segments[1].speed_kmh", "Input should be greater than 0"),),
+        ((PR, "blocks[0].segments[1].speed_kmh", "must be above 0 km/h (-1 km/h given)"),),
         profile=edit(PROFILE, ("speed_kmh = 1.0", "speed_kmh = -1.0")),
     ),
     Case(
         "machine-speed-above-bound",
-        ((M, "limits.max_forward_kmh", "Input should be less than or equal to 25"),),
+        ((M, "limits.max_forward_kmh", "must be at most 25 km/h (30 km/h given)"),),
         machine=edit(MACHINE, ("max_forward_kmh = 12.0", "max_forward_kmh = 30.0")),
     ),
     Case(
         "two-problems-in-one-file",
         (
-            (M, "limits.max_forward_kmh", "Input should be greater than 0"),
-            (M, "speed_step_kmh", "Input should be greater than 0"),
+            (M, "limits.max_forward_kmh", "must be above 0 km/h (-1 km/h given)"),
+            (M, "speed_step_kmh", "must be above 0 km/h (0 km/h given)"),
         ),
         machine=edit(
             MACHINE,
@@ -474,7 +481,7 @@ CASES = [
         "problems-in-all-three-files",
         (
             (M, "limits.forward.accel_mps2", "Field required"),
-            (M, "limits.forward.acel_mps2", UNKNOWN),
+            (M, "limits.forward.acel_mps2", unknown("accel_mps2")),
             (
                 PR,
                 "blocks[0].segments[1]",
@@ -494,9 +501,10 @@ PARAMS = [pytest.param(c, id=c.id) for c in CASES]
 
 def line_pattern(expected: Expected) -> re.Pattern[str]:
     source, field, reason = expected
-    where = f"{source}: {field}" if field else source
+    at = r"(?::\d+:\d+)?" if field else ""  # the line and column, where known
+    where = re.escape(source) + at + (": " + re.escape(field) if field else "")
     body = reason.pattern if isinstance(reason, re.Pattern) else re.escape(reason)
-    return re.compile(re.escape(where) + ": " + body)
+    return re.compile(where + ": " + body)
 
 
 def assert_lines(lines: list[str], expected: tuple[Expected, ...]) -> None:

@@ -130,7 +130,7 @@ def test_a_bad_user_map_names_the_field(tmp_path: Path) -> None:
         load_map(str(path))
     (problem,) = info.value.problems
     assert problem.field == "reference.counts_per_hz"
-    assert "greater than 0" in problem.reason
+    assert problem.reason == "must be above 0 counts per Hz (-1 counts per Hz given)"
 
 
 def test_run_words_must_differ_unless_reference_is_signed(tmp_path: Path) -> None:

@@ -8,12 +8,25 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class ConfigProblem:
+    """One problem: `file:line:column: field.path: reason`.
+
+    `line` and `column` (both from 1) say where the field's key is written in the file,
+    when the loader could tell; the field path is the one in the file (`drive.link.port`).
+    Without a position the line reads `file: field.path: reason`.
+    """
+
     source: str
     field: str
     reason: str
+    line: int | None = None
+    column: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.source}: {self.field}" if self.field else self.source
+        where = self.source
+        if self.line is not None:
+            where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
+        if self.field:
+            where += f": {self.field}"
         return f"{where}: {self.reason}"
 
 

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from treadctl.config.errors import ConfigError, ConfigProblem, FieldError
+from treadctl.config.messages import bound_in_words, did_you_mean, file_path
+from treadctl.config.positions import TomlPositions
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -37,6 +39,7 @@ MAX_DEPTH = 32
 # Parts of one dotted key, in a key or a table header: `limits.forward.accel_mps2` has 3.
 MAX_KEY_PARTS = 16
 FINITE = "must be a finite number (inf and nan are refused)"
+UNKNOWN = "unknown field (check the spelling)"
 
 # What the limit scanner looks at: strings (multi-line ones first) and comments, only
 # to skip over them; brackets; dots; and what ends a dotted key (=, comma, newline).
@@ -67,21 +70,57 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def problems_from_validation(source: str, err: ValidationError) -> list[ConfigProblem]:
+def problems_from_validation(
+    source: str,
+    err: ValidationError,
+    model: type[BaseModel] | None = None,
+    text: str | None = None,
+) -> list[ConfigProblem]:
+    """One problem per pydantic error, worded for the file's reader.
+
+    With the `model` that was validated, a field is named by its path in the file (no
+    union member tags), a misspelt field gets a "did you mean", and a bound its unit;
+    with the `text` the data was parsed from, each problem says on which line and
+    column its field is (or, for a missing field, the table it is missing from).
+    """
+    positions = None if text is None else _positions(text)
     problems = []
     for item in err.errors(include_url=False):
         loc = tuple(p for p in item["loc"] if isinstance(p, int | str))
+        owner = None
+        if model is not None:
+            loc, owner = file_path(model, loc)
+        name = str(loc[-1]) if loc and isinstance(loc[-1], str) else ""
         msg = item["msg"]
         if item["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling)"
+            nearest = did_you_mean(owner, name)
+            msg = UNKNOWN if nearest is None else f"unknown field; did you mean {nearest}?"
         elif item["type"] == "finite_number":
             msg = FINITE
+        elif model is not None:
+            named = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+            msg = bound_in_words(item["type"], item.get("ctx", {}), item["input"], named) or msg
         blamed = item.get("ctx", {}).get("error")
         if isinstance(blamed, FieldError):
             loc = (*loc, *blamed.field.split("."))
             msg = blamed.reason
-        problems.append(ConfigProblem(source, field_path(loc), msg))
+        at = None
+        if positions is not None:
+            at = positions.find(loc)
+            if at is None and item["type"] == "missing" and len(loc) > 1:
+                at = positions.find(loc[:-1])  # the table it is missing from
+        line, column = at if at is not None else (None, None)
+        problems.append(ConfigProblem(source, field_path(loc), msg, line, column))
     return problems
+
+
+def _positions(text: str) -> TomlPositions | None:
+    """The text's key positions; None if the scan fails (a problem without a line
+    is better than no problem)."""
+    try:
+        return TomlPositions(text)
+    except (RecursionError, MemoryError, ValueError, IndexError, KeyError, TypeError):
+        return None
 
 
 def text_limit_problem(text: str) -> str | None:
@@ -206,6 +245,11 @@ def _too_large(path: Path, max_bytes: int = MAX_FILE_BYTES) -> ConfigError:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    return _read_toml(path)[1]
+
+
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The file's text and its data, within the limits."""
     try:
         raw = read_capped(path)
     except OSError as exc:
@@ -220,12 +264,12 @@ def read_toml(path: Path) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError.single(path, "", f"not UTF-8 text: {exc.reason}") from exc
-    return loads_toml(text, path)
+    return text, loads_toml(text, path)
 
 
 def load_model(path: Path, model: type[ModelT]) -> ModelT:
-    data = read_toml(path)
+    text, data = _read_toml(path)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(problems_from_validation(str(path), exc)) from exc
+        raise ConfigError(problems_from_validation(str(path), exc, model, text)) from exc
