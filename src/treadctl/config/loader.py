@@ -9,6 +9,11 @@ than `MAX_KEY_PARTS` parts (tomllib recurses on the first and is slow on the sec
 Whatever still goes wrong while decoding becomes a `ConfigError` naming the file and
 the reason; nothing escapes as a traceback. Non-finite numbers (TOML's inf and nan)
 are refused by the models themselves (`allow_inf_nan=False` in their base class).
+
+A model's problems name the line and column of the field's key (`positions`: one more
+linear pass, over text that has parsed and is within the limits above, made only when
+there is a problem to place), the field's path as written in the file, the field meant
+by a misspelt one, and bounds with the field's unit (`messages`).
 """
 
 from __future__ import annotations
