@@ -301,7 +301,17 @@ class DashboardApp(App[int]):
 
 def run_dashboard(socket: Path, *, print_summary: bool = True) -> int:
     """Run the dashboard in this terminal; the exit status for the shell (0: the session
-    ended, or the dashboard was never the operator's; 1: it left without an end)."""
+    ended, or the dashboard was never the operator's; 1: it left without an end; 2: no
+    terminal to run in, refused before connecting)."""
+    why = terminal.missing_terminal()
+    if why is not None:
+        print(
+            f"treadctl dashboard: needs a terminal: {why}.\n"
+            "  Run it in a terminal (over SSH: ssh -t). For a one-off reading without a "
+            f"terminal: treadctl status --socket {socket}",
+            file=sys.stderr,
+        )
+        return terminal.EXIT_NO_TERMINAL
     app = DashboardApp(socket)
     code = app.run()
     if app.ended is not None and print_summary:

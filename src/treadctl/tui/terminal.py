@@ -4,7 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable
+from typing import TextIO
+
+EXIT_NO_TERMINAL = 2  # like a usage error: nothing was started
+
+
+def _is_tty(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):  # a closed or detached stream
+        return False
+
+
+def missing_terminal() -> str | None:
+    """Why this process cannot run a full-screen screen (None: it can).
+
+    The dashboard reads keys from standard input and draws on standard output; with
+    either one a pipe or a file it would write escape codes into it and wait for keys
+    that never come."""
+    for name, stream in (("standard output", sys.stdout), ("standard input", sys.stdin)):
+        if not _is_tty(stream):
+            return f"{name} is not a terminal (a pipe or a file)"
+    return None
 
 
 def own_stop_signals(repaint: Callable[[], object]) -> Callable[[], None]:
