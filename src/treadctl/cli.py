@@ -8,9 +8,12 @@ import contextlib
 import gc
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from treadctl.control.priority import raise_priority
 from treadctl.control.summary import SessionSummary
 from treadctl.drives.calibrate import from_measurement, from_mechanics
 from treadctl.drives.probe import ProbeContext, machine_context, probe
+from treadctl.drives.reach import reach
 from treadctl.drives.regmap import load_map
 from treadctl.launch import run_with_dashboard
 from treadctl.mqtt.bridge import MqttBridge
@@ -100,9 +104,94 @@ DEFAULT_MACHINE = "sim"
 PROFILE_HELP = "profile file (TOML) or a shipped profile's name (treadctl profiles list)"
 
 
+def treadctl_version() -> str:
+    try:
+        return package_version("treadctl")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed)"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's lines (examples, exit codes) and states an option's default
+    when its help text does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            not action.option_strings
+            or "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+# What each exit code means, as the verbs use them (README.md has the same table).
+EXIT_WORDS = {
+    EXIT_OK: "ok",
+    EXIT_CONFIG: "configuration or usage error (bad file, options that do not go together)",
+    EXIT_CONNECT: "unreachable: the drive, its link or the controller could not be reached",
+    EXIT_NOT_COMPLETED: "not completed (stopped, fault) or refused",
+}
+
+
+def epilog(examples: list[str], exits: dict[int, str]) -> str:
+    """The end of a verb's --help: a few examples, then its exit codes."""
+    lines = ["examples:", *(f"  {e}" for e in examples), "", "exit codes:"]
+    return "\n".join([*lines, *exit_lines(exits)])
+
+
+def exit_lines(exits: dict[int, str]) -> list[str]:
+    lines: list[str] = []
+    for code, text in sorted(exits.items()):
+        lines += textwrap.wrap(text, 78, initial_indent=f"  {code}  ", subsequent_indent=" " * 5)
+    return lines
+
+
+def verb_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    text: str,
+    examples: list[str],
+    exits: dict[int, str],
+) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name,
+        help=text,
+        description=text[:1].upper() + text[1:] + ".",
+        epilog=epilog(examples, exits),
+        formatter_class=HelpFormatter,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="treadctl", description=__doc__)
-    sub = p.add_subparsers(dest="verb", required=True)
+    p = argparse.ArgumentParser(
+        prog="treadctl",
+        description=__doc__,
+        formatter_class=HelpFormatter,
+        epilog="\n".join(
+            [
+                "exit codes (each verb's --help gives its own, and examples):",
+                *exit_lines(
+                    {
+                        **EXIT_WORDS,
+                        1: "a crash (Python's own exit), or a dashboard that left before the session ended",
+                    }
+                ),
+            ]
+        ),
+    )
+    p.add_argument(
+        "--version", action="version", version=f"treadctl {treadctl_version()}",
+        help="print the installed version and exit",
+    )  # fmt: skip
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    config = {EXIT_CONFIG: "a file is refused (one line per problem) or a usage error"}
+    session_exits = {
+        EXIT_OK: "the session completed",
+        **config,
+        EXIT_NOT_COMPLETED: "the session did not complete (stopped, faulted, time limit)",
+    }
 
     def files(sp: argparse.ArgumentParser, machine_required: bool = True) -> None:
         sp.add_argument(
@@ -114,8 +203,15 @@ def _parser() -> argparse.ArgumentParser:
             + ("" if machine_required else f" (default: {DEFAULT_MACHINE}, the simulator)"),
         )
         sp.add_argument(
-            "--patient", type=PATIENT, default=None, help="patient file (TOML) or a sample's name"
+            "--patient",
+            type=PATIENT,
+            default=None,
+            help="patient file (TOML) or a sample's name (default: none, no personal caps)",
         )
+
+    def session_files(sp: argparse.ArgumentParser, machine_required: bool = True) -> None:
+        """The files of a verb that runs a session: also its event log and scenario."""
+        files(sp, machine_required)
         sp.add_argument(
             "--events",
             type=Path,
@@ -126,31 +222,81 @@ def _parser() -> argparse.ArgumentParser:
             "--scenario",
             type=SCENARIO,
             default=None,
-            help="simulator scenario (file or shipped name): timed faults and operator commands",
+            help="simulator scenario (file or shipped name): timed faults and operator "
+            "commands (default: none)",
         )
 
-    check = sub.add_parser("check", help="validate machine, profile and patient files")
+    check = verb_parser(
+        sub,
+        "check",
+        "validate machine, profile and patient files and try the machine's drive link",
+        [
+            "treadctl check --machine sim --profile stroke-30min --patient demo",
+            "treadctl check --machine clinic.toml --profile demo-short   # opens the link",
+            "treadctl check --machine clinic.toml --profile demo-short --offline",
+        ],
+        {
+            EXIT_OK: "the files are valid and every link can be opened now (or --offline)",
+            **config,
+            EXIT_CONNECT: "a link cannot be opened now (serial port missing or not "
+            "permitted, TCP connection refused or unanswered): the reason is printed",
+        },
+    )
     check.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
     files(check)
+    check.add_argument(
+        "--offline",
+        action="store_true",
+        help="check the files only: do not try to open the drive's serial port or TCP "
+        "connection (nothing is ever sent to the drive either way)",
+    )
 
-    plan_p = sub.add_parser(
-        "plan", help="show the resolved plan: segments, pre-start checklist, energy estimate"
+    plan_p = verb_parser(
+        sub,
+        "plan",
+        "show the resolved plan: segments, pre-start checklist, energy estimate",
+        ["treadctl plan --machine sim-turn --profile demo-short --patient demo"],
+        {EXIT_OK: "the plan is printed", **config},
     )
     plan_p.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
     files(plan_p)
 
-    profiles = sub.add_parser("profiles", help="the profiles shipped with treadctl")
+    profiles = verb_parser(
+        sub,
+        "profiles",
+        "the profiles shipped with treadctl",
+        ["treadctl profiles list"],
+        {EXIT_OK: "the list is printed"},
+    )
     profiles_sub = profiles.add_subparsers(dest="profiles_verb", required=True)
-    profiles_sub.add_parser(
-        "list", help="each shipped profile: name, minutes, segments, title, source"
+    verb_parser(
+        profiles_sub,
+        "list",
+        "each shipped profile: name, minutes, segments, title, source",
+        ["treadctl profiles list"],
+        {EXIT_OK: "the list is printed"},
     )
 
-    sim = sub.add_parser("simulate", help="run a whole profile on the virtual clock")
+    sim = verb_parser(
+        sub,
+        "simulate",
+        "run a whole profile on the virtual clock",
+        [
+            "treadctl simulate demo-short",
+            "treadctl simulate backward-intro-15min --patient demo --quiet",
+            "treadctl simulate demo-short --scenario estop-backward",
+            "treadctl simulate demo-short --patient demo --db runs/sim.sqlite --progress",
+        ],
+        session_exits,
+    )
     sim.add_argument("profile", type=PROFILE, help=PROFILE_HELP)
-    files(sim, machine_required=False)
+    session_files(sim, machine_required=False)
     sim.add_argument("--quiet", action="store_true", help="summary only, no timeline")
     sim.add_argument(
-        "--db", type=Path, default=None, help="also record the session in this database"
+        "--db",
+        type=Path,
+        default=None,
+        help="also record the session in this database (default: not recorded)",
     )
     sim.add_argument(
         "--progress",
@@ -158,9 +304,23 @@ def _parser() -> argparse.ArgumentParser:
         help="set the progressing segments from the patient's simulated sessions in --db",
     )
 
-    run = sub.add_parser("run", help="run a session in real time")
+    run = verb_parser(
+        sub,
+        "run",
+        "run a session in real time",
+        [
+            "treadctl run --machine sim --profile demo-short --patient demo",
+            "treadctl run --machine sim --profile demo-short --headless",
+            "treadctl run --machine clinic.toml --profile stroke-30min --patient P-017 --progress",
+        ],
+        {
+            **session_exits,
+            EXIT_CONNECT: "the drive could not be connected or its watchdog armed (nothing moved)",
+            1: "the dashboard left before it saw the session end",
+        },
+    )
     run.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
-    files(run)
+    session_files(run)
     run.add_argument(
         "--headless",
         action="store_true",
@@ -168,17 +328,23 @@ def _parser() -> argparse.ArgumentParser:
         "process of its own and the dashboard in this terminal)",
     )
     run.add_argument(
-        "--socket", type=Path, default=DEFAULT_SOCKET, help=f"controller socket ({DEFAULT_SOCKET})"
+        "--socket",
+        type=Path,
+        default=DEFAULT_SOCKET,
+        help=f"controller socket, without --headless (default: {DEFAULT_SOCKET})",
     )
     run.add_argument(
-        "--mqtt", type=Path, default=None, help="MQTT bridge file (with the dashboard only)"
+        "--mqtt",
+        type=Path,
+        default=None,
+        help="MQTT bridge file, without --headless (docs/mqtt.md; default: no MQTT)",
     )
     run.add_argument(
         "--operator",
         choices=("console", "auto"),
         default="console",
-        help="who gives reset and start: the console (stdin) or the scripted "
-        "demo operator (also accepts console commands)",
+        help="with --headless: who gives reset and start: the console (stdin) or the "
+        "scripted demo operator (also accepts console commands)",
     )
     run.add_argument(
         "--db", type=Path, default=DEFAULT_DB, help=f"session database (default: {DEFAULT_DB})"
@@ -188,13 +354,26 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="set the progressing segments from the patient's recorded sessions in --db",
     )
-    serve = sub.add_parser(
-        "serve", help="the controller process: runs a session, clients attach on its socket"
+    serve = verb_parser(
+        sub,
+        "serve",
+        "the controller process: runs a session, clients attach on its socket",
+        [
+            "treadctl serve --machine sim --profile demo-short --socket runs/a.sock",
+            "treadctl serve --machine sim --profile demo-short --operator auto",
+        ],
+        {
+            **session_exits,
+            EXIT_CONNECT: "the drive could not be connected or its watchdog armed (nothing moved)",
+        },
     )
     serve.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
-    files(serve)
+    session_files(serve)
     serve.add_argument(
-        "--socket", type=Path, default=DEFAULT_SOCKET, help=f"socket path ({DEFAULT_SOCKET})"
+        "--socket",
+        type=Path,
+        default=DEFAULT_SOCKET,
+        help=f"socket path (default: {DEFAULT_SOCKET})",
     )
     serve.add_argument(
         "--db", type=Path, default=DEFAULT_DB, help=f"session database (default: {DEFAULT_DB})"
@@ -204,7 +383,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="set the progressing segments from the patient's recorded sessions in --db",
     )
-    serve.add_argument("--mqtt", type=Path, default=None, help="MQTT bridge file (docs/mqtt.md)")
+    serve.add_argument(
+        "--mqtt",
+        type=Path,
+        default=None,
+        help="MQTT bridge file (docs/mqtt.md; default: no MQTT)",
+    )
     serve.add_argument(
         "--operator",
         choices=("dashboard", "auto"),
@@ -212,22 +396,77 @@ def _parser() -> argparse.ArgumentParser:
         help="who gives reset and start: the attached dashboard, or the scripted demo "
         "operator (for unattended tests)",
     )
-    for verb, text in (
-        ("dashboard", "the operator dashboard of a running controller"),
-        ("status", "print a running controller's status"),
-        ("stop", "stop the belt of a running controller (always accepted)"),
-    ):
-        client = sub.add_parser(verb, help=text)
+    unreachable = {EXIT_CONNECT: "no controller answers on the socket"}
+    clients: tuple[tuple[str, str, dict[int, str]], ...] = (
+        (
+            "dashboard",
+            "the operator dashboard of a running controller",
+            {
+                EXIT_OK: "the session ended, or this dashboard only watched",
+                1: "it left before the session ended, or lost the controller",
+            },
+        ),
+        (
+            "status",
+            "print a running controller's status",
+            {
+                EXIT_OK: "the status is printed",
+                EXIT_CONNECT: "no controller answers on the socket, or no status in 5 s",
+            },
+        ),
+        (
+            "stop",
+            "stop the belt of a running controller (always accepted)",
+            {
+                EXIT_OK: "the stop was accepted",
+                **unreachable,
+                EXIT_NOT_COMPLETED: "the controller refused it",
+            },
+        ),
+    )
+    for verb, text, exits in clients:
+        client = verb_parser(
+            sub,
+            verb,
+            text,
+            [f"treadctl {verb}", f"treadctl {verb} --socket runs/a.sock"],
+            exits,
+        )
         client.add_argument(
-            "--socket", type=Path, default=DEFAULT_SOCKET, help=f"socket path ({DEFAULT_SOCKET})"
+            "--socket",
+            type=Path,
+            default=DEFAULT_SOCKET,
+            help=f"socket path (default: {DEFAULT_SOCKET})",
         )
         if verb == "status":
             client.add_argument("--json", action="store_true", help="the Status message as JSON")
     add_monitor_arguments(
-        sub.add_parser("monitor", help="every treadmill on an MQTT broker, in one overview")
+        verb_parser(
+            sub,
+            "monitor",
+            "every treadmill on an MQTT broker, in one overview",
+            [
+                "treadctl monitor --broker 127.0.0.1:1883 --site clinic-a",
+                "treadctl monitor --broker mqtt.clinic:8883 --site clinic-a --tls "
+                "--username ops --password-file ops.pw --commands",
+            ],
+            {EXIT_OK: "the user quit", **config},
+        )
     )
     _records_parsers(sub)
-    sim_p = sub.add_parser("sim", help="the HIL simulator: a drive and safety I/O on Modbus")
+    sim_p = verb_parser(
+        sub,
+        "sim",
+        "the HIL simulator: a drive and safety I/O on Modbus",
+        [
+            "treadctl sim --map delta-ms300 --tcp 127.0.0.1:5020 --control 127.0.0.1:5021",
+            "treadctl sim --map siemens-v20 --rtu /dev/pts/7 --baud 115200 --wire-timing",
+        ],
+        {
+            EXIT_OK: "stopped by Ctrl-C or SIGTERM",
+            EXIT_CONFIG: "neither --tcp nor --rtu given, or a file is refused",
+        },
+    )
     sim_p.add_argument("--map", default="generic", help="register map to emulate")
     sim_p.add_argument("--tcp", metavar="HOST:PORT", help="serve Modbus TCP here")
     sim_p.add_argument("--rtu", metavar="DEVICE", help="serve Modbus RTU on this serial device")
@@ -254,8 +493,10 @@ def _parser() -> argparse.ArgumentParser:
         help="which real drive to emulate (default: the one the map is named after; "
         "'map': a drive that does whatever the map says, for the generic map and your own)",
     )
-    sim_p.add_argument("--drive-id", type=int, default=1)
-    sim_p.add_argument("--io-id", type=int, default=2)
+    sim_p.add_argument("--drive-id", type=int, default=1, help="the drive's Modbus device id")
+    sim_p.add_argument(
+        "--io-id", type=int, default=2, help="the safety input module's Modbus device id"
+    )
     sim_p.add_argument(
         "--control",
         metavar="HOST:PORT",
@@ -264,20 +505,51 @@ def _parser() -> argparse.ArgumentParser:
     sim_p.add_argument(
         "--scenario", type=SCENARIO, default=None, help="timed fault events (file or name)"
     )
-    drive_p = sub.add_parser("drive", help="commissioning tools for a real drive")
+    probe_exits = {
+        EXIT_OK: "every register was read",
+        EXIT_CONFIG: "no link or map given, or a file is refused",
+        EXIT_CONNECT: "the drive could not be reached or a read failed",
+    }
+    probe_examples = [
+        "treadctl drive probe --map delta-ms300 --tcp 127.0.0.1:5020",
+        "treadctl drive probe --map delta-ms300 --rtu /dev/ttyUSB0 --baud 115200",
+        "treadctl drive probe --machine clinic.toml",
+    ]
+    drive_p = verb_parser(
+        sub, "drive", "commissioning tools for a real drive", probe_examples, probe_exits
+    )
     drive_sub = drive_p.add_subparsers(dest="drive_verb", required=True)
-    probe_p = drive_sub.add_parser(
-        "probe", help="read status, fault, comm-loss watchdog and commissioning parameters"
+    probe_p = verb_parser(
+        drive_sub,
+        "probe",
+        "read status, fault, comm-loss watchdog and commissioning parameters (reads only)",
+        probe_examples,
+        probe_exits,
     )
     probe_p.add_argument("--machine", type=MACHINE, help="take link, map, device id from it")
     probe_p.add_argument("--map", help="register map name or file (default: the machine's)")
-    probe_p.add_argument("--tcp", metavar="HOST:PORT")
-    probe_p.add_argument("--port", metavar="DEVICE", help="serial device (Modbus RTU)")
-    probe_p.add_argument("--baud", type=int, default=19200)
-    probe_p.add_argument("--parity", choices=("N", "E", "O"), default="E")
-    probe_p.add_argument("--device-id", type=int, default=None, help="default: machine's or 1")
-    probe_p.add_argument("--kmh-per-hz", type=float, default=None, help="default: machine's")
-    probe_p.add_argument("--timeout", type=float, default=0.5)
+    probe_p.add_argument("--tcp", metavar="HOST:PORT", help="the drive on Modbus TCP")
+    probe_p.add_argument(
+        "--rtu",
+        metavar="DEVICE",
+        help="the drive on Modbus RTU on this serial device (formerly --port, still accepted)",
+    )
+    probe_p.add_argument("--port", dest="rtu", metavar="DEVICE", help=argparse.SUPPRESS)
+    probe_p.add_argument("--baud", type=int, default=19200, help="RTU baud rate")
+    probe_p.add_argument("--parity", choices=("N", "E", "O"), default="E", help="RTU parity")
+    probe_p.add_argument(
+        "--device-id", type=int, default=None, help="the drive's Modbus device id "
+        "(default: the machine's, else 1)",
+    )  # fmt: skip
+    probe_p.add_argument(
+        "--kmh-per-hz",
+        type=float,
+        default=None,
+        help="belt km/h per motor Hz (default: the machine's, else 0.1)",
+    )
+    probe_p.add_argument(
+        "--timeout", type=float, default=0.5, help="seconds to wait for each answer"
+    )
     probe_p.add_argument(
         "--rate-hz",
         type=float,
@@ -285,12 +557,35 @@ def _parser() -> argparse.ArgumentParser:
         help="loop rate the serial setting must carry (default: the machine's, else 50)",
     )
 
-    cal = sub.add_parser("calibrate", help="belt km/h per motor Hz from a timed measurement")
-    cal.add_argument("--hz", type=float, help="drive frequency the belt ran at")
-    cal.add_argument("--revolutions", type=int, help="belt revolutions counted (a mark passing)")
-    cal.add_argument("--seconds", type=float, help="time for those revolutions")
-    cal.add_argument("--belt-length-m", type=float, help="belt length, measured")
-    cal.add_argument("--roller-diameter-mm", type=float, help="for the theoretical comparison")
+    cal = verb_parser(
+        sub,
+        "calibrate",
+        "belt km/h per motor Hz from a timed measurement",
+        [
+            "treadctl calibrate --hz 20 --revolutions 10 --seconds 45 --belt-length-m 3.1",
+            "treadctl calibrate   # asks for each figure",
+        ],
+        {EXIT_OK: "the factor is printed", EXIT_CONFIG: "a figure is missing or invalid"},
+    )
+    cal.add_argument(
+        "--hz", type=float, help="drive frequency the belt ran at (default: asked for)"
+    )
+    cal.add_argument(
+        "--revolutions",
+        type=int,
+        help="belt revolutions counted, a mark passing (default: asked for)",
+    )
+    cal.add_argument(
+        "--seconds", type=float, help="time for those revolutions (default: asked for)"
+    )
+    cal.add_argument(
+        "--belt-length-m", type=float, help="belt length, measured (default: asked for)"
+    )
+    cal.add_argument(
+        "--roller-diameter-mm",
+        type=float,
+        help="for the theoretical comparison (default: none made)",
+    )
     cal.add_argument("--gear-ratio", type=float, default=1.0, help="motor turns per roller turn")
     cal.add_argument("--poles", type=int, default=4, help="motor poles")
     return p
@@ -424,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"ok: {plan.profile.name}: {len(plan.segments)} segments, "
                 f"{plan.total_s / 60:.1f} min"
             )
-            return EXIT_OK
+            return EXIT_OK if args.offline else _check_links(files.machine)
         if args.verb == "plan":
             files = load_session(args.machine, args.profile, args.patient)
             print("\n".join(plan_lines(files.plan, files.patient, files.machine)))
@@ -471,6 +766,18 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_CONFIG
 
 
+def _check_links(machine: MachineConfig) -> int:
+    """`check` without --offline: each link the controller would open, and whether it
+    can be opened now (nothing is sent); exit 3 with the reason if one cannot."""
+    code = EXIT_OK
+    for link in reach(machine):
+        print(link.line)
+        if link.problem is not None:
+            print(f"treadctl check: {link.what} link: {link.problem}", file=sys.stderr)
+            code = EXIT_CONNECT
+    return code
+
+
 def _sim(args: argparse.Namespace) -> int:
     if args.tcp is None and args.rtu is None:
         print("treadctl sim: give --tcp HOST:PORT and/or --rtu DEVICE", file=sys.stderr)
@@ -504,10 +811,10 @@ def _probe(args: argparse.Namespace) -> int:
     if args.tcp:
         host, port = host_port(args.tcp)
         link = TcpLink(kind="tcp", host=host, port=port, timeout_s=args.timeout)
-    elif args.port:
+    elif args.rtu:
         link = SerialLink(
             kind="rtu",
-            port=args.port,
+            port=args.rtu,
             baudrate=args.baud,
             parity=args.parity,
             timeout_s=args.timeout,
@@ -516,7 +823,7 @@ def _probe(args: argparse.Namespace) -> int:
         link = ctx.link.model_copy(update={"timeout_s": args.timeout})
     else:
         print(
-            "treadctl drive probe: give --tcp HOST:PORT, --port DEVICE or --machine FILE",
+            "treadctl drive probe: give --tcp HOST:PORT, --rtu DEVICE or --machine FILE",
             file=sys.stderr,
         )
         return EXIT_CONFIG
@@ -529,7 +836,7 @@ def _probe(args: argparse.Namespace) -> int:
     rate = args.rate_hz or LoopConfig().rate_hz
     loop = ctx.loop if ctx else LoopConfig(rate_hz=rate)
     inputs = ctx.input_reads if ctx else None
-    machine_link = ctx is not None and not (args.tcp or args.port)
+    machine_link = ctx is not None and not (args.tcp or args.rtu)
     source = ctx.machine_file if ctx and machine_link else ""
     ctx = ProbeContext(link, device_id, kmh_per_hz, loop, inputs, source)
     lines = asyncio.run(probe(link, regmap, device_id, kmh_per_hz, ctx))
