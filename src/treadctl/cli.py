@@ -175,7 +175,8 @@ def _parser() -> argparse.ArgumentParser:
                 *exit_lines(
                     {
                         **EXIT_WORDS,
-                        1: "a crash (Python's own exit), or a dashboard that left before the session ended",
+                        1: "a crash (Python's own exit), or a dashboard that left before "
+                        "the session ended",
                     }
                 ),
             ]
@@ -311,7 +312,8 @@ def _parser() -> argparse.ArgumentParser:
         [
             "treadctl run --machine sim --profile demo-short --patient demo",
             "treadctl run --machine sim --profile demo-short --headless",
-            "treadctl run --machine clinic.toml --profile stroke-30min --patient P-017 --progress",
+            "treadctl run --machine clinic.toml --profile stroke-30min --patient p017.toml "
+            "--progress",
         ],
         {
             **session_exits,
