@@ -63,11 +63,14 @@ def test_a_session_in_an_80x24_terminal(served: Served, term: Term) -> None:
     term.see("RESET REQUIRED", "press r", "SPACE STOP", "q quit", "e estop")
     wait(lambda: standstill(term.top_line()), "the power-on standstill")
     term.keys("r")
-    term.see("✓ reset")
+    # said before a stop ends it: the guide's line fits 80 columns whole
+    term.see("✓ reset", "press s to start segment 1/3 FORWARD at 2.00 km/h  · space ends session")
     term.keys("s")
     term.see("START THE BELT?", "Before starting, check:")
     term.keys("Enter")
     wait(lambda: "RUNNING" in term.top_line(), "RUNNING")
+    term.keys("+")  # the NOW line shows the new speed at once, not at the next segment
+    term.see("✓ faster", "NOW  1/3 FORWARD  2.10 km/h (plan 2.00) for 00:15")
     term.keys("d")
     term.see("REFUSED direction backward", "stop first")
     term.keys("q")
@@ -89,7 +92,8 @@ def test_a_session_in_an_80x24_terminal(served: Served, term: Term) -> None:
     term.see("LATCHED FAULT: emergency-stop chain open", "press r")
     term.keys("r")
     term.see("REFUSED reset: emergency-stop chain open")
-    term.keys("Space")  # stop ends the session
+    term.keys("Space")  # stop ends the session, and the answer says so
+    term.see("a stop ends the session (p pauses)")
     term.see("SESSION ENDED")
     term.keys("q")
     wait(term.dead, "the dashboard to exit")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import tui_feeds as feeds
 from rich.text import Text
-from tui_rig import line
+from textual.widgets import RichLog
+from tui_rig import line, screen
 
-from treadctl.api.messages import Level, Status
+from treadctl.api.messages import Event, Level, Status
 from treadctl.safety.types import Reason
 from treadctl.tui import chart, view
 from treadctl.tui.app import DashboardApp
@@ -155,7 +156,10 @@ async def test_without_a_controller_every_command_is_refused_visibly() -> None:
             await pilot.pause()
             assert "REFUSED" in line(app, "notice")
             assert what in line(app, "notice")
-        assert len(app._notifications) >= 4  # a toast for each, too
+            # a toast for each, the newest replacing the older: never a stale one beside it
+            toasts = list(app._notifications)
+            assert len(toasts) == 1
+            assert what in toasts[0].title
         await pilot.press("u")
         assert app.mph
         assert app.query_one("#actual").query_one(Line).plain == "ACTUAL mph"
@@ -172,7 +176,7 @@ def test_the_guide_leads_through_a_turnaround_on_a_turn_round_machine() -> None:
     )
     turned = pending.model_copy(update={"turn_pending": False})
     assert view.guide(turned, 3, mph=False).plain.strip() == (
-        "▶ press s to start segment 2/3 BACKWARD at 1.00 km/h"
+        "▶ press s to start segment 2/3 BACKWARD at 1.00 km/h  · space ends session"
     )
     stopping = pending.model_copy(
         update={"mode": "stopping", "at_standstill": False, "direction": "forward"}
@@ -194,7 +198,7 @@ def test_the_guide_on_a_reversing_belt_asks_only_for_the_start() -> None:
         update={"backward_walking": "belt_reverses", "belt_direction": "backward"}
     )
     assert view.guide(belt, 3, mph=True).plain.strip() == (
-        "▶ press s to start segment 2/3 BACKWARD at 0.62 mph"
+        "▶ press s to start segment 2/3 BACKWARD at 0.62 mph  · space ends session"
     )
     running = belt.model_copy(update={"mode": "running", "at_standstill": False})
     assert view.guide(running, 3, mph=False).plain == ""
@@ -216,3 +220,38 @@ def test_keybar_offers_t_only_while_a_turn_waits_and_never_d() -> None:
     assert "t turned" in shown[1]
     assert all(" d " not in s and "dir" not in s for s in shown)
     assert len(shown[1]) <= 80  # a real machine's keys fit one row of 80 columns
+
+
+def test_the_now_line_shows_the_operators_speed_at_once() -> None:
+    """After + the NOW line shows the new speed (and the plan's), not the plan's alone."""
+    seg = feeds.welcome().session.segments[1]
+    planned = view.segment_line("NOW", seg, 3, mph=False).plain
+    assert f"{seg.target_kmh:.2f} km/h for" in planned
+    faster = view.segment_line("NOW", seg, 3, mph=False, operator_kmh=seg.target_kmh + 0.1)
+    assert f"{seg.target_kmh + 0.1:.2f} km/h (plan {seg.target_kmh:.2f}) for" in faster.plain
+    same = view.segment_line("NOW", seg, 3, mph=False, operator_kmh=seg.target_kmh)
+    assert same.plain == planned
+
+
+async def test_the_event_log_keeps_its_newest_line_in_view_when_the_fault_banner_appears() -> None:
+    """80x24: the fault's event, then the status with the latched fault; the banner takes
+    rows from the log, and the log's newest line (the fault) must still be in view."""
+    msgs = feeds.faulted()
+    before = msgs[:-3]
+    app = DashboardApp(feed=before)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for n in range(30):  # a log longer than its pane
+            app.apply(Event(t_s=1.0, kind="notice", text=f"00:01.0  notice    filler {n}"))
+        await pilot.pause()
+        event, *fault = msgs[-3:]
+        app.apply(event)  # the fault's event first, drawn with the log at its full height
+        await pilot.pause()
+        for msg in fault:
+            app.apply(msg)  # then the status with the latched fault: the banner
+        await pilot.pause()
+        await pilot.pause()
+        log = app.query_one("#log", RichLog)
+        assert app.query_one("#banner").display
+        assert log.scroll_y == log.max_scroll_y
+        shown = screen(app)
+        assert "running -> faulted" in shown, shown

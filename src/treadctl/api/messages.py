@@ -191,6 +191,8 @@ class Status(Msg):
     backward_walking: BackwardWalking = "belt_reverses"
     belt_direction: Literal["forward", "backward"] | None = None  # None: as `direction`
     turn_pending: bool = False  # the walker must turn round and the operator confirm it
+    # The running segment's speed after the operator's +/- (display only); None: as planned.
+    operator_kmh: float | None = None
 
 
 class SessionInfo(Msg):

@@ -134,7 +134,16 @@ class StatusBuilder:
             backward_walking=self.machine.backward_walking,
             belt_direction=out.belt_direction.value,
             turn_pending=out.turn_pending,
+            operator_kmh=self.operator_kmh(snap, seg),
         )
+
+    @staticmethod
+    def operator_kmh(snap: LoopSnapshot, seg: PlannedSegment | None) -> float | None:
+        """The operator's speed for the running segment (+/-), when it has one."""
+        il = snap.interlock
+        if seg is None or il.operator_speed_kmh is None or il.operator_speed_segment != seg.index:
+            return None
+        return il.operator_speed_kmh
 
     def indicators(
         self, snap: LoopSnapshot, out: SafetyOutputs, seg: PlannedSegment | None

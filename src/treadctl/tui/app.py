@@ -22,7 +22,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
-from textual.widgets import RichLog
 
 from treadctl.api.client import ServerMsg
 from treadctl.api.messages import (
@@ -40,9 +39,10 @@ from treadctl.tui import commands, paint, terminal
 from treadctl.tui.chart import SpeedChart
 from treadctl.tui.dialogs import StartConfirm
 from treadctl.tui.link import STALE_S, Link
-from treadctl.tui.widgets import DirectionBadge, Interlock, KeyBar, Line, SpeedBox
+from treadctl.tui.widgets import DirectionBadge, EventLog, Interlock, KeyBar, Line, SpeedBox
 
 LOG_LINES = 1000
+STOP_ENDS_SESSION = "a stop ends the session (p pauses)"
 LARGE_MIN = (120, 34)  # columns, rows: at least this much room gets the large layout
 
 
@@ -113,7 +113,9 @@ class DashboardApp(App[int]):
                         yield Line(id=name)
                 yield Interlock(id="interlock")
             with Horizontal(id="bottom"):
-                yield RichLog(id="log", max_lines=LOG_LINES, min_width=20, wrap=False, markup=False)
+                yield EventLog(
+                    id="log", max_lines=LOG_LINES, min_width=20, wrap=False, markup=False
+                )
                 yield SpeedChart(id="chart")
             yield KeyBar(id="keys")
 
@@ -202,13 +204,16 @@ class DashboardApp(App[int]):
 
     def answered(self, what: str, reply: Reply) -> None:
         if reply.accepted:
-            paint.notice(self, f"✓ {what}: {reply.text}", "#00d700")
+            self.clear_notifications()  # an older refusal's toast is stale now
+            tail = f" · {STOP_ENDS_SESSION}" if what == "STOP" else ""
+            paint.notice(self, f"✓ {what}: {reply.text}{tail}", "#00d700")
         else:
             self.refused(what, reply.text)
 
     def refused(self, what: str, text: str) -> None:
         paint.notice(self, f"✗ REFUSED {what}: {text}", "bold #ffffff on #d70000")
-        self.notify(text, title=f"{what}: refused", severity="error", timeout=8)
+        self.clear_notifications()  # the newest refusal replaces the older toast
+        self.notify(text, title=f"{what}: refused", severity="error", timeout=8, markup=False)
 
     def _command(self, what: str, action: Action, **kw: Any) -> None:
         commands.send(self, what, action, **kw)
@@ -222,6 +227,8 @@ class DashboardApp(App[int]):
         if isinstance(self.screen, StartConfirm):
             self.screen.dismiss(False)  # a stop also means "do not start"
         self._command("STOP", Action.STOP)
+        if self.link is not None and self.link.client is not None and self.ended is None:
+            paint.notice(self, f"… STOP: sent · {STOP_ENDS_SESSION}", "bold")
 
     def action_start(self) -> None:
         if self.ended is not None:

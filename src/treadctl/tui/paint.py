@@ -70,7 +70,7 @@ def show_status(app: DashboardApp) -> None:
         cues.append(f"  ♥ {st.heart_rate_bpm:.0f}", "bold")
     _line(app, "cues").show(cues)
     total = len(app.session.segments) if app.session is not None else 0
-    _line(app, "seg-now").show(view.segment_line("NOW", st.segment, total, mph))
+    _line(app, "seg-now").show(view.segment_line("NOW", st.segment, total, mph, st.operator_kmh))
     _line(app, "seg-next").show(view.segment_line("NEXT", st.next_segment, total, mph))
     # the bars take what the panel leaves after "SEG  " and " 00:00 left of 00:00"
     room = app.query_one("#segments").content_size.width - 26
@@ -207,7 +207,7 @@ def start_what(app: DashboardApp) -> str:
     total = len(app.session.segments) if app.session is not None else 0
     what = (
         f"Segment {seg.index + 1}/{total}: {seg.kind.upper()} at "
-        f"{view.speed_text(st.target_kmh or seg.target_kmh, app.mph)}, "
+        f"{view.speed_text(st.operator_kmh or seg.target_kmh, app.mph)}, "
         f"{view.clock(st.segment_remaining_s)} left."
     )
     if seg.kind in ("forward", "backward") and seg.kind != st.direction:

@@ -179,7 +179,12 @@ def guide(status: Status | None, total: int, mph: bool, ended: bool = False) -> 
             GUIDE,
         )
     verb = "resume" if is_paused(status) else "start"
-    return Text(f" ▶ press s to {verb} {segment_words(seg, total, mph)} ", GUIDE)
+    text = Text(f" ▶ press s to {verb} {segment_words(seg, total, mph)} ", GUIDE)
+    text.append(f" · {STOP_ENDS}", "bold")  # said before it happens: fits 80 columns
+    return text
+
+
+STOP_ENDS = "space ends session"  # a stop ends the session; p is the pause
 
 
 def latched_banner(status: Status) -> tuple[str, list[str]]:
@@ -197,7 +202,11 @@ def latched_banner(status: Status) -> tuple[str, list[str]]:
     return FAULT, lines
 
 
-def segment_line(prefix: str, seg: SegmentInfo | None, total: int, mph: bool) -> Text:
+def segment_line(
+    prefix: str, seg: SegmentInfo | None, total: int, mph: bool, operator_kmh: float | None = None
+) -> Text:
+    """NOW / NEXT: number, direction, speed and length. `operator_kmh`: the speed the
+    operator set with +/- for this segment, shown at once in place of the plan's."""
     text = Text(f"{prefix:<5}", "bold")
     if seg is None:
         text.append("—" if prefix.strip() == "NEXT" else "no segment (profile done)")
@@ -205,7 +214,13 @@ def segment_line(prefix: str, seg: SegmentInfo | None, total: int, mph: bool) ->
     kind_style = {"backward": "bold #ff5fff", "forward": "bold #5fafff"}.get(seg.kind, "bold")
     text.append(f"{seg.index + 1}/{total} ")
     text.append(seg.kind.upper(), kind_style)
-    text.append(f"  {speed_text(seg.target_kmh, mph)} for {clock(seg.duration_s)}")
+    if operator_kmh is not None and abs(operator_kmh - seg.target_kmh) > 1e-6:
+        text.append("  ")
+        text.append(speed_text(operator_kmh, mph), "bold")
+        text.append(f" (plan {speed_value(seg.target_kmh, mph) or 0:.2f})", "dim")
+        text.append(f" for {clock(seg.duration_s)}")
+    else:
+        text.append(f"  {speed_text(seg.target_kmh, mph)} for {clock(seg.duration_s)}")
     name = seg.label.rsplit("/", 1)[-1]
     if name and name != seg.kind:
         text.append(f"  {name}", "dim")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
-from textual.widgets import Digits, Static
+from textual.widgets import Digits, RichLog, Static
 
 from treadctl.api.messages import Indicator, Level
 from treadctl.tui import view
@@ -27,6 +28,14 @@ class Line(Static):
     @property
     def plain(self) -> str:
         return self._text.plain
+
+
+class EventLog(RichLog):
+    """The event log: the newest line stays in view when the pane changes size (a banner
+    appearing above it takes its rows; RichLog keeps the old scroll offset otherwise)."""
+
+    def on_resize(self, _: events.Resize) -> None:
+        self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
 
 
 class SpeedBox(Vertical):
