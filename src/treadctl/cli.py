@@ -406,6 +406,7 @@ def _parser() -> argparse.ArgumentParser:
             {
                 EXIT_OK: "the session ended, or this dashboard only watched",
                 1: "it left before the session ended, or lost the controller",
+                EXIT_CONFIG: "no terminal (stdin or stdout a pipe or file): nothing started",
             },
         ),
         (
