@@ -607,19 +607,26 @@ def _records_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--patient", type=PATIENT, required=True, help="patient file (TOML) or a sample's name"
     )
     db(pat_sub.add_parser("list", help="every patient"))
-    db(pat_sub.add_parser("show", help="one patient and their sessions")).add_argument("pseudonym")
+    pshow = db(pat_sub.add_parser("show", help="one patient and their sessions"))
+    pshow.add_argument("pseudonym")
+    pshow.add_argument("--all", action="store_true", help=ALL_HELP)
 
     ses = sub.add_parser("sessions", help="recorded sessions")
     ses_sub = ses.add_subparsers(dest="sessions_verb", required=True)
-    db(ses_sub.add_parser("list", help="every session, or one patient's")).add_argument(
-        "--patient", default=None, metavar="PSEUDONYM"
-    )
+    slist = db(ses_sub.add_parser("list", help="every session, or one patient's"))
+    slist.add_argument("--patient", default=None, metavar="PSEUDONYM")
+    slist.add_argument("--all", action="store_true", help=ALL_HELP)
     db(ses_sub.add_parser("show", help="one session: status, segments, summary")).add_argument(
         "id", type=int
     )
     exp = db(ses_sub.add_parser("export", help="one session's samples (csv) or everything (json)"))
     exp.add_argument("id", type=int)
-    exp.add_argument("--format", choices=("csv", "json"), required=True)
+    exp.add_argument(
+        "--format",
+        choices=("csv", "json"),
+        default="csv",
+        help="csv: the 10 Hz samples; json: session, segments, events, samples (default: csv)",
+    )
     exp.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
     rep = db(ses_sub.add_parser("report", help="one session's clinician report (HTML, printable)"))
     rep.add_argument("id", type=int)
@@ -661,6 +668,14 @@ def _records_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="the simulated sessions (treadctl simulate --db) instead of the real ones",
     )
+    prog.add_argument(
+        "--all",
+        action="store_true",
+        help="also list demo runs and sessions in which the belt never moved (marked, not counted)",
+    )
+
+
+ALL_HELP = "also sessions on the built-in simulator and those in which the belt never moved"
 
 
 def _records(args: argparse.Namespace) -> int:
@@ -669,9 +684,9 @@ def _records(args: argparse.Namespace) -> int:
             return verbs.patients_add(args.db, args.patient)
         if args.patients_verb == "list":
             return verbs.patients_list(args.db)
-        return verbs.patients_show(args.db, args.pseudonym)
+        return verbs.patients_show(args.db, args.pseudonym, args.all)
     if args.sessions_verb == "list":
-        return verbs.sessions_list(args.db, args.patient)
+        return verbs.sessions_list(args.db, args.patient, args.all)
     if args.sessions_verb == "show":
         return verbs.sessions_show(args.db, args.id)
     if args.sessions_verb == "rpe":
@@ -684,17 +699,27 @@ def _records(args: argparse.Namespace) -> int:
 def _progress(args: argparse.Namespace) -> int:
     files = load_session(args.machine, args.profile, args.patient)
     kind = "simulate" if args.simulated else "run"
-    progress = session_progress(files, args.profile, args.db, kind)
     assert files.patient is not None
-    # the plan with the prescription: refused here already if it breaks any rule
-    apply_prescription(files, args.profile, progress.prescription)
     which = "simulated sessions" if args.simulated else "sessions"
     where = f"{which} in {args.db}; machine {files.machine.name}"
-    print(
-        "\n".join(
-            verbs.progress_lines(progress, files.patient.pseudonym, files.profile.name, where)
-        )
+    who, name, standstill = (
+        files.patient.pseudonym,
+        files.profile.name,
+        files.machine.limits.standstill_kmh,
     )
+    params = files.plan.progression
+    if params is None:  # no rule to prescribe from: the history only
+        lines = verbs.history_lines(
+            args.db, who, name, kind, standstill, where, include_all=args.all
+        )
+        print("\n".join(lines))
+        return EXIT_OK
+    progress = verbs.progress_of(
+        args.db, params, who, name, args.profile, kind, standstill, include_all=args.all
+    )
+    # the plan with the prescription: refused here already if it breaks any rule
+    apply_prescription(files, args.profile, progress.prescription)
+    print("\n".join(verbs.progress_lines(progress, who, name, where)))
     return EXIT_OK
 
 

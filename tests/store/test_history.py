@@ -98,10 +98,12 @@ async def simulate_into(
     return summary, recorder.session_id
 
 
-def history(db: Path, profile_name: str = DEMO_NAME, kind: str = "simulate") -> list[PastSession]:
+def history(
+    db: Path, profile_name: str = DEMO_NAME, kind: str = "simulate", include_all: bool = False
+) -> list[PastSession]:
     conn = open_db(db, create=False)
     try:
-        return load_history(conn, "DEMO-001", profile_name, kind, 0.05)
+        return load_history(conn, "DEMO-001", profile_name, kind, 0.05, include_all=include_all)
     finally:
         conn.close()
 
@@ -240,7 +242,10 @@ async def test_a_session_still_running_and_one_that_never_moved_do_not_count(
             "UPDATE sessions SET status = 'running', host = ?, pid = ?, heartbeat = ? WHERE id = ?",
             (socket.gethostname(), os.getpid(), utc_iso(time.time()), running),
         )
-    never, still = history(db)
+    # the session in which the belt never moved is left out unless asked for, marked
+    assert [x.session_id for x in history(db)] == [running]
+    never, still = history(db, include_all=True)
+    assert never.marks == ("simulated", "belt never moved")
     assert (never.status, never.outcome) == ("faulted", None)
     assert never.grounds == (
         "not counted: the belt never moved (cannot start: sim: cannot connect: refused)"

@@ -129,6 +129,8 @@ def test_run_with_progress_in_real_time(tmp_path: Path) -> None:
     db = tmp_path / "runs.sqlite"
     files = load_session(SIM, profile, DEMO)
     asyncio.run(simulate_into(db, files, profile, kind="run", wall_start=1_741_000_000.0))
+    with connect(db) as conn:  # as if walked on a treadmill: a demo run would not count
+        conn.execute("UPDATE sessions SET simulated = 0")
     argv = [
         *("run", "--headless", "--operator", "auto", "--progress"),
         *("--machine", str(SIM), "--profile", str(profile), "--patient", str(DEMO)),
@@ -157,4 +159,6 @@ def test_run_with_progress_in_real_time(tmp_path: Path) -> None:
         ).fetchall()
     assert [(r[0], r[1], r[3], r[4]) for r in rows] == [(1, "run", 1.0, 1), (2, "run", 1.1, 1)]
     assert rows[0][2] is None
+    with connect(db) as conn:  # the run on the simulator is stored as a demo run
+        assert conn.execute("SELECT simulated FROM sessions ORDER BY id").fetchall() == [(0,), (1,)]
     assert json.loads(rows[1][2])["reason"] == "raised 0.1 km/h to 1.1 km/h: last session complete"

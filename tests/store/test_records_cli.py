@@ -19,6 +19,11 @@ from treadctl.cli import _parser
 from treadctl.store.db import DEFAULT_DB
 from treadctl.store.queries import SAMPLE_COLUMNS
 
+HIDDEN_ONE = (
+    "  (1 more session not shown: simulated (built-in simulator) or the belt never moved; "
+    "--all shows them)"
+)
+
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = run_cli(list(argv))
@@ -56,16 +61,21 @@ def test_run_records_by_default_simulate_only_when_asked() -> None:
 
 
 def test_sessions_list_and_show(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a simulation is not a clinic session: left out unless --all
     code, out, _ = cli(capsys, "sessions", "list", "--db", str(recorded))
+    assert (code, out.splitlines()) == (0, [f"no clinic sessions in {recorded}", HIDDEN_ONE])
+    code, out, _ = cli(capsys, "sessions", "list", "--all", "--db", str(recorded))
     assert code == 0
     header, row = out.splitlines()
     assert header.split()[:4] == ["id", "started", "(UTC)", "patient"]
     assert row.split()[0] == "1"
     assert "DEMO-001" in row
     assert " simulate completed " in row
-    assert row.endswith("Demo: short backward bout: completed")
+    assert row.endswith("Demo: short backward bout: completed  [simulated]")
 
-    code, out, _ = cli(capsys, "sessions", "list", "--patient", "DEMO-001", "--db", str(recorded))
+    code, out, _ = cli(
+        capsys, "sessions", "list", "--all", "--patient", "DEMO-001", "--db", str(recorded)
+    )
     assert code == 0
     assert len(out.splitlines()) == 2
 
@@ -156,7 +166,7 @@ def test_patients_add_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 0
     header, row = out.splitlines()
     assert header.startswith("pseudonym")
-    assert row.split() == ["DEMO-001", "3.40", "5.00", "2.50", "0", "-"]
+    assert row.split() == ["DEMO-001", "3.40", "5.00", "2.50", "0", "0", "-"]
 
     code, out, _ = cli(capsys, "patients", "show", "DEMO-001", "--db", str(db))
     assert code == 0
@@ -168,6 +178,11 @@ def test_a_patients_sessions_are_listed_with_the_patient(
     recorded: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = cli(capsys, "patients", "show", "DEMO-001", "--db", str(recorded))
+    assert code == 0
+    lines = out.splitlines()
+    assert "  sessions:            0" in lines
+    assert lines[-1] == HIDDEN_ONE
+    code, out, _ = cli(capsys, "patients", "show", "DEMO-001", "--all", "--db", str(recorded))
     assert code == 0
     lines = out.splitlines()
     assert "  sessions:            1" in lines

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from treadctl.config.patient import PatientConfig
-from treadctl.store.schema import SchemaError, migrate
+from treadctl.store.schema import SchemaError, mark_session, migrate
 from treadctl.store.timeutil import parse_utc, utc_iso
 
 DEFAULT_DB = Path("runs/treadctl.sqlite")
@@ -111,6 +111,7 @@ def recover_interrupted(conn: sqlite3.Connection) -> list[int]:
                     "outcome = coalesce(outcome, ?) WHERE id = ? AND status = 'running'",
                     (heartbeat, INTERRUPTED_OUTCOME, session_id),
                 )
+                mark_session(conn, session_id, ended=True)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

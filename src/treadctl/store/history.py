@@ -77,6 +77,7 @@ SAFETY_STOP_REASONS = frozenset(
     r.value for r in (Reason.RAILS_RELEASED, Reason.HEART_RATE_HIGH, Reason.HEART_RATE_LOST)
 )
 _EVENT_KINDS = ("transition", "command", "segment")
+GUESSED_NOTE = "no progressing segment recorded: the slowest backward target is used"
 
 
 class RpeError(ValueError):
@@ -140,6 +141,7 @@ class PastSession:
     rpe_scale: str | None = None
     unrecorded_s: float = 0.0  # backward time missing from the samples (counted as contact)
     notes: tuple[str, ...] = ()
+    marks: tuple[str, ...] = ()  # not a clinic session: simulated, belt never moved
 
     @property
     def counted(self) -> bool:
@@ -225,7 +227,7 @@ def _progressing(
         if chosen:
             return chosen, None
     backward = [g for g in segments if g["kind"] == "backward"]
-    return backward, "no progressing segment recorded: the slowest backward target is used"
+    return backward, GUESSED_NOTE
 
 
 def _operator_speeds(events: Sequence[dict[str, Any]], indices: set[int]) -> list[float]:
@@ -305,6 +307,8 @@ def past_session(
         outcome, grounds = Outcome.INCOMPLETE, str(ended_as)
     if outcome is not None and target is None:
         outcome, grounds = None, "not counted: no backward segment recorded"
+    if outcome is not None and s.get("simulated") and s.get("kind") == "run":
+        outcome, grounds = None, "not counted: a demo run on the built-in simulator"
 
     stored = s.get("profile_sha256")
     if profile_sha256 is not None and stored is not None and stored != profile_sha256:
@@ -324,6 +328,8 @@ def past_session(
         rpe_scale=s.get("rpe_scale"),
         unrecorded_s=unrecorded,
         notes=tuple(notes),
+        # every "simulate" session is simulated: only a run's mark says something
+        marks=tuple(m for m in queries.marks(s) if s.get("kind") == "run" or m != "simulated"),
     )
 
 
@@ -334,15 +340,21 @@ def load_history(
     kind: str,
     standstill_kmh: float,
     profile_sha256: str | None = None,
+    *,
+    include_all: bool = False,
 ) -> list[PastSession]:
     """The patient's sessions of the profile (by name) and kind, oldest first.
 
     `standstill_kmh` is used for sessions recorded before the database kept their own.
+    Demo runs and sessions in which the belt never moved only with `include_all` (marked;
+    they never count).
     """
     patient = queries.patient(conn, pseudonym)
     if patient is None:
         return []
-    rows = queries.profile_sessions(conn, int(patient["id"]), profile_name, kind)
+    rows = queries.profile_sessions(
+        conn, int(patient["id"]), profile_name, kind, include_all=include_all
+    )
     return [past_session(conn, s, standstill_kmh, profile_sha256) for s in rows]
 
 
@@ -417,11 +429,20 @@ def load_progress(
     profile_sha256: str | None = None,
     profile_source: str = "profile",
     create: bool = False,
+    include_all: bool = False,
 ) -> Progress:
     """Read the history from the database file and prescribe the next session."""
     conn = open_db(db, create=create)
     try:
-        sessions = load_history(conn, pseudonym, profile_name, kind, standstill_kmh, profile_sha256)
+        sessions = load_history(
+            conn,
+            pseudonym,
+            profile_name,
+            kind,
+            standstill_kmh,
+            profile_sha256,
+            include_all=include_all,
+        )
     except sqlite3.Error as exc:
         raise DatabaseError(db, f"cannot read: {exc}") from exc
     finally:

@@ -28,10 +28,31 @@ def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+# A clinic session: on a treadmill's drive, and the belt moved (or it is still running).
+# Demo runs on the built-in simulator and idle or empty sessions are left out of lists,
+# reports and the progression unless asked for (`--all`).
+CLINIC_SQL = "(s.simulated = 0 AND coalesce(s.moved, 1) = 1)"
+SIMULATED_MARK = "simulated"
+IDLE_MARK = "belt never moved"
+
+
+def marks(row: dict[str, Any]) -> list[str]:
+    """Why a session is not a clinic session, in words; empty for a clinic session."""
+    out = []
+    if row.get("simulated"):
+        out.append(SIMULATED_MARK)
+    if row.get("moved") == 0:
+        out.append(IDLE_MARK)
+    return out
+
+
 def patients(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every patient, with the number of clinic sessions and of the others."""
     return _dicts(
         conn.execute(
-            "SELECT p.*, count(s.id) AS sessions, max(s.started) AS last_session "
+            f"SELECT p.*, coalesce(sum({CLINIC_SQL}), 0) AS sessions, "
+            f"count(s.id) - coalesce(sum({CLINIC_SQL}), 0) AS other_sessions, "
+            f"max(CASE WHEN {CLINIC_SQL} THEN s.started END) AS last_session "
             "FROM patients p LEFT JOIN sessions s ON s.patient_id = p.id "
             "GROUP BY p.id ORDER BY p.pseudonym"
         )
@@ -60,24 +81,52 @@ def _session_view(row: dict[str, Any]) -> dict[str, Any]:
     row["patient_file"] = json.loads(patient_json) if patient_json else None
     prescription_json = row.pop("prescription_json", None)
     row["prescription"] = json.loads(prescription_json) if prescription_json else None
+    row["marks"] = marks(row)
     return row
 
 
-def sessions(conn: sqlite3.Connection, patient_id: int | None = None) -> list[dict[str, Any]]:
-    if patient_id is None:
-        cur = conn.execute(_SESSION_SELECT + " ORDER BY s.id")
-    else:
-        cur = conn.execute(_SESSION_SELECT + " WHERE s.patient_id = ? ORDER BY s.id", (patient_id,))
+def sessions(
+    conn: sqlite3.Connection, patient_id: int | None = None, *, include_all: bool = False
+) -> list[dict[str, Any]]:
+    """Sessions by id; clinic sessions only unless `include_all`."""
+    where = [] if include_all else [CLINIC_SQL]
+    params: tuple[Any, ...] = ()
+    if patient_id is not None:
+        where.append("s.patient_id = ?")
+        params = (patient_id,)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    cur = conn.execute(_SESSION_SELECT + clause + " ORDER BY s.id", params)
     return [_session_view(r) for r in _dicts(cur)]
 
 
+def hidden_count(conn: sqlite3.Connection, patient_id: int | None = None) -> int:
+    """Sessions that `sessions()` leaves out unless asked: simulated, or the belt never moved."""
+    sql = f"SELECT count(*) FROM sessions s WHERE NOT {CLINIC_SQL}"
+    if patient_id is None:
+        return int(conn.execute(sql).fetchone()[0])
+    return int(conn.execute(sql + " AND s.patient_id = ?", (patient_id,)).fetchone()[0])
+
+
 def profile_sessions(
-    conn: sqlite3.Connection, patient_id: int, profile_name: str, kind: str
+    conn: sqlite3.Connection,
+    patient_id: int,
+    profile_name: str,
+    kind: str,
+    *,
+    include_all: bool = False,
 ) -> list[dict[str, Any]]:
-    """One patient's sessions of one profile (by name) and kind, oldest first."""
+    """One patient's sessions of one profile (by name) and kind, oldest first.
+
+    Unless `include_all`: not those in which the belt never moved, and for "run" not those
+    on the built-in simulator (a demo run never feeds a patient's progression; every
+    "simulate" session is simulated).
+    """
+    hide = "" if include_all else " AND coalesce(s.moved, 1) = 1"
+    if kind != "simulate" and not include_all:
+        hide += " AND s.simulated = 0"
     cur = conn.execute(
-        _SESSION_SELECT + " WHERE s.patient_id = ? AND s.profile_name = ? AND s.kind = ? "
-        "ORDER BY s.started, s.id",
+        _SESSION_SELECT + " WHERE s.patient_id = ? AND s.profile_name = ? AND s.kind = ?"
+        f"{hide} ORDER BY s.started, s.id",
         (patient_id, profile_name, kind),
     )
     return [_session_view(r) for r in _dicts(cur)]

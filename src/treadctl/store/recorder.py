@@ -36,6 +36,7 @@ from treadctl.protocol.progression import Prescription
 from treadctl.safety.types import Direction, DriveStatus, Mode, SafetyIO, SafetyOutputs
 from treadctl.store.db import DatabaseError, dumps, open_db, upsert_patient
 from treadctl.store.eventlog import EventLog
+from treadctl.store.schema import mark_session
 from treadctl.store.timeutil import utc_iso
 
 SAMPLE_PERIOD_S = 0.1  # 10 Hz
@@ -373,6 +374,8 @@ class SessionRecorder:
         conn.execute(
             "UPDATE sessions SET heartbeat = ? WHERE id = ?", (utc_iso(time.time()), session_id)
         )
+        if end is None and any(e[3] == "connect" for e in events):
+            mark_session(conn, session_id, ended=False)  # a simulated drive shows from now
         if end is not None:
             _, ended, status, outcome, summary = end
             summary_json = None
@@ -384,6 +387,7 @@ class SessionRecorder:
                 "WHERE id = ?",
                 (ended, status, outcome, summary_json, session_id),
             )
+            mark_session(conn, session_id, ended=True)
         conn.execute("COMMIT")
         self.session_id = session_id
         self.samples_written += len(samples)
@@ -434,6 +438,7 @@ class SessionRecorder:
         )
         assert cur.lastrowid is not None
         session_id = cur.lastrowid
+        mark_session(conn, session_id, ended=False)
         conn.executemany(
             "INSERT INTO segment_results "
             "(session_id, idx, label, kind, target_kmh, planned_s, progress) "

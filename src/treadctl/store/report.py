@@ -16,10 +16,16 @@ is no script. It holds:
   mass" when the session's copy of the patient file has none;
 - every stop with its time and reason, found in the session's events the way the
   session summary finds them (so an interrupted session without a summary has them too);
+- the two figures the progression uses, RPE and rail contact (the share of backward
+  walking with a hand on a rail, as `store.history` measures it), for the session, and
+  rail contact per segment from the samples (RPE is recorded per session only);
+- the operator's speed changes as a table: time, segment, from, to, who;
 - the patient's progression: for every session of the same patient, profile (by name)
   and kind (run or simulate) up to this one, the highest backward target and the
-  achieved backward speed (mean moving belt speed), with the sessions that had unplanned
-  stops or latched faults marked.
+  achieved backward speed (mean moving belt speed), RPE and rail contact, with the
+  sessions that had unplanned stops or latched faults marked. Demo runs on the built-in
+  simulator and sessions in which the belt never moved are left out (unless the report
+  is of one: a demo's report lists demo runs).
 
 Every string read from the database is escaped with html.escape.
 """
@@ -34,7 +40,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -46,6 +52,7 @@ from treadctl.protocol import energy
 from treadctl.safety.types import Reason
 from treadctl.store import plots, queries
 from treadctl.store.db import DatabaseError, effective_status, open_db
+from treadctl.store.history import RPE_SCALES, PastSession, past_session
 from treadctl.store.timeutil import utc_iso
 
 EXIT_OK = 0
@@ -214,11 +221,15 @@ class _History:
     backward_s: float
     backward_m: float
     stops: list[Stop]
+    rpe: float | None = None
+    rail_share: float | None = None
 
 
 def _history(conn: sqlite3.Connection, s: dict[str, Any]) -> list[_History]:
     """Every session of the same patient, profile (by name) and kind (a run's report shows
-    runs, a simulation's simulations) up to this one, oldest first."""
+    runs, a simulation's simulations) up to this one, oldest first: of the same sort as
+    this one (clinic sessions, or demo runs on the simulator), and never one in which the
+    belt did not move (but this one)."""
     rows = conn.execute(
         "SELECT s.id, s.started, s.status, s.host, s.pid, s.heartbeat, "
         "(SELECT max(g.target_kmh) FROM segment_results g "
@@ -228,8 +239,19 @@ def _history(conn: sqlite3.Connection, s: dict[str, Any]) -> list[_History]:
         "(SELECT coalesce(sum(g.distance_m), 0) FROM segment_results g "
         " WHERE g.session_id = s.id AND g.kind = 'backward') "
         "FROM sessions s WHERE s.patient_id = ? AND s.profile_name = ? AND s.kind = ? "
-        "AND (s.started < ? OR (s.started = ? AND s.id <= ?)) ORDER BY s.started, s.id",
-        (s["patient_id"], s["profile_name"], s["kind"], s["started"], s["started"], s["id"]),
+        "AND (s.started < ? OR (s.started = ? AND s.id <= ?)) "
+        "AND (s.id = ? OR (coalesce(s.moved, 1) = 1 AND s.simulated = ?)) "
+        "ORDER BY s.started, s.id",
+        (
+            s["patient_id"],
+            s["profile_name"],
+            s["kind"],
+            s["started"],
+            s["started"],
+            s["id"],
+            s["id"],
+            int(bool(s.get("simulated"))),
+        ),
     ).fetchall()
     out = []
     for sid, started, status, host, pid, heartbeat, target, back_s, back_m in rows:
@@ -241,6 +263,8 @@ def _history(conn: sqlite3.Connection, s: dict[str, Any]) -> list[_History]:
                 (sid,),
             )
         ]
+        row = queries.session(conn, sid)
+        past = None if row is None else past_session(conn, row, 0.05)
         out.append(
             _History(
                 sid,
@@ -250,9 +274,73 @@ def _history(conn: sqlite3.Connection, s: dict[str, Any]) -> list[_History]:
                 float(back_s),
                 float(back_m),
                 stops_from_events(records),
+                None if past is None else past.rpe,
+                None if past is None else past.rail_share,
             )
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedChange:
+    """A speed the operator set (accepted), from the session's command events."""
+
+    t_s: float
+    segment: str  # "2 backward/1": number and label; "-" before the first segment
+    from_kmh: float | None  # the speed before: the segment's target or the last change
+    to_kmh: float
+    who: str  # the command's source
+
+
+def speed_changes(records: Sequence[dict[str, Any]]) -> list[SpeedChange]:
+    """Every accepted set_speed command, with the speed it replaced."""
+    out: list[SpeedChange] = []
+    current: float | None = None
+    segment = "-"
+    for r in records:
+        kind = r.get("kind")
+        if kind == "segment":
+            index = r.get("index")
+            segment = f"{index + 1} {r.get('label', '')}" if isinstance(index, int) else "-"
+            target = r.get("target_kmh")
+            current = float(target) if isinstance(target, int | float) else None
+        elif (
+            kind == "command"
+            and r.get("command") == "set_speed"
+            and r.get("accepted")
+            and isinstance(r.get("speed_kmh"), int | float)
+        ):
+            to = float(r["speed_kmh"])
+            out.append(
+                SpeedChange(float(r["t_s"]), segment, current, to, str(r.get("source") or "-"))
+            )
+            current = to
+    return out
+
+
+def segment_rail(
+    records: Sequence[dict[str, Any]],
+    sample_t: Sequence[float],
+    moving: Sequence[bool],
+    rail: Sequence[bool],
+) -> dict[int, float]:
+    """Per segment index: the share of its moving samples with a hand on a rail (a rail
+    that was not read counts as held); segments without a moving sample are left out."""
+    starts = [
+        (float(r["t_s"]), r["index"])
+        for r in records
+        if r.get("kind") == "segment" and isinstance(r.get("index"), int)
+    ]
+    times = [t for t, _ in starts]
+    counts: dict[int, list[int]] = {}
+    for t, m, held in zip(sample_t, moving, rail, strict=True):
+        k = bisect.bisect_right(times, t) - 1
+        if not m or k < 0:
+            continue
+        c = counts.setdefault(starts[k][1], [0, 0])
+        c[0] += 1
+        c[1] += held
+    return {i: held / n for i, (n, held) in counts.items() if n}
 
 
 def _loads(text: str) -> dict[str, Any]:
@@ -362,6 +450,8 @@ class _Data:
     actual: list[float | None]
     backward: list[bool]
     history: list[_History]
+    rail: list[bool] = field(default_factory=list)  # a hand on a rail (unread: held)
+    past: PastSession | None = None  # the session as the progression reads it
 
 
 def _read(db: Path, session_id: int) -> _Data:
@@ -372,12 +462,17 @@ def _read(db: Path, session_id: int) -> _Data:
             raise DatabaseError(db, f"no session {session_id}")
         cols = queries.SAMPLE_COLUMNS
         it, itg, ia, idr = (cols.index(c) for c in ("t_s", "target_kmh", "actual_kmh", "direction"))
-        t_s, target, actual, backward = [], [], [], []
+        irl, irr = cols.index("rail_left"), cols.index("rail_right")
+        t_s, target, actual, backward, rail = [], [], [], [], []
         for row in queries.samples(conn, session_id):
             t_s.append(float(row[it]))
             target.append(float(row[itg]))
             actual.append(None if row[ia] is None else float(row[ia]))
             backward.append(row[idr] == "backward")
+            rail.append(
+                bool(1 if row[irl] is None else row[irl])
+                or bool(1 if row[irr] is None else row[irr])
+            )
         return _Data(
             db,
             s,
@@ -388,6 +483,8 @@ def _read(db: Path, session_id: int) -> _Data:
             actual,
             backward,
             _history(conn, s) if s["patient_id"] is not None else [],
+            rail,
+            past_session(conn, s, 0.05),
         )
     except sqlite3.Error as exc:
         raise DatabaseError(db, f"cannot read: {exc}") from exc
@@ -413,6 +510,7 @@ def _header(d: _Data, source: str, duration_s: float | None) -> list[str]:
         ("Session", f"#{int(s['id'])}, {_e(kind)}"),
         ("Status", f'<strong class="status">{_e(status)}</strong>'),
         ("Outcome", _e(s["outcome"] or "(none recorded)")),
+        ("RPE", _e(_rpe_words(s.get("rpe"), s.get("rpe_scale")))),
         ("Session time", f"{_mmss(duration_s)} of {_mmss(float(s['planned_s']))} planned"),
     ]
     p = s["patient_file"] or {}
@@ -439,9 +537,103 @@ def _header(d: _Data, source: str, duration_s: float | None) -> list[str]:
             '<p class="warning">Still running: the session is being recorded; the figures '
             f"below are partial (up to {_mmss(last)}).</p>"
         )
+    if s.get("simulated") and s["kind"] == "run":
+        out.append(
+            '<p class="warning" id="mark-simulated">A demo run on the built-in simulator '
+            "(simulated drive), not a clinic session: left out of the lists and the patient's "
+            "progression.</p>"
+        )
+    if s.get("moved") == 0:
+        out.append(
+            '<p class="warning" id="mark-idle">The belt never moved in this session: '
+            "left out of the lists and the patient's progression.</p>"
+        )
     summary = s["summary"] or {}
     out.extend(f'<p class="warning">WARNING: {_e(w)}</p>' for w in summary.get("warnings", []))
     out.append("</header>")
+    return out
+
+
+def _rpe_words(rpe: float | None, scale_key: str | None) -> str:
+    if rpe is None:
+        return "not recorded (treadctl sessions rpe ID VALUE)"
+    scale = RPE_SCALES.get(scale_key or "")
+    return f"{float(rpe):g} ({scale.label if scale is not None else scale_key})"
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{share * 100:.0f} %"
+
+
+def _effort_section(d: _Data) -> list[str]:
+    """RPE and rail contact: the session's figures as the progression reads them, and rail
+    contact per segment from the samples."""
+    s, past = d.session, d.past
+    rail = None if past is None else past.rail_share
+    out = [
+        "<section>",
+        "<h2>Effort and rail contact</h2>",
+        '<dl class="facts" id="effort-session">',
+        f"<dt>RPE</dt><dd>{_e(_rpe_words(s.get('rpe'), s.get('rpe_scale')))}</dd>",
+        "<dt>Rail contact, backward walking</dt>"
+        f'<dd id="rail-session" data-value="{rail!r}">{_e(_pct(rail))}</dd>',
+        "</dl>",
+    ]
+    if past is not None and past.unrecorded_s > 0:
+        out.append(
+            f'<p class="note">{_mmss(past.unrecorded_s)} of backward walking was not sampled '
+            "and counts as rail contact.</p>"
+        )
+    standstill = float(s.get("standstill_kmh") or 0.05)
+    moving = [a is not None and a > standstill for a in d.actual]
+    per_segment = segment_rail(d.events, d.t_s, moving, d.rail) if d.rail else {}
+    body = []
+    for g in d.segments:
+        share = per_segment.get(int(g["idx"]))
+        body.append(
+            f'<tr><td class="num">{int(g["idx"]) + 1}</td><td>{_e(g["label"])}</td>'
+            f"<td>{_e(g['kind'])}</td>{_td(float(g['moving_s']), _mmss(float(g['moving_s'])))}"
+            f"{_td(share, _pct(share))}</tr>"
+        )
+    head = [
+        ("#", True),
+        ("segment", False),
+        ("kind", False),
+        ("moving (min:s)", True),
+        ("rail contact", True),
+    ]
+    out += _table("effort", "Rail contact per segment, while the belt moved", head, body)
+    out += [
+        '<p class="note">Rail contact: the share of the 10 Hz samples with a hand on either '
+        "rail while the belt moved (a rail that was not read counts as held). The session's "
+        "figure is the one the progression uses: backward walking only. RPE is recorded per "
+        "session.</p>",
+        "</section>",
+    ]
+    return out
+
+
+def _speed_changes_section(d: _Data) -> list[str]:
+    changes = speed_changes(d.events)
+    out = ["<section>", "<h2>Operator speed changes</h2>"]
+    if not changes:
+        out += ['<p id="speed-changes-none">No speed changes by the operator.</p>', "</section>"]
+        return out
+    body = [
+        f"<tr>{_td(c.t_s, _mmss(c.t_s))}<td>{_e(c.segment)}</td>"
+        f"{_td(c.from_kmh, '-' if c.from_kmh is None else f'{c.from_kmh:.2f}')}"
+        f"{_td(c.to_kmh, f'{c.to_kmh:.2f}')}<td>{_e(c.who)}</td></tr>"
+        for c in changes
+    ]
+    head = [
+        ("time (min:s)", True),
+        ("segment", False),
+        ("from (km/h)", True),
+        ("to (km/h)", True),
+        ("who", False),
+    ]
+    out += _table("speed-changes", "Speeds set by the operator, accepted", head, body)
+    out.append("</section>")
     return out
 
 
@@ -679,7 +871,9 @@ def _progression_section(d: _Data) -> list[str]:
         body.append(
             f'<tr><td>{_e(p.date)}</td><td class="num">{p.session_id}</td>'
             f"<td>{_e(h.status)}</td>{_td(p.target_kmh, target)}{_td(p.achieved_kmh, achieved)}"
-            f'<td class="num">{p.unplanned_stops}</td><td class="num">{p.latched_faults}</td></tr>'
+            f'<td class="num">{p.unplanned_stops}</td><td class="num">{p.latched_faults}</td>'
+            f"{_td(h.rpe, '-' if h.rpe is None else f'{h.rpe:g}')}"
+            f"{_td(h.rail_share, _pct(h.rail_share))}</tr>"
         )
     head = [
         ("date (UTC)", False),
@@ -689,6 +883,8 @@ def _progression_section(d: _Data) -> list[str]:
         ("achieved backward (km/h)", True),
         ("unplanned stops", True),
         ("latched faults", True),
+        ("RPE", True),
+        ("rail contact", True),
     ]
     out += _table("progression", "Sessions of this profile", head, body)
     out.append("</section>")
@@ -732,6 +928,8 @@ def render(d: _Data) -> str:
         *_speed_section(d, stops),
         *_segment_section(d.segments),
         *_direction_section(d.segments),
+        *_effort_section(d),
+        *_speed_changes_section(d),
         *_energy_section(est, incline_note),
         *_stops_section(stops),
         *_progression_section(d),

@@ -103,8 +103,47 @@ _V2 = (
     "ALTER TABLE segment_results ADD COLUMN progress INTEGER",
 )
 
-MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2))
+# The built-in simulator's drive, as the "connect" event names it (drives/sim.py SimDrive).
+SIM_DRIVE_NAME = "sim-drive"
+# Whether a session ran on the built-in simulator: `treadctl simulate`, or a session whose
+# drive connected as the simulated drive (`treadctl run --machine sim`, a demo).
+SIMULATED_SQL = (
+    "(sessions.kind = 'simulate' OR EXISTS (SELECT 1 FROM events e "
+    "WHERE e.session_id = sessions.id AND e.kind = 'connect' AND CASE WHEN json_valid(e.record) "
+    f"THEN json_extract(e.record, '$.drive') = '{SIM_DRIVE_NAME}' ELSE 0 END))"
+)
+# Whether the belt moved at all: a segment's moving time, or a sample above the standstill
+# threshold (the session's own, 0.05 km/h, the machine default, before version 2 kept it).
+MOVED_SQL = (
+    "(EXISTS (SELECT 1 FROM segment_results g WHERE g.session_id = sessions.id "
+    "AND g.moving_s > 0) OR EXISTS (SELECT 1 FROM samples m WHERE m.session_id = sessions.id "
+    "AND m.actual_kmh > coalesce(sessions.standstill_kmh, 0.05)))"
+)
+
+# Version 3: demo runs and sessions in which the belt never moved are marked, so the
+# clinic's lists, reports and progression leave them out by default.
+_V3 = (
+    # 1: ran on the built-in simulator (simulated drive); 0: a treadmill's drive.
+    "ALTER TABLE sessions ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0",
+    # 1: the belt moved; 0: it never did (idle or empty session); NULL: still running.
+    "ALTER TABLE sessions ADD COLUMN moved INTEGER",
+    # Sessions recorded before: inferred from what they hold (a session that holds no
+    # connect event of the simulated drive stays a clinic session).
+    f"UPDATE sessions SET simulated = {SIMULATED_SQL}",
+    f"UPDATE sessions SET moved = {MOVED_SQL} WHERE status != 'running'",
+)
+
+MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2), (3, _V3))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def mark_session(conn: sqlite3.Connection, session_id: int, *, ended: bool) -> None:
+    """Set a session's `simulated` (and, once it has `ended`, its `moved`) from what it
+    holds. Call inside a transaction."""
+    moved = f", moved = {MOVED_SQL}" if ended else ""
+    conn.execute(
+        f"UPDATE sessions SET simulated = {SIMULATED_SQL}{moved} WHERE id = ?", (session_id,)
+    )
 
 
 class SchemaError(Exception):

@@ -8,6 +8,7 @@ is not on its scale: RpeError); the CLI prints it and exits with 2.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 import sys
 import time
@@ -17,10 +18,19 @@ from typing import Any, TextIO
 
 from treadctl.config.loader import load_model
 from treadctl.config.patient import PatientConfig
-from treadctl.protocol.progression import Outcome
+from treadctl.protocol.progression import Outcome, ProgressionParams
 from treadctl.store import export, queries
 from treadctl.store.db import DatabaseError, open_db, upsert_patient
-from treadctl.store.history import RPE_SCALES, PastSession, Progress, RpeError, mmss
+from treadctl.store.history import (
+    GUESSED_NOTE,
+    RPE_SCALES,
+    PastSession,
+    Progress,
+    RpeError,
+    load_history,
+    load_progress,
+    mmss,
+)
 from treadctl.store.timeutil import utc_iso
 
 
@@ -80,23 +90,34 @@ def patients_list(db: Path) -> int:
         return 0
     print(
         f"{'pseudonym':16s} {'comfortable':>11s} {'max fwd':>7s} {'max bwd':>7s} "
-        f"{'sessions':>8s}  last session (UTC)"
+        f"{'sessions':>8s} {'other':>5s}  last session (UTC)"
     )
     for p in rows:
         print(
             f"{p['pseudonym']:16s} {_kmh(p['comfortable_forward_kmh']):>11s} "
             f"{_kmh(p['max_forward_kmh']):>7s} {_kmh(p['max_backward_kmh']):>7s} "
-            f"{p['sessions']:>8d}  {_when(p['last_session'])}"
+            f"{p['sessions']:>8d} {p['other_sessions']:>5d}  {_when(p['last_session'])}"
         )
+    if any(p["other_sessions"] for p in rows):
+        print(f"other: {_HIDDEN_WORDS}, not counted in sessions")
     return 0
 
 
-def patients_show(db: Path, pseudonym: str) -> int:
+_HIDDEN_WORDS = "simulated (built-in simulator) or the belt never moved"
+
+
+def _hidden_line(n: int) -> str:
+    which = "session" if n == 1 else "sessions"
+    return f"  ({n} more {which} not shown: {_HIDDEN_WORDS}; --all shows them)"
+
+
+def patients_show(db: Path, pseudonym: str, include_all: bool = False) -> int:
     with _db(db) as conn:
         p = queries.patient(conn, pseudonym)
         if p is None:
             raise DatabaseError(db, f"no patient {pseudonym!r}")
-        rows = queries.sessions(conn, p["id"])
+        rows = queries.sessions(conn, p["id"], include_all=include_all)
+        hidden = 0 if include_all else queries.hidden_count(conn, p["id"])
     print(f"patient {p['pseudonym']} ({db})")
     print(f"  comfortable forward: {_kmh(p['comfortable_forward_kmh'])} km/h")
     print(f"  max forward:         {_kmh(p['max_forward_kmh'])} km/h")
@@ -106,6 +127,8 @@ def patients_show(db: Path, pseudonym: str) -> int:
     print(f"  updated:             {p['updated']}")
     print(f"  sessions:            {len(rows)}")
     _session_table(rows, sys.stdout)
+    if hidden:
+        print(_hidden_line(hidden))
     return 0
 
 
@@ -120,11 +143,13 @@ def _session_table(rows: list[dict[str, Any]], out: TextIO) -> None:
         out.write(
             f"  {s['id']:>4d}  {_when(s['started'])}  {s['patient'] or '-':12s} "
             f"{s['kind']:8s} {s['status']:11s} {_mmss(_duration(s)):>7s}  "
-            f"{s['profile_name']}: {s['outcome'] or '(running)'}\n"
+            f"{s['profile_name']}: {s['outcome'] or '(running)'}"
+            + (f"  [{'; '.join(s['marks'])}]" if s["marks"] else "")
+            + "\n"
         )
 
 
-def sessions_list(db: Path, pseudonym: str | None) -> int:
+def sessions_list(db: Path, pseudonym: str | None, include_all: bool = False) -> int:
     with _db(db) as conn:
         patient_id = None
         if pseudonym is not None:
@@ -132,11 +157,14 @@ def sessions_list(db: Path, pseudonym: str | None) -> int:
             if p is None:
                 raise DatabaseError(db, f"no patient {pseudonym!r}")
             patient_id = p["id"]
-        rows = queries.sessions(conn, patient_id)
+        rows = queries.sessions(conn, patient_id, include_all=include_all)
+        hidden = 0 if include_all else queries.hidden_count(conn, patient_id)
     if not rows:
-        print(f"no sessions in {db}" + (f" for {pseudonym}" if pseudonym else ""))
-        return 0
+        which = "clinic sessions" if hidden else "sessions"
+        print(f"no {which} in {db}" + (f" for {pseudonym}" if pseudonym else ""))
     _session_table(rows, sys.stdout)
+    if hidden:
+        print(_hidden_line(hidden))
     return 0
 
 
@@ -156,7 +184,8 @@ def sessions_show(db: Path, session_id: int) -> int:
         f"session {s['id']} ({db})",
         f"  status:   {s['status']}",
         f"  outcome:  {s['outcome'] or '-'}",
-        f"  kind:     {s['kind']}",
+        f"  kind:     {s['kind']}"
+        + (f" [{'; '.join(s['marks'])}: not a clinic session]" if s["marks"] else ""),
         f"  patient:  {s['patient'] or '-'}",
         f"  profile:  {s['profile_name']}{digest}",
         f"  machine:  {s['machine_name']}",
@@ -296,6 +325,7 @@ def _history_row(n: str, s: PastSession, lengthens: bool) -> str:
         bout = "      -" if s.bout_s is None else f"  {s.bout_s:5g}"
     notes = [] if s.outcome is Outcome.COMPLETED else [s.grounds]
     notes += s.notes
+    notes += [f"[{m}]" for m in s.marks]
     return (
         f"  {n:>3s} {s.session_id:>5d}  {_when(s.started)[:16]:16s}  {outcome:12s} "
         f"{mmss(s.backward_s):>8s} {rail:>5s} {rpe:>4s} {target:>7s}{bout}"
@@ -332,3 +362,86 @@ def progress_lines(progress: Progress, pseudonym: str, profile_name: str, where:
     )
     out += [f"  note: {note}" for note in progress.notes]
     return out
+
+
+def _walked_s(conn: sqlite3.Connection, session_id: int) -> float:
+    return sum(float(g["moving_s"]) for g in queries.segments(conn, session_id))
+
+
+def history_lines(
+    db: Path,
+    pseudonym: str,
+    profile_name: str,
+    kind: str,
+    standstill_kmh: float,
+    where: str,
+    *,
+    include_all: bool = False,
+) -> list[str]:
+    """A patient's sessions of a profile that has no progression rule: what was done and
+    when, and that there is nothing to prescribe from."""
+    with _db(db) as conn:
+        past = load_history(
+            conn, pseudonym, profile_name, kind, standstill_kmh, include_all=include_all
+        )
+        walked = {s.session_id: _walked_s(conn, s.session_id) for s in past}
+    out = [
+        f"history of {pseudonym} on {profile_name!r} ({where})",
+        "no progression rule: the profile has no [progression] section, so there is no",
+        "next prescription to give; the sessions as recorded:",
+    ]
+    if not past:
+        out.append("  no sessions recorded")
+        return out
+    out.append(
+        f"  {'id':>5s}  {'date (UTC)':16s}  {'status':11s} {'walked':>8s} {'backward':>8s} "
+        f"{'rail':>5s} {'RPE':>4s} {'target':>7s}  notes"
+    )
+    for s in past:
+        rail = "-" if s.rail_share is None else f"{s.rail_share * 100:.0f} %"
+        rpe = "-" if s.rpe is None else f"{s.rpe:g}"
+        target = "-" if s.target_kmh is None else f"{s.target_kmh:.2f}"
+        notes = [s.grounds] if s.outcome is Outcome.SAFETY_STOP else []
+        notes += [n for n in s.notes if n != GUESSED_NOTE]
+        notes += [f"[{m}]" for m in s.marks]
+        out.append(
+            f"  {s.session_id:>5d}  {_when(s.started)[:16]:16s}  {s.status:11s} "
+            f"{mmss(walked[s.session_id]):>8s} {mmss(s.backward_s):>8s} {rail:>5s} {rpe:>4s} "
+            f"{target:>7s}" + (f"  {'; '.join(notes)}" if notes else "")
+        )
+    out.append(
+        "  walked: moving time of every segment; backward: of the backward ones; rail: "
+        "share of backward walking with a hand on a rail; target: lowest backward target"
+    )
+    return out
+
+
+def progress_of(
+    db: Path,
+    params: ProgressionParams,
+    pseudonym: str,
+    profile_name: str,
+    profile_path: Path,
+    kind: str,
+    standstill_kmh: float,
+    *,
+    include_all: bool = False,
+) -> Progress:
+    """`treadctl progress`: the history and the next prescription (`load_progress`); with
+    `include_all` the demo runs and idle sessions are in the history too, marked, uncounted."""
+    try:
+        text = profile_path.read_text(encoding="utf-8")  # as the recorder hashes it
+        sha: str | None = hashlib.sha256(text.encode()).hexdigest()
+    except (OSError, UnicodeDecodeError):
+        sha = None
+    return load_progress(
+        db,
+        params,
+        pseudonym,
+        profile_name,
+        kind,
+        standstill_kmh,
+        profile_sha256=sha,
+        profile_source=str(profile_path),
+        include_all=include_all,
+    )
