@@ -27,6 +27,9 @@ STALE_S = 5.0  # online, but no telemetry or state for this long: "stale"
 EVENTS_KEPT = 12
 COLUMNS = ("Treadmill", "Link", "Mode", "Dir", "Belt km/h", "Target", "Segment", "Interlock",
            "Alarms", "Seen")  # fmt: skip
+# the widest word each column can show, so that none is cut ("offline", not "offlin")
+WIDTHS = {"Link": len("OFFLINE (will)"), "Mode": len("reset required")}
+POWER_ON = "controller started: reset required"  # Reason.POWER_ON's words in the payload
 
 
 @dataclass
@@ -56,6 +59,18 @@ class Treadmill:
         if self.latest is None or now - self.seen_at > STALE_S:
             return "stale"
         return "online"
+
+
+def power_on_latch(s: Snapshot) -> bool:
+    """Latched only because the controller has just started: not a fault (the dashboard
+    shows it as RESET REQUIRED, in amber)."""
+    return s.mode == "faulted" and list(s.reasons) == [POWER_ON]
+
+
+def mode_word(s: Snapshot) -> str:
+    if power_on_latch(s):
+        return "reset required"
+    return s.mode.upper() if s.mode == "faulted" else s.mode
 
 
 def _kmh(x: float | None) -> str:
@@ -119,7 +134,7 @@ class Fleet:
         return (
             name,
             link,
-            s.mode.upper() if s.mode == "faulted" else s.mode,
+            mode_word(s),
             s.direction,
             _kmh(s.actual_kmh),
             _kmh(s.target_kmh),
@@ -157,6 +172,11 @@ class Fleet:
                     f"  segment {s.segment.index + 1} {s.segment.label} ({s.segment.kind}, "
                     f"{s.segment.target_kmh:g} km/h), {s.segment_remaining_s:.0f} s left"
                 )
+            if power_on_latch(s):
+                out.append(
+                    "  reset required (power-on): the controller has started; the operator "
+                    "checks the belt is clear and presses r at the dashboard"
+                )
             out.append(f"  interlock {s.interlock}: {', '.join(s.reasons) or 'no reasons'}")
             out += [f"  {a.level.upper()} {a.label}: {a.text}" for a in s.alarms]
             if s.remote_pending:
@@ -178,4 +198,4 @@ class Fleet:
         return out
 
 
-__all__ = ["COLUMNS", "Fleet", "Treadmill"]
+__all__ = ["COLUMNS", "WIDTHS", "Fleet", "Treadmill", "mode_word", "power_on_latch"]

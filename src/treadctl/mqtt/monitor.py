@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from treadctl.mqtt import topics
 from treadctl.mqtt.config import NODELAY, tls_context
-from treadctl.mqtt.fleet import COLUMNS, Fleet
+from treadctl.mqtt.fleet import COLUMNS, WIDTHS, Fleet
 
 RETRY_S = (0.5, 10.0)  # reconnect backoff: first wait, longest wait
 
@@ -94,13 +94,15 @@ class MonitorApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"site {self.settings.site}"
+        self.sub_title = f"site {self.settings.site}" + (
+            "" if self.settings.commands else " · read-only: commands off (--commands)"
+        )
         # held, not queried each refresh: a timer tick during shutdown finds no nodes
         table = self._table = self.query_one("#fleet", DataTable)
         self._detail = self.query_one("#detail", Static)
         self._link = self.query_one("#link", Static)
         for col in COLUMNS:
-            table.add_column(col, key=col)
+            table.add_column(col, key=col, width=WIDTHS.get(col))
         self.run_worker(self._listen(), name="mqtt", exclusive=True)
         self.set_interval(self.refresh_s, self.refresh_view)
 
@@ -139,13 +141,17 @@ class MonitorApp(App[None]):
             else:
                 for col, new, was in zip(COLUMNS, row, old, strict=True):
                     if new != was:
-                        table.update_cell(name, col, new)
+                        table.update_cell(name, col, new, update_width=col not in WIDTHS)
             self._rows[name] = row
         if self.selected is None and self._rows:
             self.selected = sorted(self._rows)[0]
         if self.selected is not None:
             self.detail_text = "\n".join(self.fleet.detail(self.selected, now))
             self._detail.update(self.detail_text)
+
+    def check_action(self, action: str, _parameters: tuple[object, ...]) -> bool | None:
+        """Stop and pause only with --commands: without, no key offers what it cannot do."""
+        return self.settings.commands or action != "command"
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
