@@ -297,7 +297,7 @@ def speed_changes(records: Sequence[dict[str, Any]]) -> list[SpeedChange]:
     out: list[SpeedChange] = []
     current: float | None = None
     segment = "-"
-    for r in records:
+    for r in sorted(records, key=lambda r: float(r.get("t_s") or 0.0)):  # stable: log order
         kind = r.get("kind")
         if kind == "segment":
             index = r.get("index")
