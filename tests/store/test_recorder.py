@@ -17,6 +17,8 @@ from treadctl.app import build_sim_session
 from treadctl.control.clock import VirtualClock
 from treadctl.control.loop import ConnectError
 from treadctl.control.operator import ScriptedOperator
+from treadctl.control.stats import CycleFigures
+from treadctl.control.summary import DirectionTotals, SessionSummary
 from treadctl.drives.base import WatchdogSetting
 from treadctl.drives.sim import SimDrive
 from treadctl.safety.types import (
@@ -24,12 +26,13 @@ from treadctl.safety.types import (
     Direction,
     DriveStatus,
     Mode,
+    Reason,
     SafetyIO,
     SafetyOutputs,
 )
 from treadctl.store.db import open_db
 from treadctl.store.eventlog import EventLog
-from treadctl.store.recorder import SAMPLE_PERIOD_S
+from treadctl.store.recorder import SAMPLE_PERIOD_S, session_status
 
 
 async def test_a_whole_session_is_recorded(tmp_path: Path) -> None:
@@ -299,3 +302,23 @@ def test_a_writer_that_falls_behind_costs_records_not_memory_or_time(tmp_path: P
     assert samples + lost_events == 20 + 100 - 10
     (warning,) = recorder.warnings()
     assert "the database writer fell behind" in warning
+
+
+@pytest.mark.parametrize(
+    ("outcome", "mode", "reasons", "status"),
+    [
+        ("completed", Mode.STOPPED, (), "completed"),
+        ("stopped by console", Mode.STOPPED, (), "stopped"),
+        # an idle demo nobody reset, ended by the time limit: no fault happened
+        ("ended: time limit", Mode.FAULTED, (Reason.POWER_ON,), "stopped"),
+        ("ended: time limit", Mode.FAULTED, (Reason.POWER_ON, Reason.ESTOP_CHAIN_OPEN), "faulted"),
+        ("stopped by console", Mode.FAULTED, (Reason.DRIVE_FAULT,), "faulted"),
+    ],
+)
+def test_session_status_names_a_fault_only_when_there_was_one(
+    outcome: str, mode: Mode, reasons: tuple[Reason, ...], status: str
+) -> None:
+    figures = CycleFigures(0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    totals = {d: DirectionTotals() for d in Direction}
+    summary = SessionSummary("p", "-", outcome, 0.0, totals, [], figures, mode, reasons, 0.0, True)
+    assert session_status(summary) == status

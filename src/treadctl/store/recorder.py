@@ -33,7 +33,14 @@ from treadctl.control.clock import Clock
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.plan import PlannedSegment
 from treadctl.protocol.progression import Prescription
-from treadctl.safety.types import Direction, DriveStatus, Mode, SafetyIO, SafetyOutputs
+from treadctl.safety.types import (
+    Direction,
+    DriveStatus,
+    Mode,
+    Reason,
+    SafetyIO,
+    SafetyOutputs,
+)
 from treadctl.store.db import DatabaseError, dumps, open_db, upsert_patient
 from treadctl.store.eventlog import EventLog
 from treadctl.store.schema import mark_session
@@ -74,9 +81,9 @@ class SessionInfo:
 def session_status(summary: SessionSummary) -> str:
     if summary.outcome == "completed":
         return "completed"
-    if summary.final_mode is Mode.FAULTED:
+    if summary.final_mode is Mode.FAULTED and summary.final_reasons != (Reason.POWER_ON,):
         return "faulted"
-    return "stopped"
+    return "stopped"  # an idle session still holding only the power-on latch is no fault
 
 
 def _direction_of(kind: SegmentKind) -> Direction | None:
