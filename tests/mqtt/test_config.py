@@ -119,3 +119,14 @@ def test_a_fifo_or_a_device_as_password_file_is_refused_at_once(tmp_path: Path) 
         (found,) = problems(write(tmp_path, text, None))
         assert "broker.password_file" in found
         assert "not a regular file" in found, found
+
+
+def test_the_readmes_local_example_needs_no_tls_and_no_password() -> None:
+    cfg = load_mqtt_config(ROOT / "examples/mqtt/local.toml")
+    assert (cfg.broker.host, cfg.broker.port) == ("127.0.0.1", 1883)
+    assert cfg.broker.tls is None
+    assert cfg.broker.password_file is None
+    assert cfg.site == "clinic-a"  # the site the README's monitor line watches
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "--mqtt examples/mqtt/local.toml" in readme
+    assert "--site clinic-a" in readme
