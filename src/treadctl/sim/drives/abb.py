@@ -103,16 +103,6 @@ class AbbAcs355(Profidrive):
             return b.fault_code & 0xFFFF
         return self.params.get(number - 1, 0)
 
-    def read(self, address: int, count: int) -> list[int] | None:
-        self._sync()
-        out = []
-        for a in range(address, address + count):
-            value = self._read_one(a)
-            if value is None:
-                return None
-            out.append(value)
-        return out
-
     def _read_one(self, a: int) -> int | None:
         if a == CW:
             return self.word

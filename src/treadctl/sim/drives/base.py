@@ -54,8 +54,22 @@ class DriveSim(ABC):
     def accepts(self, func_code: int) -> bool:
         return func_code in self.functions
 
+    def read(self, address: int, count: int) -> list[int] | None:
+        """The registers from `address`, or None (illegal address) if any one is unknown."""
+        self._sync()
+        out = []
+        for a in range(address, address + count):
+            value = self._read_one(a)
+            if value is None:
+                return None
+            out.append(value)
+        return out
+
+    def _sync(self) -> None:  # noqa: B027 - a hook: drives with a state machine catch up
+        """Catch up with what happened in the world since the last telegram."""
+
     @abstractmethod
-    def read(self, address: int, count: int) -> list[int] | None: ...
+    def _read_one(self, a: int) -> int | None: ...
 
     def write(self, address: int, values: Sequence[int], func_code: int, now: float) -> bool:
         """A write the server let through (`func_code` is one the drive accepts)."""

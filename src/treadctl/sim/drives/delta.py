@@ -67,16 +67,6 @@ class DeltaMs300(DriveSim):
         return self.belt.fault_code & 0xFF
 
     # -- registers ---------------------------------------------------------------------
-    def read(self, address: int, count: int) -> list[int] | None:
-        self._sync()
-        out = []
-        for a in range(address, address + count):
-            value = self._read_one(a)
-            if value is None:
-                return None
-            out.append(value)
-        return out
-
     def _read_one(self, a: int) -> int | None:
         b = self.belt
         if a in self.params:

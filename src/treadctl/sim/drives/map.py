@@ -57,15 +57,6 @@ class DriveModel(DriveSim):
         counts = self.params[wd.timeout_address]
         self.belt.watchdog_s = counts / wd.timeout_counts_per_s if enabled and stops else 0.0
 
-    def read(self, address: int, count: int) -> list[int] | None:
-        out = []
-        for a in range(address, address + count):
-            value = self._read_one(a)
-            if value is None:
-                return None
-            out.append(value)
-        return out
-
     def _read_one(self, a: int) -> int | None:
         m, b = self.map, self.belt
         if a == m.status.address:

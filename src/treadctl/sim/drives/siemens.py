@@ -55,16 +55,6 @@ class SiemensV20(Profidrive):
         reverse = (ref < 0) != bool(self.word & INVERT)
         return abs(ref) * P2000_HZ / FULL_SCALE, reverse
 
-    def read(self, address: int, count: int) -> list[int] | None:
-        self._sync()
-        out = []
-        for a in range(address, address + count):
-            value = self._read_one(a)
-            if value is None:
-                return None
-            out.append(value)
-        return out
-
     def _read_one(self, a: int) -> int | None:
         b = self.belt
         if a in self.params:

@@ -71,15 +71,6 @@ class YaskawaA1000(DriveSim):
         return CommLossResponse(stop, fault_code=CE_BIT)
 
     # -- registers ---------------------------------------------------------------------
-    def read(self, address: int, count: int) -> list[int] | None:
-        out = []
-        for a in range(address, address + count):
-            value = self._read_one(a)
-            if value is None:
-                return None
-            out.append(value)
-        return out
-
     def _read_one(self, a: int) -> int | None:
         b = self.belt
         if a in self.params:
