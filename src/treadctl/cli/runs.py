@@ -1,0 +1,257 @@
+"""The verbs that run a session: simulate (virtual clock), run and serve (real time), with
+the session's event log and database record kept whatever happens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from treadctl.app import (
+    SessionFiles,
+    apply_prescription,
+    build_session,
+    build_sim_session,
+    load_session,
+    session_progress,
+)
+from treadctl.cli.common import EXIT_NOT_COMPLETED, EXIT_OK, UsageError
+from treadctl.cli.headless import run_console
+from treadctl.control.clock import FINE_SLEEP_S, Clock, MonotonicClock, VirtualClock
+from treadctl.control.loop import ConnectError
+from treadctl.control.operator import ScriptedOperator
+from treadctl.control.priority import raise_priority
+from treadctl.control.summary import SessionSummary
+from treadctl.launch import run_with_dashboard
+from treadctl.mqtt.bridge import MqttBridge
+from treadctl.mqtt.config import load_mqtt_config
+from treadctl.serve import Bridge, Controller
+from treadctl.sim.scenario import Scenario
+from treadctl.store.eventlog import EventLog
+from treadctl.store.recorder import SessionInfo, SessionRecorder
+from treadctl.store.timeline import format_event
+
+SessionRun = Coroutine[Any, Any, SessionSummary]
+Runner = Callable[[Clock, EventLog, ScriptedOperator | None, SessionRecorder | None], SessionRun]
+
+
+def _default_events_path(kind: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("runs") / f"{kind}-{stamp}.jsonl"
+
+
+def _scenario(path: Path | None) -> Scenario | None:
+    return Scenario.load(path) if path is not None else None
+
+
+def _recorder(
+    db: Path | None,
+    kind: str,
+    files: SessionFiles,
+    profile_path: Path,
+    events: EventLog,
+    clock: Clock,
+) -> SessionRecorder | None:
+    """The session's database recorder; it opens the database in its own thread."""
+    if db is None:
+        return None
+    try:
+        text: str | None = profile_path.read_text(encoding="utf-8")
+    except OSError:
+        text = None
+    info = SessionInfo(
+        kind,
+        files.profile.name,
+        files.machine.name,
+        files.plan.segments,
+        files.patient,
+        text,
+        files.plan.prescription,
+    )
+    return SessionRecorder(db, info, events, clock, files.machine.limits.standstill_kmh)
+
+
+def _close_recorder(recorder: SessionRecorder | None, exc: BaseException | None) -> None:
+    if recorder is None:
+        return
+    if isinstance(exc, ConnectError):
+        recorder.close("faulted", f"cannot start: {exc}")
+    elif exc is not None:
+        recorder.close("interrupted", f"controller error: {exc!r}")
+    else:
+        recorder.close()
+
+
+def _record_lines(recorder: SessionRecorder | None, summary: SessionSummary) -> list[str]:
+    """The session record's final word, printed under the summary."""
+    if recorder is None:
+        return []
+    late = [] if summary.warnings else [f"  WARNING: {w}" for w in recorder.warnings()]
+    lost = recorder.lost()
+    if recorder.session_id is None:
+        return [*late, f"  session record: NOT written to {recorder.path}"]
+    where = f"  session record: session {recorder.session_id} in {recorder.path}"
+    if recorder.problem is None and lost == (0, 0):
+        return [*late, where]
+    return [*late, f"{where}, INCOMPLETE: {lost[0]} samples and {lost[1]} events not recorded"]
+
+
+def _with_progress(
+    args: argparse.Namespace, files: SessionFiles, kind: str, db: Path | None
+) -> SessionFiles:
+    """With --progress: the plan with the prescription from the recorded sessions, and the
+    reason printed before anything starts. Refused (exit 2) rather than run without it."""
+    if not args.progress:
+        return files
+    if db is None:
+        raise UsageError("--progress needs --db: the database with the patient's sessions")
+    if files.patient is None:
+        raise UsageError("--progress needs --patient: a prescription is for one patient")
+    progress = session_progress(files, args.profile, db, kind, create=True)
+    files = apply_prescription(files, args.profile, progress.prescription)
+    counted = len(progress.results)
+    which = "simulated " if kind == "simulate" else ""
+    print(
+        f"progression: {progress.prescription} "
+        f"(from {counted} counted {which}session{'s' if counted != 1 else ''} in {db})"
+    )
+    for note in progress.notes:
+        print(f"  note: {note}")
+    sys.stdout.flush()
+    return files
+
+
+def simulate_verb(args: argparse.Namespace) -> int:
+    files = load_session(args.machine, args.profile, args.patient)
+    files = _with_progress(args, files, "simulate", args.db)
+    scenario = _scenario(args.scenario)
+    operator = scenario.operator_for() if scenario else ScriptedOperator()
+    clock = VirtualClock()
+    events_path = args.events or _default_events_path("simulate")
+    events = EventLog(events_path)
+    recorder = _recorder(args.db, "simulate", files, args.profile, events, clock)
+    session = build_sim_session(
+        files, clock, events, operator, scenario, end_on_fault=True, recorder=recorder
+    )
+    error: BaseException | None = None
+    try:
+        summary = asyncio.run(session.loop.run())
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _close_recorder(recorder, error)
+        events.close()
+    if not args.quiet:
+        print("Timeline:")
+        for record in events.records:
+            line = format_event(record, len(files.plan.segments))
+            if line is not None:
+                print("  " + line)
+    for line in [*summary.lines(), *_record_lines(recorder, summary)]:
+        print(line)
+    print(f"  event log: {events_path}")
+    return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
+
+
+def run_verb(args: argparse.Namespace) -> int:
+    files = load_session(args.machine, args.profile, args.patient)
+    files = _with_progress(args, files, "run", args.db)
+    scenario = _scenario(args.scenario)
+    if not args.headless:
+        return run_with_dashboard(args)
+    if args.mqtt is not None:
+        raise UsageError("--mqtt needs the controller process: leave out --headless")
+
+    def console(
+        clock: Clock,
+        events: EventLog,
+        operator: ScriptedOperator | None,
+        recorder: SessionRecorder | None,
+    ) -> SessionRun:
+        async def main() -> SessionSummary:
+            # built inside the event loop: pymodbus clients need a running loop
+            session = build_session(files, clock, events, operator, scenario, recorder=recorder)
+            try:
+                return await run_console(session.loop)
+            finally:
+                await session.loop.close()
+
+        return main()
+
+    return _realtime(args, files, scenario, console)
+
+
+def serve_verb(args: argparse.Namespace) -> int:
+    """The controller process: no terminal of its own; events go to stdout (a log file)."""
+    files = load_session(args.machine, args.profile, args.patient)
+    bridges: list[Bridge] = []
+    if args.mqtt is not None:
+        bridges.append(MqttBridge(load_mqtt_config(args.mqtt)))
+    files = _with_progress(args, files, "run", args.db)
+    scenario = _scenario(args.scenario)
+
+    def ready(_api: object) -> None:
+        print(f"controller: listening on {args.socket}", flush=True)
+
+    def controller(
+        clock: Clock,
+        events: EventLog,
+        operator: ScriptedOperator | None,
+        recorder: SessionRecorder | None,
+    ) -> SessionRun:
+        return Controller(
+            files,
+            clock,
+            events,
+            args.socket,
+            recorder=recorder,
+            scenario=scenario,
+            operator=operator,
+            handle_signals=True,
+            on_ready=ready,
+            bridges=bridges,
+        ).run()
+
+    return _realtime(args, files, scenario, controller)
+
+
+def _realtime(
+    args: argparse.Namespace, files: SessionFiles, scenario: Scenario | None, runner: Runner
+) -> int:
+    """A real-time session: event log echoed to stdout, the record kept whatever happens,
+    the summary printed; exit 0 only for a completed session."""
+    operator = None
+    if args.operator == "auto":
+        operator = scenario.operator_for() if scenario else ScriptedOperator()
+    clock: Clock = MonotonicClock(fine_s=FINE_SLEEP_S)  # this process runs one loop
+    events_path = args.events or _default_events_path("run")
+    total = len(files.plan.segments)
+    events = EventLog(events_path, echo=sys.stdout, formatter=lambda r: format_event(r, total))
+    recorder = _recorder(args.db, "run", files, args.profile, events, clock)
+    # after the event-log and database threads exist: they keep normal scheduling
+    warning = raise_priority(files.machine.loop.realtime_priority)
+    if warning is not None:
+        events.write(0.0, clock.wall_time(), "warning", text=warning)
+    # Everything imported and built so far lives as long as the process: out of the
+    # collector's sight, a full collection no longer stops the loop for ~90 ms to scan it.
+    gc.freeze()
+    error: BaseException | None = None
+    try:
+        summary = asyncio.run(runner(clock, events, operator, recorder))
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _close_recorder(recorder, error)
+        events.close()
+    for line in [*summary.lines(), *_record_lines(recorder, summary)]:
+        print(line)
+    print(f"  event log: {events_path}")
+    sys.stdout.flush()
+    return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
