@@ -1,8 +1,7 @@
 """Help that answers questions (issue 13): --version, help text and defaults for every
 option, options only where they apply, one name for one thing, and each verb's --help
-ending with examples and its exit codes.
-
-The records verbs (patients, sessions, progress) are another change's: left out here.
+ending with examples and its exit codes. The records verbs' own exit codes are checked
+against real runs in test_records_help.py.
 """
 
 from __future__ import annotations
@@ -10,6 +9,8 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -22,13 +23,14 @@ from treadctl.cli import (
     EXIT_NOT_COMPLETED,
     EXIT_OK,
     EXIT_WORDS,
+    GROUPS,
+    SERVING_VERBS,
     HelpFormatter,
     _parser,
     main,
 )
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-RECORDS = {"patients", "sessions", "progress"}
 
 
 def verbs(
@@ -38,8 +40,6 @@ def verbs(
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
-                if not path and name in RECORDS:
-                    continue
                 yield (*path, name), sub
                 yield from verbs(sub, (*path, name))
 
@@ -59,7 +59,38 @@ def test_the_walk_finds_every_verb() -> None:
     assert {" ".join(words) for words in VERBS} >= {
         "check", "plan", "profiles", "profiles list", "simulate", "run", "serve",
         "dashboard", "status", "stop", "monitor", "sim", "drive", "drive probe", "calibrate",
+        "patients", "patients add", "patients list", "patients show", "sessions",
+        "sessions list", "sessions show", "sessions export", "sessions report", "sessions rpe",
+        "progress",
     }  # fmt: skip
+
+
+def test_each_verb_has_one_entry_point_in_one_group() -> None:
+    """The parser's verbs and the groups' dispatch tables are the same set, no verb in two
+    groups: a verb added without its entry point would parse and then do nothing."""
+    top = {words[0] for words in VERBS}
+    tables = [verb for group in GROUPS for verb in group.verbs]
+    assert sorted(tables) == sorted(top)
+    assert len(tables) == len(set(tables))
+
+
+def test_the_serving_verbs_keep_sigpipe_off() -> None:
+    """Verbs that serve sockets must see a hung-up peer as EPIPE, not die of SIGPIPE."""
+    assert {"serve", "run", "sim", "dashboard", "monitor"} == SERVING_VERBS
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["sessions", "rpe", "--help"], ["--version"]])
+def test_the_package_runs_as_a_module(argv: list[str]) -> None:
+    """`python -m treadctl.cli` is how `treadctl run` starts its controller process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "treadctl.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("usage: treadctl" if argv != ["--version"] else "treadctl ")
 
 
 def test_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
