@@ -7,17 +7,35 @@ timeout and a lost connection alike.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from textual.worker import Worker
 
 from treadctl.api.client import ApiError
-from treadctl.api.messages import Action
+from treadctl.api.messages import Action, Reply
 from treadctl.tui import paint
 
-if TYPE_CHECKING:
-    from treadctl.tui.app import DashboardApp
+
+class Commander(paint.Board, Protocol):
+    """What sending a command needs of the App (a Protocol: this module never imports it)."""
+
+    quitting: bool
+
+    def refused(self, what: str, text: str) -> None: ...
+    def answered(self, what: str, reply: Reply) -> None: ...
+    def exit(self, result: int | None = None) -> None: ...
+    def run_worker(
+        self,
+        work: Coroutine[Any, Any, None],
+        name: str | None = "",
+        group: str = "default",
+        description: str = "",
+        exit_on_error: bool = True,
+    ) -> Worker[None]: ...
 
 
-def send(app: DashboardApp, what: str, action: Action, **kw: Any) -> None:
+def send(app: Commander, what: str, action: Action, **kw: Any) -> None:
     client = app.link.client if app.link is not None else None
     if client is None:
         app.refused(what, "not connected to the controller")
@@ -40,7 +58,7 @@ def send(app: DashboardApp, what: str, action: Action, **kw: Any) -> None:
     app.run_worker(request(), group="commands", exit_on_error=False)
 
 
-def sim(app: DashboardApp, what: str, name: str, value: float) -> None:
+def sim(app: Commander, what: str, name: str, value: float) -> None:
     """Set an input of the built-in simulator (the e and k keys)."""
     client = app.link.client if app.link is not None else None
     if client is None or app.session is None or not app.session.simulated:

@@ -10,23 +10,46 @@ from __future__ import annotations
 import asyncio
 import os
 import socket as _socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from textual.timer import Timer
 
-from treadctl.api.client import ApiError, ControllerClient
+from treadctl.api.client import ApiError, ControllerClient, ServerMsg
 from treadctl.api.messages import Reply, Role
-
-if TYPE_CHECKING:
-    from treadctl.tui.app import DashboardApp
 
 RETRY_S = 1.0  # between connection attempts
 STALE_S = 1.5  # no Status for this long while connected: the screen says so, in red
 
 
+class LinkHost(Protocol):
+    """What the link needs of the screen it feeds (the App; not imported: no cycle)."""
+
+    def link_changed(self, state: str, text: str) -> None: ...
+    def apply(self, msg: ServerMsg) -> None: ...
+    def post_beat(self) -> None: ...
+    def set_interval(
+        self, interval: float, callback: Callable[[], object], *, name: str | None = None
+    ) -> Timer: ...
+
+
+def no_controller_reason(path: Path, exc: ApiError) -> str:
+    """Why nobody answers on the socket, in words (the cause, not only an errno)."""
+    cause = exc.__cause__
+    if isinstance(cause, FileNotFoundError):
+        return f"no socket at {path}: the controller is not running (or has exited)"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"{path} refuses connections: its controller has exited"
+    if isinstance(cause, PermissionError):
+        return f"permission denied on {path}"
+    if isinstance(cause, TimeoutError):
+        return f"{path}: the controller did not answer in time"
+    return str(exc)
+
+
 class Link:
-    def __init__(self, path: Path, host: DashboardApp) -> None:
+    def __init__(self, path: Path, host: LinkHost) -> None:
         self.path = path
         self.host = host
         self.client: ControllerClient | None = None
@@ -49,7 +72,7 @@ class Link:
             try:
                 welcome = await client.connect(timeout_s=3.0)
             except ApiError as exc:
-                self._set("lost", str(exc))
+                self._set("lost", no_controller_reason(self.path, exc))
                 await client.close()
                 await asyncio.sleep(RETRY_S)
                 continue

@@ -1,33 +1,67 @@
-"""Putting the dashboard's state on its widgets (the wording is in `view`)."""
+"""Putting the dashboard's state on its widgets (the wording is in `view`).
+
+The functions take a `Board`: what they read of the App, as a Protocol, so that this
+module never imports the App (which imports it).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 from rich.text import Text
+from textual.geometry import Size
+from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import RichLog
 
-from treadctl.api.messages import Role
+from treadctl.api.messages import Ended, Role, SessionInfo, Status
 from treadctl.tui import view
-from treadctl.tui.link import STALE_S
+from treadctl.tui.link import STALE_S, Link
 from treadctl.tui.widgets import DirectionBadge, Interlock, KeyBar, Line, SpeedBox
 
-if TYPE_CHECKING:
-    from treadctl.tui.app import DashboardApp
+W = TypeVar("W", bound=Widget)
+
+
+class Board(Protocol):
+    """The dashboard's state and widgets, as painting needs them."""
+
+    socket: Path | None
+    link: Link | None
+    link_state: str
+    link_text: str
+    session: SessionInfo | None
+    status: Status | None
+    ended: Ended | None
+    mph: bool
+    large: bool
+    sim_estop: bool
+    sim_key_in: bool
+    event_lines: deque[str]
+
+    @property
+    def size(self) -> Size: ...
+    def query_one(self, selector: str, expect_type: type[W]) -> W: ...
+    def set_timer(
+        self, delay: float, callback: Callable[[], object], *, name: str | None = None
+    ) -> Timer: ...
+
 
 ENDED_STYLE = view.ENDED
 
 
-def _line(app: DashboardApp, name: str) -> Line:
+def _line(app: Board, name: str) -> Line:
     return app.query_one(f"#{name}", Line)
 
 
-def refresh_all(app: DashboardApp) -> None:
+def refresh_all(app: Board) -> None:
     show_session(app)
     show_status(app)
 
 
-def show_session(app: DashboardApp) -> None:
+def show_session(app: Board) -> None:
     info = app.session
     who = Text()
     if info is None:
@@ -48,7 +82,7 @@ def show_session(app: DashboardApp) -> None:
     show_keys(app)
 
 
-def show_status(app: DashboardApp) -> None:
+def show_status(app: Board) -> None:
     st = app.status
     show_header(app)
     show_banner(app)
@@ -59,7 +93,7 @@ def show_status(app: DashboardApp) -> None:
     mph = app.mph
     app.query_one("#actual", SpeedBox).show(st.actual_kmh, mph)
     app.query_one("#target", SpeedBox).show(st.target_kmh, mph)
-    app.query_one(DirectionBadge).set_direction(st.direction, view.badge_note(st))
+    app.query_one("#direction", DirectionBadge).set_direction(st.direction, view.badge_note(st))
     cues = Text("incline ")
     cues.append(f"{st.incline_pct:.1f}%", "bold")
     cues.append("  cue ")
@@ -73,7 +107,7 @@ def show_status(app: DashboardApp) -> None:
     _line(app, "seg-now").show(view.segment_line("NOW", st.segment, total, mph, st.operator_kmh))
     _line(app, "seg-next").show(view.segment_line("NEXT", st.next_segment, total, mph))
     # the bars take what the panel leaves after "SEG  " and " 00:00 left of 00:00"
-    room = app.query_one("#segments").content_size.width - 26
+    room = app.query_one("#segments", Widget).content_size.width - 26
     width = max(10, min(60, room)) if room > 0 else 30
     _line(app, "seg-time").show(
         view.countdown_line("SEG", st.segment_elapsed_s, st.segment_remaining_s, width)
@@ -81,7 +115,7 @@ def show_status(app: DashboardApp) -> None:
     _line(app, "ses-time").show(
         view.countdown_line("ALL", st.session_elapsed_s, st.session_remaining_s, width)
     )
-    app.query_one(Interlock).show(st.indicators)
+    app.query_one("#interlock", Interlock).show(st.indicators)
     remote = _line(app, "remote")
     if st.remote_requests:
         oldest = min(st.remote_requests, key=lambda r: r.ref)
@@ -94,7 +128,7 @@ def show_status(app: DashboardApp) -> None:
     warnings.display = bool(st.warnings)
 
 
-def show_guide(app: DashboardApp) -> None:
+def show_guide(app: Board) -> None:
     total = len(app.session.segments) if app.session is not None else 0
     text = view.guide(app.status, total, app.mph, app.ended is not None)
     if app.link_state == "lost":
@@ -104,7 +138,7 @@ def show_guide(app: DashboardApp) -> None:
     line.display = bool(text.plain)
 
 
-def show_header(app: DashboardApp) -> None:
+def show_header(app: Board) -> None:
     st = app.status
     mode = view.mode_badge(st, app.link_state, app.ended is not None)
     if st is not None:
@@ -119,7 +153,7 @@ def show_header(app: DashboardApp) -> None:
     why.display = bool(reasons)
 
 
-def banner_lines(app: DashboardApp) -> tuple[str, list[str]]:
+def banner_lines(app: Board) -> tuple[str, list[str]]:
     """(style, lines) of the banner; no lines: no banner."""
     link = app.link
     stale = link.stale_for() if link is not None else 0.0
@@ -152,7 +186,7 @@ def banner_lines(app: DashboardApp) -> tuple[str, list[str]]:
     return "", []
 
 
-def show_banner(app: DashboardApp) -> None:
+def show_banner(app: Board) -> None:
     style, lines = banner_lines(app)
     banner = _line(app, "banner")
     # the colour comes from the class (the whole banner, not only its text)
@@ -161,13 +195,13 @@ def show_banner(app: DashboardApp) -> None:
     banner.set_class(style == view.WARN, "-warn")
     banner.set_class(style == ENDED_STYLE, "-ended")
     banner.display = bool(lines)
-    app.query_one("#main").set_class(app.ended is not None, "ended")
+    app.query_one("#main", Widget).set_class(app.ended is not None, "ended")
 
 
-def show_keys(app: DashboardApp) -> None:
+def show_keys(app: Board) -> None:
     info = app.session
     st = app.status
-    app.query_one(KeyBar).set_keys(
+    app.query_one("#keys", KeyBar).set_keys(
         compact=not app.large,
         simulated=info is not None and info.simulated,
         remote=st is not None and bool(st.remote_requests),
@@ -180,7 +214,7 @@ def show_keys(app: DashboardApp) -> None:
 NOTICE_S = 20.0  # a reply stays this long (a newer one replaces it at once)
 
 
-def notice(app: DashboardApp, text: str, style: str) -> None:
+def notice(app: Board, text: str, style: str) -> None:
     """The answer line: the last reply or refusal, until the next, or NOTICE_S."""
     line = _line(app, "notice")
     shown = Text(text, style)
@@ -194,12 +228,12 @@ def notice(app: DashboardApp, text: str, style: str) -> None:
         app.set_timer(NOTICE_S, expire)
 
 
-def log_line(app: DashboardApp, line: str) -> None:
+def log_line(app: Board, line: str) -> None:
     app.event_lines.append(line)
     app.query_one("#log", RichLog).write(Text(line, view.event_style(line)))
 
 
-def start_what(app: DashboardApp) -> str:
+def start_what(app: Board) -> str:
     st = app.status
     if st is None or st.segment is None:
         return "No segment to start."
@@ -223,7 +257,7 @@ def start_what(app: DashboardApp) -> str:
     return what
 
 
-def start_checks(app: DashboardApp) -> list[str]:
+def start_checks(app: Board) -> list[str]:
     """The checklist of the segment about to start (the session's first without status)."""
     st = app.status
     if st is not None and st.segment is not None and st.segment.checklist:
