@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from treadctl.inputs.sim import SimHeartRate, SimSafetyInputs
 from treadctl.protocol.plan import Plan, build_plan
 from treadctl.protocol.progression import Prescription
 from treadctl.safety.interlock import InterlockConfig
+from treadctl.service.hook import chain_cycle
 from treadctl.sim.scenario import FaultEvent, Injector, Scenario
 from treadctl.sim.world import BeltSim, Panel
 from treadctl.store.eventlog import EventLog
@@ -198,9 +200,12 @@ def build_session(
     end_on_fault: bool = False,
     recorder: CycleRecorder | None = None,
     supervised: bool = False,
+    on_cycle: Callable[[float], None] | None = None,
 ) -> Session:
     """The controller for the machine file's drive. `supervised`: a remote operator console
-    is attached and the profile requires supervision (its heartbeats are a safety input)."""
+    is attached and the profile requires supervision (its heartbeats are a safety input).
+    `on_cycle`: called after each cycle, after the scenario's fault injection (the
+    service's watchdog pings); it must return at once and never raise."""
     machine = files.machine
     panel = Panel()
     if machine.heart_rate.present:
@@ -259,7 +264,7 @@ def build_session(
         patient_name=files.patient.pseudonym if files.patient else "-",
         end_on_fault=end_on_fault,
         max_session_s=files.plan.total_s * 3 + 600,
-        on_cycle=injector.poll if injector is not None else None,
+        on_cycle=chain_cycle(injector.poll if injector is not None else None, on_cycle),
         recorder=recorder,
         supervised=supervised,
     )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +26,8 @@ from treadctl.control.loop import CycleRecorder
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
 from treadctl.safety.interlock import InterlockConfig
+from treadctl.service.hook import ServiceHook
+from treadctl.service.journal import goes_to_journal, journal_formatter
 from treadctl.sim.scenario import Scenario
 from treadctl.store.eventlog import EventLog
 
@@ -53,11 +56,21 @@ class Controller:
     handle_signals: bool = False
     on_ready: Callable[[ApiServer], None] | None = None
     api: ApiServer | None = None
+    # systemd's variables (NOTIFY_SOCKET, WATCHDOG_USEC, JOURNAL_STREAM): by default read
+    # from the environment only by a controller that owns its process (handle_signals)
+    service_env: Mapping[str, str] | None = None
+    service: ServiceHook | None = None
 
     async def run(self) -> SessionSummary:
         files = self.files
         machine = files.machine
         supervised = files.profile.supervision is Supervision.REQUIRED
+        env = self.service_env
+        if env is None:
+            env = os.environ if self.handle_signals else {}
+        _journal_events(self.events, env)
+        service = self.service = ServiceHook.from_env(env)
+        service.segments = max(len(files.plan.segments), 1)
         session = build_session(
             files,
             self.clock,
@@ -66,8 +79,10 @@ class Controller:
             self.scenario,
             recorder=self.recorder,
             supervised=supervised,
+            on_cycle=service.on_cycle if service.enabled else None,
         )
         loop = session.loop
+        service.snapshot = lambda: loop.snapshot
         cfg = InterlockConfig.from_config(
             machine.limits,
             machine.watchdog,
@@ -99,6 +114,8 @@ class Controller:
             summary = await loop.run()
             return summary
         finally:
+            # told first and never waited for: systemd knows a stop is on purpose
+            service.stopping(summary.outcome if summary is not None else "controller error")
             if summary is not None:
                 api.finish(summary.outcome, summary.lines())
             else:
@@ -108,6 +125,17 @@ class Controller:
                     await bridge.stop()
             await api.close()
             await loop.close()
+            service.close()
             if self.handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     aio.remove_signal_handler(sig)
+
+
+def _journal_events(events: EventLog, env: Mapping[str, str]) -> None:
+    """Under systemd with stdout on the journal, echo events with syslog priorities and
+    without our own timestamps. EventLog has no public setter for its formatter yet (the
+    clean place is where the CLI builds it); swapping one reference is atomic for its
+    writer thread."""
+    inner = events._formatter
+    if inner is not None and goes_to_journal(env, 1):
+        events._formatter = journal_formatter(inner)

@@ -1,0 +1,139 @@
+"""The real `treadctl serve` process with systemd's environment: READY=1 once the API
+socket listens, WATCHDOG=1 at half of WATCHDOG_USEC while the loop runs, none while the
+process is stopped, STOPPING=1 on the way out, and a restart after kill -9 latched."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from service_kit import DEADLINE_S, ROOT, NotifyListener, start_serve, stop_serve, wait_ready
+
+WATCHDOG_USEC = 400_000  # pings every 0.2 s
+PING_S = WATCHDOG_USEC / 1e6 / 2
+
+
+def env_for(listener: NotifyListener) -> dict[str, str]:
+    return {"NOTIFY_SOCKET": str(listener.path), "WATCHDOG_USEC": str(WATCHDOG_USEC)}
+
+
+def pings(listener: NotifyListener) -> list[float]:
+    return [d.at for d in listener.with_line("WATCHDOG=1")]
+
+
+def test_ready_after_the_api_socket_then_pings_at_half_the_watchdog(
+    listener: NotifyListener, tmp_path: Path
+) -> None:
+    proc = start_serve(listener.api_socket, tmp_path, env_for(listener))
+    try:
+        ready = wait_ready(listener, proc)
+        assert ready.api_socket_existed, "READY=1 before the API socket listened"
+        assert any(line.startswith("STATUS=latched: power-on") for line in ready.text.split("\n"))
+        time.sleep(0.5)
+        start = time.monotonic()
+        n0 = len(pings(listener))
+        window_s = 3.0
+        time.sleep(window_s)
+        n = len(pings(listener)) - n0
+        elapsed = time.monotonic() - start
+        print(f"\n{n} pings in {elapsed:.2f} s (interval {PING_S} s)")
+        # never more often than every WATCHDOG_USEC/2 (+2 for the window's edges) ...
+        assert n <= elapsed / PING_S + 2
+        # ... and steadily while the loop runs (a quarter of the rate: a loaded machine)
+        assert n >= elapsed / PING_S / 4
+        gaps = [b - a for a, b in zip(pings(listener), pings(listener)[1:], strict=False)]
+        assert max(gaps) < WATCHDOG_USEC / 1e6, f"a gap as long as the watchdog: {gaps}"
+        assert proc.poll() is None
+    finally:
+        stop_serve(proc)
+    stopping = listener.with_line("STOPPING=1")
+    assert stopping, listener.messages()
+    assert stopping[0].at >= pings(listener)[-1] - PING_S  # on the way out, not before
+
+
+def test_a_stopped_process_stops_pinging_and_pings_again_when_continued(
+    listener: NotifyListener, tmp_path: Path
+) -> None:
+    proc = start_serve(listener.api_socket, tmp_path, env_for(listener))
+    try:
+        wait_ready(listener, proc)
+        listener.wait_for("WATCHDOG=1")
+        os.kill(proc.pid, signal.SIGSTOP)  # a stalled loop, as from outside
+        try:
+            time.sleep(0.3)  # anything already sent has arrived
+            before = len(pings(listener))
+            time.sleep(6 * PING_S)
+            stalled = len(pings(listener)) - before
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        assert stalled == 0, "pings while the loop could not cycle"
+        deadline = time.monotonic() + DEADLINE_S
+        while len(pings(listener)) == before:
+            assert time.monotonic() < deadline, "no pings after SIGCONT"
+            time.sleep(0.05)
+    finally:
+        stop_serve(proc)
+
+
+def status_json(sock: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", "treadctl.cli", "status", "--json", "--socket", str(sock)],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    status: dict[str, object] = json.loads(done.stdout)
+    return status
+
+
+def test_a_restart_after_kill_9_comes_up_latched_and_never_moving(
+    listener: NotifyListener, tmp_path: Path
+) -> None:
+    first = start_serve(listener.api_socket, tmp_path, env_for(listener))
+    try:
+        wait_ready(listener, first)
+        first.send_signal(signal.SIGKILL)  # what systemd does to a stalled controller
+        first.wait(DEADLINE_S)
+    finally:
+        stop_serve(first)
+    assert not listener.with_line("STOPPING=1")  # killed: no goodbye
+    assert listener.api_socket.exists()  # the stale socket is left behind
+    listener.received.clear()
+    second = start_serve(listener.api_socket, tmp_path, env_for(listener))
+    try:
+        ready = wait_ready(listener, second)
+        assert "STATUS=latched: power-on, belt 0.0 km/h" in ready.text.split("\n")
+        status = status_json(listener.api_socket)
+        assert status["mode"] == "faulted"
+        assert status["latched"] is True
+        assert "controller started: reset required" in str(status["reasons"])
+        assert status["setpoint_kmh"] == 0.0
+        assert status["at_standstill"] is True
+    finally:
+        stop_serve(second)
+
+
+def test_no_notify_socket_no_datagrams_and_serve_unchanged(
+    listener: NotifyListener, tmp_path: Path
+) -> None:
+    proc = start_serve(listener.api_socket, tmp_path, {"WATCHDOG_USEC": str(WATCHDOG_USEC)})
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while not listener.api_socket.exists():
+            assert proc.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        status_json(listener.api_socket)
+        time.sleep(4 * PING_S)
+    finally:
+        out = stop_serve(proc)
+    assert listener.messages() == []
+    assert "controller: listening on" in out
