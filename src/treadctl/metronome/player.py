@@ -76,6 +76,9 @@ def open_output(config: MetronomeConfig, scheduler: ClickScheduler) -> Output:
             outdata[:] = bytes(len(outdata))
 
     try:
+        outputs = [d for d in sd.query_devices() if d["max_output_channels"] > 0]
+        if not outputs:
+            return Output(reason="no sound output device (PortAudio finds none)")
         info = sd.query_devices(config.device, kind="output")
         stream = sd.RawOutputStream(
             samplerate=config.sample_rate_hz,
