@@ -182,12 +182,101 @@ class HeartRateConfig(Strict):
     present: bool = False
 
 
+class SimInclineConfig(Strict):
+    """The simulator's own incline actuator (in-process, or `treadctl sim`)."""
+
+    kind: Literal["sim"] = "sim"
+    travel_pct_per_s: float = Field(default=1.0, gt=0, le=5.0)  # the lift's own travel rate
+
+
+class RelayInclineConfig(Strict):
+    """Up/down relays (Modbus coils, function 05) and a position sensor (an input register,
+    function 04: a potentiometer through an analog input module). The usual treadmill lift."""
+
+    kind: Literal["relay"]
+    link: Literal["drive"] | Link = "drive"  # "drive": on the drive's bus
+    device_id: int = Field(default=3, ge=1, le=247)
+    up_coil: int = Field(default=0, ge=0, le=0xFFFF)
+    down_coil: int = Field(default=1, ge=0, le=0xFFFF)
+    position_register: int = Field(default=0, ge=0, le=0xFFFF)
+    # calibration: sensor counts at the range's two ends (either order: a reversed pot)
+    counts_at_min: int = Field(default=0, ge=0, le=0xFFFF)
+    counts_at_max: int = Field(default=10000, ge=0, le=0xFFFF)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RelayInclineConfig:
+        if self.up_coil == self.down_coil:
+            raise ValueError("up_coil and down_coil must be two different coils")
+        if self.counts_at_min == self.counts_at_max:
+            raise ValueError("counts_at_min and counts_at_max must differ")
+        return self
+
+
+class PositionInclineConfig(Strict):
+    """A lift with its own position controller (FTMS-like, drive-integrated): target % in a
+    holding register, actual % in another, both signed 16-bit in units of `pct_per_count`."""
+
+    kind: Literal["position"]
+    link: Literal["drive"] | Link = "drive"
+    device_id: int = Field(default=4, ge=1, le=247)
+    target_register: int = Field(default=0, ge=0, le=0xFFFF)
+    actual_register: int = Field(default=1, ge=0, le=0xFFFF)
+    pct_per_count: float = Field(default=0.1, gt=0, le=1.0)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PositionInclineConfig:
+        if self.target_register == self.actual_register:
+            raise ValueError("target_register and actual_register must differ")
+        return self
+
+
+InclineActuator = Annotated[
+    SimInclineConfig | RelayInclineConfig | PositionInclineConfig, Field(discriminator="kind")
+]
+
+
 class InclineRange(Strict):
-    """The powered incline's range. Without it a machine has no incline: profiles asking
-    for one are refused."""
+    """The powered incline's range and, with `actuator`, how treadctl drives it. Without
+    this table a machine has no incline (profiles asking for one are refused); without
+    `actuator` the operator sets it by hand."""
 
     min_pct: float = Field(default=0.0, ge=-25.0, le=0.0)
     max_pct: float = Field(gt=0.0, le=40.0)
+    actuator: InclineActuator | None = None
+    rate_pct_per_s: float = Field(default=1.0, gt=0, le=5.0)  # the profile's travel rate
+    # measured travel faster than this (window of rate_window_s): latched runaway fault
+    max_rate_pct_per_s: float = Field(default=2.0, gt=0, le=10.0)
+    rate_window_s: float = Field(default=0.5, gt=0, le=5.0)
+    # a move with no position change of stall_change_pct within this: latched stall fault
+    stall_time_s: float = Field(default=2.0, gt=0, le=10.0)
+    stall_change_pct: float = Field(default=0.1, gt=0, le=2.0)
+    tolerance_pct: float = Field(default=0.2, gt=0, le=2.0)  # "reached" within this
+    soft_min_pct: float | None = Field(default=None, ge=-25.0, le=40.0)  # None: min_pct
+    soft_max_pct: float | None = Field(default=None, ge=-25.0, le=40.0)  # None: max_pct
+    position_timeout_s: float = Field(default=0.5, gt=0, le=5.0)  # no reading: latched fault
+    belt_stop_on_fault: bool = True  # an incline fault also stops the belt (controlled)
+    return_to_zero: bool = False  # allow an explicit "incline home" command to 0 %
+
+    @property
+    def soft_min(self) -> float:
+        return self.min_pct if self.soft_min_pct is None else self.soft_min_pct
+
+    @property
+    def soft_max(self) -> float:
+        return self.max_pct if self.soft_max_pct is None else self.soft_max_pct
+
+    @model_validator(mode="after")
+    def _soft_inside(self) -> InclineRange:
+        if not self.min_pct <= self.soft_min <= self.soft_max <= self.max_pct:
+            raise ValueError(
+                "soft limits must lie inside the range: min_pct <= soft_min_pct <= "
+                "soft_max_pct <= max_pct"
+            )
+        if self.max_rate_pct_per_s < self.rate_pct_per_s:
+            raise ValueError("max_rate_pct_per_s must be at least rate_pct_per_s")
+        if self.return_to_zero and not self.soft_min <= 0.0 <= self.soft_max:
+            raise ValueError("return_to_zero needs 0 % inside the soft limits")
+        return self
 
 
 class OperatorConfig(Strict):
@@ -251,4 +340,11 @@ class MachineConfig(Strict):
             and self.safety_inputs.link == "drive"
         ):
             raise FieldError("safety_inputs.link", '"drive" needs a Modbus drive')
+        act = self.incline.actuator if self.incline is not None else None
+        if (
+            isinstance(act, RelayInclineConfig | PositionInclineConfig)
+            and act.link == "drive"
+            and not isinstance(self.drive, ModbusDriveConfig)
+        ):
+            raise FieldError("incline.actuator.link", '"drive" needs a Modbus drive')
         return self

@@ -20,16 +20,24 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from treadctl.config.machine import MachineConfig
-from treadctl.config.profile import SegmentKind
+from treadctl.config.profile import HARNESS_INCLINE_PCT, SegmentKind
 from treadctl.control.clock import Clock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.setpoint import Ramp, Setpoint, step_setpoint
 from treadctl.control.stats import CycleStats
 from treadctl.control.summary import SessionSummary, SessionTotals
 from treadctl.drives.base import Drive, DriveCommand, DriveError
+from treadctl.incline.base import InclineActuator, InclineCommand, InclineError
 from treadctl.inputs.base import HeartRateSource, InputError, SafetyInputSource
 from treadctl.protocol.plan import Plan, PlannedSegment
 from treadctl.protocol.sequencer import Sequencer, SequencerState
+from treadctl.safety.incline import (
+    InclineConfig,
+    InclineInputs,
+    InclineOutputs,
+    InclineRules,
+    InclineState,
+)
 from treadctl.safety.interlock import Interlock, InterlockConfig
 from treadctl.safety.types import (
     Command,
@@ -119,6 +127,18 @@ class CycleRecorder(Protocol):
     def end(self, summary: SessionSummary) -> None: ...
 
 
+class InclineRecorder(Protocol):
+    """A recorder that also keeps the incline (optional: the loop looks for the method).
+
+    `incline.target_pct`, `.goal_pct`, `.actual_pct`, `.mode` and `.faults` each cycle;
+    must return at once, as `CycleRecorder.cycle`."""
+
+    def incline_cycle(self, now: float, incline: InclineOutputs) -> None: ...
+
+
+INCLINE_FAULT_SOURCE = "incline fault"
+
+
 @dataclass
 class LoopParts:
     machine: MachineConfig
@@ -137,6 +157,8 @@ class LoopParts:
     recorder: CycleRecorder | None = None  # the session record (database), fed every cycle
     # A remote operator console (the dashboard) supervises: its heartbeats are a safety input.
     supervised: bool = False
+    # The powered incline (machine file [incline] actuator); None: set by hand, if at all.
+    incline: InclineActuator | None = None
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs 1.4 us more, every cycle
@@ -161,6 +183,8 @@ class LoopSnapshot:
     operator_age_s: float | None = None
     sequencer: SequencerState = field(default_factory=SequencerState)
     interlock: InterlockState = field(default_factory=InterlockState)
+    # The powered incline this cycle (target, goal, actual %, mode, faults); None: no actuator
+    incline: InclineOutputs | None = None
 
 
 class ControlLoop:
@@ -198,6 +222,14 @@ class ControlLoop:
         self._drive_codes = (0, 0)  # (fault, warning) last named in the event log
         self._held_until = 0.0
         self.operator_seen_at: float | None = None
+        self.incline_rules: InclineRules | None = None
+        if parts.incline is not None and m.incline is not None:
+            self.incline_rules = InclineRules(InclineConfig.from_config(m.incline))
+        self.belt_stop_on_incline_fault = m.incline is None or m.incline.belt_stop_on_fault
+        # The harness is confirmed for this session: by an accepted start of a segment whose
+        # pre-start checklist lists it (the start confirms the checklist), or explicitly.
+        self.harness_confirmed = False
+        self._incline_home = False
         # Called with each cycle's snapshot; each must return at once and never block.
         self.listeners: list[Callable[[LoopSnapshot], None]] = []
 
@@ -225,6 +257,26 @@ class ControlLoop:
             await self.p.drive.close()
         with contextlib.suppress(InputError, OSError):
             await self.p.inputs.close()
+        if self.p.incline is not None:
+            with contextlib.suppress(InclineError, OSError):
+                await self.p.incline.close()
+
+    def confirm_harness(self) -> None:
+        """The operator confirmed the chest harness for this session: the incline may pass
+        the harness grade. Only a new session forgets it."""
+        self.harness_confirmed = True
+
+    def incline_home(self) -> None:
+        """Return the incline to 0 % (only where the machine file allows it, only with the
+        belt stopped and the incline healthy); handled at the next cycle."""
+        self._incline_home = True
+
+    def _harness_listed(self, index: int) -> bool:
+        segs = self.p.plan.segments
+        seg = segs[index] if 0 <= index < len(segs) else None
+        return self.p.plan.requires_harness or (
+            seg is not None and seg.incline_pct >= HARNESS_INCLINE_PCT
+        )
 
     def submit(self, command: Command) -> None:
         """Queue an operator command; it is handled at the next cycle, in order."""
@@ -271,6 +323,12 @@ class ControlLoop:
         except DriveError as exc:
             raise ConnectError(f"{exc.source}: cannot connect: {exc.reason}") from exc
         self._watchdog_present = setting.present
+        if p.incline is not None:
+            try:
+                await p.incline.open()
+                await p.incline.write(InclineCommand.halt())
+            except InclineError as exc:
+                raise ConnectError(f"{exc.source}: cannot open: {exc.reason}") from exc
         if not setting.present:
             self._log(p.clock.now(), "warning", text=NO_WATCHDOG_WARNING)
         elif setting.timeout_s <= 0 or setting.timeout_s > wd + 1e-9:
@@ -333,6 +391,14 @@ class ControlLoop:
         unverified = False
         supervised = p.supervised
         out: SafetyOutputs | None = None
+        incline = p.incline
+        rules = self.incline_rules
+        inc_state = InclineState()
+        inc_out: InclineOutputs | None = None
+        inc_ok_at = first_cycle
+        inc_write_ok = True
+        inc_health = ReadHealth(self._log, incline.name if incline is not None else "incline")
+        inc_record = getattr(record, "incline_cycle", None) if rules is not None else None
         try:
             while True:
                 await clock.sleep_until(deadline)
@@ -366,6 +432,16 @@ class ControlLoop:
                     hr_bpm = await p.heart_rate.read_bpm()
                     if hr_bpm is not None:
                         hr_ok_at = now
+                inc_pct: float | None = None
+                if incline is not None:
+                    try:
+                        pct = await self._bounded(incline.read_position_pct(), guard)
+                        if not math.isfinite(pct):
+                            raise InclineError(incline.name, f"implausible reading {pct!r}")
+                        inc_pct, inc_ok_at = pct, now
+                        inc_health.ok(now)
+                    except (InclineError, TimeoutError) as exc:
+                        inc_health.failed(now, exc)
 
                 # 2. commands: queued operator commands first, then the profile's own
                 commands: list[Command] = []
@@ -380,6 +456,9 @@ class ControlLoop:
                     commands.extend(p.operator.poll(out, policy, seq_state.ended, now))
                 if out is not None and (commands or self._held_reset is not None):
                     commands = await self._drive_fault_reset(commands, out, drive, now, guard)
+                inc_reset = any(c.kind is CommandKind.RESET for c in commands)
+                if inc_out is not None and inc_out.faulted and self.belt_stop_on_incline_fault:
+                    commands = self._incline_fault_stop(commands, out, now)
 
                 # 3. interlock
                 operator_age = self.operator_age_s(now) if supervised else None
@@ -400,7 +479,33 @@ class ControlLoop:
                     now,
                 )
                 # 4. sequence
+                started_index = seq_state.index
                 seq_state, pending, change = self.sequencer.step(seq_state, out, now)
+
+                # 4b. incline: follows the segment only while the belt runs it
+                if rules is not None:
+                    for d in out.decisions:
+                        if (
+                            d.accepted
+                            and d.command.kind is CommandKind.START
+                            and self._harness_listed(started_index)
+                        ):
+                            self.harness_confirmed = True
+                    home, self._incline_home = self._incline_home, False
+                    inc_state, inc_out = rules.step(
+                        inc_state,
+                        InclineInputs(
+                            position_pct=inc_pct,
+                            position_age_s=now - inc_ok_at,
+                            target_pct=self.sequencer.cues(seq_state).incline_pct,
+                            belt_running=out.mode is Mode.RUNNING,
+                            belt_stopped=out.mode is Mode.STOPPED,
+                            harness_confirmed=self.harness_confirmed,
+                            reset=inc_reset,
+                            home=home,
+                        ),
+                        now,
+                    )
 
                 # 5. setpoint. With the drive disabled nothing follows the setpoint: it takes
                 # the quick path to zero, so standstill (belt and command at zero) is
@@ -433,6 +538,20 @@ class ControlLoop:
                         )
                         self._log(now, "write_failed", source=p.drive.name, reason=why)
                     write_ok = False
+                if incline is not None and inc_out is not None:
+                    try:
+                        await self._bounded(
+                            incline.write(
+                                InclineCommand(inc_out.up, inc_out.down, inc_out.setpoint_pct)
+                            ),
+                            guard,
+                        )
+                        inc_write_ok = True
+                    except (InclineError, TimeoutError) as exc:
+                        if inc_write_ok:
+                            why = str(exc) or f"{incline.name}: no answer within the cycle's budget"
+                            self._log(now, "write_failed", source=incline.name, reason=why)
+                        inc_write_ok = False
 
                 # 7. record
                 self.totals.cycle(now, drive, sp.speed_kmh, out.direction)
@@ -440,8 +559,15 @@ class ControlLoop:
                     record.cycle(now, out, sp.speed_kmh, drive, io, hr_bpm, seq_state.index)
                 if out.transitions or out.decisions or change is not None:
                     self._record(now, out, change)
-                if out.warnings != warnings:
-                    warnings = out.warnings
+                cycle_warnings = out.warnings
+                if inc_out is not None:
+                    self._record_incline(now, inc_out)
+                    if inc_record is not None:
+                        inc_record(now, inc_out)
+                    if inc_out.warnings:
+                        cycle_warnings = cycle_warnings + inc_out.warnings
+                if cycle_warnings != warnings:
+                    warnings = cycle_warnings
                     self._log(now, "warnings", warnings=list(warnings))
                 snap = self.snapshot = LoopSnapshot(  # positional: kwargs cost per cycle
                     now,
@@ -458,6 +584,7 @@ class ControlLoop:
                     operator_age,
                     seq_state,
                     il_state,
+                    inc_out,
                 )
                 for listener in tuple(self.listeners) if self.listeners else ():
                     try:
@@ -594,11 +721,51 @@ class ControlLoop:
             return await coro
 
     async def _safe_final_write(self, direction: Direction) -> None:
-        """Leave the drive with run off and a zero reference."""
+        """Leave the drive with run off and a zero reference, and the incline halted."""
+        guard = None if self.p.clock.is_virtual else self.period_s
         with contextlib.suppress(DriveError, TimeoutError):
             await self._bounded(
-                self.p.drive.write_command(DriveCommand(False, direction, 0.0, False)),
-                None if self.p.clock.is_virtual else self.period_s,
+                self.p.drive.write_command(DriveCommand(False, direction, 0.0, False)), guard
+            )
+        if self.p.incline is not None:
+            with contextlib.suppress(InclineError, TimeoutError):
+                await self._bounded(self.p.incline.write(InclineCommand.halt()), guard)
+
+    def _incline_fault_stop(
+        self, commands: list[Command], out: SafetyOutputs | None, now: float
+    ) -> list[Command]:
+        """A latched incline fault stops the belt (controlled: a pause the operator resumes
+        after resetting it) and refuses starts until the reset."""
+        kept: list[Command] = []
+        for c in commands:
+            if c.kind is CommandKind.START:
+                self._log(
+                    now,
+                    "command",
+                    command=c.kind.value,
+                    source=c.source,
+                    accepted=False,
+                    detail="incline fault latched: reset first",
+                )
+            else:
+                kept.append(c)
+        if out is not None and out.mode is Mode.RUNNING:
+            kept.append(Command(CommandKind.PAUSE, INCLINE_FAULT_SOURCE))
+        return kept
+
+    def _record_incline(self, now: float, inc: InclineOutputs) -> None:
+        for fault in inc.new_faults:
+            self._log(
+                now,
+                "incline_fault",
+                reason=fault.value,
+                detail=inc.detail,
+                actual_pct=inc.actual_pct,
+                belt_stops=self.belt_stop_on_incline_fault,
+            )
+        for what, accepted, detail in inc.decisions:
+            self._log(
+                now, "command", command=what, source="operator", accepted=accepted, detail=detail
             )
 
     def _record(self, now: float, out: SafetyOutputs, change: Any) -> None:
