@@ -38,7 +38,7 @@ from treadctl.api.messages import (
 from treadctl.tui import commands, paint, terminal
 from treadctl.tui.chart import SpeedChart
 from treadctl.tui.dialogs import StartConfirm
-from treadctl.tui.link import STALE_S, Link
+from treadctl.tui.link import STALE_S, ControllerExit, Link
 from treadctl.tui.widgets import DirectionBadge, EventLog, Interlock, KeyBar, Line, SpeedBox
 
 LOG_LINES = 1000
@@ -70,9 +70,16 @@ class DashboardApp(App[int]):
     class Beat(Message):
         """The heartbeat timer's tick, handled in the App's own message queue."""
 
-    def __init__(self, socket: Path | None = None, feed: Iterable[ServerMsg] = ()) -> None:
+    def __init__(
+        self,
+        socket: Path | None = None,
+        feed: Iterable[ServerMsg] = (),
+        controller: ControllerExit | None = None,
+    ) -> None:
         super().__init__()
         self.socket = socket
+        self.controller = controller  # the controller process `treadctl run` started
+        self.controller_code: int | None = None  # its exit code, once it has exited
         self.link = Link(socket, self) if socket is not None else None
         self.link_state = "offline" if socket is None else "connecting"
         self.link_text = ""
@@ -129,7 +136,7 @@ class DashboardApp(App[int]):
             self.apply(msg)
         self._feed.clear()
         if self.link is not None:
-            self.run_worker(self.link.run(), name="link", exit_on_error=False)
+            self.run_worker(self.link.run(), name="link", group="link", exit_on_error=False)
             self.set_interval(0.5, self._check_stale, name="stale")
         if not self.is_headless:
             self._restore_signals = terminal.own_stop_signals(self.screen.refresh)
@@ -180,18 +187,36 @@ class DashboardApp(App[int]):
     def link_changed(self, state: str, text: str) -> None:
         self.link_state = state
         self.link_text = text
-        if state == "lost" and self.quitting:
-            self.exit(1)
+        if state in ("lost", "exited") and self.quitting:
+            self.exit(self.controller_code if self.controller_code is not None else 1)
             return
         if state == "connected" and text:
             self.refused("connect", text)  # e.g. demoted to observer: say it loudly
         paint.refresh_all(self)
 
     def _check_stale(self) -> None:
+        self._check_controller()
         if self.link is not None and self.link.stale_for() > STALE_S:
             # a tick while the app shuts down finds its widgets gone: nothing to show then
             with contextlib.suppress(NoMatches):
                 paint.refresh_all(self)
+
+    def _check_controller(self) -> None:
+        """The controller process has exited (without ending the session): stop
+        retrying, say why, and leave with its exit code on q."""
+        if self.controller is None or self.controller_code is not None or self.ended:
+            return
+        if self.link_state == "connected":
+            return  # still talking to it: the link sees the close first
+        gone = self.controller.exited()
+        if gone is None:
+            return
+        self.controller_code, why = gone
+        self.workers.cancel_group(self, "link")
+        if self.link is not None:
+            self.link.state = "exited"
+        with contextlib.suppress(NoMatches):
+            self.link_changed("exited", why)
 
     def post_beat(self) -> None:
         self.post_message(self.Beat())
@@ -297,6 +322,9 @@ class DashboardApp(App[int]):
     async def action_quit(self) -> None:
         """q (and ctrl+q): end the session, only once the controller agrees."""
         client = self.link.client if self.link is not None else None
+        if self.controller_code is not None and self.ended is None:
+            self.exit(self.controller_code)  # `run`: the controller's own exit code
+            return
         if client is None or self.ended is not None or self.link_state != "connected":
             self.exit(0 if self.ended is not None or self.link is None else 1)
             return
@@ -306,10 +334,13 @@ class DashboardApp(App[int]):
         self._command("quit", Action.QUIT)
 
 
-def run_dashboard(socket: Path, *, print_summary: bool = True) -> int:
+def run_dashboard(
+    socket: Path, *, print_summary: bool = True, controller: ControllerExit | None = None
+) -> int:
     """Run the dashboard in this terminal; the exit status for the shell (0: the session
     ended, or the dashboard was never the operator's; 1: it left without an end; 2: no
-    terminal to run in, refused before connecting)."""
+    terminal to run in, refused before connecting; with `controller` (`treadctl run`):
+    that process's exit code once it has exited without ending the session)."""
     why = terminal.missing_terminal()
     if why is not None:
         print(
@@ -319,7 +350,7 @@ def run_dashboard(socket: Path, *, print_summary: bool = True) -> int:
             file=sys.stderr,
         )
         return terminal.EXIT_NO_TERMINAL
-    app = DashboardApp(socket)
+    app = DashboardApp(socket, controller=controller)
     code = app.run()
     if app.ended is not None and print_summary:
         print(f"session ended: {app.ended.outcome}")

@@ -34,6 +34,14 @@ class LinkHost(Protocol):
     ) -> Timer: ...
 
 
+class ControllerExit(Protocol):
+    """The controller process this dashboard started (`treadctl run`), if any."""
+
+    def exited(self) -> tuple[int, str] | None:
+        """(exit code, why in words) once it has exited; None while it runs."""
+        ...
+
+
 def no_controller_reason(path: Path, exc: ApiError) -> str:
     """Why nobody answers on the socket, in words (the cause, not only an errno)."""
     cause = exc.__cause__
@@ -56,6 +64,7 @@ class Link:
         self.state = "connecting"  # connecting, connected, lost, closed
         self.role = Role.OPERATOR
         self.ended = False  # the controller said Ended: a close is expected, not a loss
+        self.ever_connected = False  # never: "no controller answers", not "connection lost"
         self.beats = 0
         self.last_status = 0.0
         self._timer: Timer | None = None
@@ -77,6 +86,7 @@ class Link:
                 await asyncio.sleep(RETRY_S)
                 continue
             self.client = client
+            self.ever_connected = True
             self.role = welcome.role
             self.last_status = asyncio.get_running_loop().time()
             self._set("connected", "; ".join(client.notices))

@@ -131,7 +131,7 @@ def show_status(app: Board) -> None:
 def show_guide(app: Board) -> None:
     total = len(app.session.segments) if app.session is not None else 0
     text = view.guide(app.status, total, app.mph, app.ended is not None)
-    if app.link_state == "lost":
+    if app.link_state in ("lost", "exited"):
         text = Text("")
     line = _line(app, "guide")
     line.show(text)
@@ -157,9 +157,17 @@ def banner_lines(app: Board) -> tuple[str, list[str]]:
     """(style, lines) of the banner; no lines: no banner."""
     link = app.link
     stale = link.stale_for() if link is not None else 0.0
-    if app.link_state == "lost":
+    if app.link_state == "exited":
         return view.FAULT, [
-            "CONNECTION TO THE CONTROLLER LOST: this screen is not current",
+            "THE CONTROLLER HAS EXITED: this screen is not current",
+            app.link_text,
+            "Not retrying. q: exit. If the belt moves: use the emergency stop.",
+        ]
+    if app.link_state == "lost":
+        never = link is not None and not link.ever_connected
+        head = "NO CONTROLLER ANSWERS" if never else "CONNECTION TO THE CONTROLLER LOST"
+        return view.FAULT, [
+            f"{head}: this screen is not current",
             app.link_text,
             "Retrying every second. If the belt moves: use the emergency stop.",
         ]
@@ -194,6 +202,7 @@ def show_banner(app: Board) -> None:
     banner.set_class(style == view.FAULT, "-fault")
     banner.set_class(style == view.WARN, "-warn")
     banner.set_class(style == ENDED_STYLE, "-ended")
+    banner.set_class(app.link_state == "exited", "-wrap")  # the reason whole, even at 80
     banner.display = bool(lines)
     app.query_one("#main", Widget).set_class(app.ended is not None, "ended")
 

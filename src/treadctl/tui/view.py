@@ -75,7 +75,7 @@ def is_paused(status: Status) -> bool:
 
 def mode_badge(status: Status | None, link: str, ended: bool = False) -> Text:
     """The one word the operator looks for first, on its colour."""
-    if link == "lost":
+    if link in ("lost", "exited"):
         return Text(" NO CONTROLLER ", FAULT)
     if status is None:
         return Text(" CONNECTING ", WARN)
