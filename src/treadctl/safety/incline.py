@@ -206,9 +206,12 @@ class InclineRules:
         if inputs.reset and faults:
             if pos is None or stale:
                 decisions.append(("incline_reset", False, "no fresh incline position reading"))
+            elif new:
+                why = f"{new[0].value} (this cycle)"
+                decisions.append(("incline_reset", False, why))
             else:
                 faults, detail = [], ""
-                rate_ref, idle_ref = (pos, now), pos
+                rate_ref, idle_ref, stall_ref = (pos, now), pos, None
                 decisions.append(("incline_reset", True, "incline fault cleared"))
         if inputs.home:
             if not cfg.return_to_zero:
@@ -274,7 +277,7 @@ class InclineRules:
             mode = InclineMode.HALTED
         if mode in MOVING:
             assert pos is not None  # a relay is only ever switched on a fresh reading
-            if stall_ref is None or (was in MOVING and mode is not was):
+            if stall_ref is None:  # a reversal keeps the timer: flapping never hides a stall
                 stall_ref = (pos, now)
             idle_ref = None
         else:
