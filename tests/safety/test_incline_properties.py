@@ -112,12 +112,15 @@ def test_incline_invariants(runs: list[tuple[Tick, int]], start: float) -> None:
                 if pct is not None:
                     assert CFG.soft_min_pct <= pct <= hi + 1e-9
             if out.up:
-                assert reading is not None and reading < hi
+                assert reading is not None
+                assert reading < hi
             if out.down:
-                assert reading is not None and reading > CFG.soft_min_pct
+                assert reading is not None
+                assert reading > CFG.soft_min_pct
             # 3. halts: stop, e-stop, comm loss (no fresh reading), latched fault
             if on:
-                assert reading is not None and now - last_ok <= CFG.position_timeout_s
+                assert reading is not None
+                assert now - last_ok <= CFG.position_timeout_s
                 assert not out.faults
                 assert tick.belt == "running" or (tick.belt == "stopped" and state.homing)
             # 4. bounded moves: relay on with unchanged readings never lasts the stall time

@@ -84,26 +84,33 @@ def test_reaches_the_target_within_tolerance_and_holds() -> None:
 def test_a_stall_latches_and_switches_the_relay_off() -> None:
     lift = Lift(InclineRules(CFG), rate=0.0)
     out = lift.run(CFG.stall_time_s - 0.1, target=10.0)
-    assert out.up and not out.faults
+    assert out.up
+    assert not out.faults
     out = lift.run(0.2, target=10.0)
     assert out.faults == (InclineFault.STALL,)
-    assert not (out.up or out.down) and out.mode is InclineMode.FAULTED
+    assert not (out.up)
+    assert not (out.down)
+    assert out.mode is InclineMode.FAULTED
     lift.rate = 1.0
     out = lift.run(5.0, target=10.0)  # latched: stays off with the lift free again
-    assert out.faults and not out.up and lift.pos == 0.0
+    assert out.faults
+    assert not out.up
+    assert lift.pos == 0.0
 
 
 def test_a_stuck_sensor_is_a_stall() -> None:
     lift = Lift(InclineRules(CFG))
     lift.stuck = 0.0
     out = lift.run(CFG.stall_time_s + 0.1, target=10.0)
-    assert InclineFault.STALL in out.faults and not out.up
+    assert InclineFault.STALL in out.faults
+    assert not out.up
 
 
 def test_travel_faster_than_the_maximum_rate_latches_runaway() -> None:
     lift = Lift(InclineRules(CFG), rate=3.0)
     out = lift.run(1.2, target=10.0)
-    assert InclineFault.RUNAWAY in out.faults and not out.up
+    assert InclineFault.RUNAWAY in out.faults
+    assert not out.up
 
 
 def test_travel_with_relays_off_latches_drift() -> None:
@@ -117,7 +124,9 @@ def test_travel_with_relays_off_latches_drift() -> None:
 def test_travel_the_wrong_way_latches() -> None:
     lift = Lift(InclineRules(CFG), pos=5.0, rate=-1.0)  # wired backwards
     out = lift.run(1.0, target=10.0)
-    assert InclineFault.WRONG_WAY in out.faults and not (out.up or out.down)
+    assert InclineFault.WRONG_WAY in out.faults
+    assert not (out.up)
+    assert not (out.down)
 
 
 def test_a_silent_sensor_halts_at_once_and_latches_after_the_timeout() -> None:
@@ -125,28 +134,34 @@ def test_a_silent_sensor_halts_at_once_and_latches_after_the_timeout() -> None:
     s, out = rules.step(InclineState(), inputs(1.0, 10.0), 0.0)
     assert out.up
     s, out = rules.step(s, inputs(None, 10.0, position_age_s=0.02), 0.02)
-    assert not out.up and not out.faults
+    assert not out.up
+    assert not out.faults
     s, out = rules.step(s, inputs(None, 10.0, position_age_s=0.6), 0.6)
     assert out.faults == (InclineFault.SENSOR_LOST,)
     s, out = rules.step(s, inputs(None, 10.0, position_age_s=math.nan), 0.62)
-    assert out.faulted and not out.up
+    assert out.faulted
+    assert not out.up
 
 
 def test_an_implausible_or_non_finite_reading_is_no_reading() -> None:
     rules = InclineRules(CFG)
     _, out = rules.step(InclineState(), inputs(40.0, 10.0), 0.0)
-    assert out.faults == (InclineFault.SENSOR_IMPLAUSIBLE,) and not out.up
+    assert out.faults == (InclineFault.SENSOR_IMPLAUSIBLE,)
+    assert not out.up
     _, out = rules.step(InclineState(), inputs(math.inf, 10.0), 0.0)
-    assert not out.up and out.actual_pct is None
+    assert not out.up
+    assert out.actual_pct is None
 
 
 def test_reset_clears_only_with_a_fresh_reading() -> None:
     lift = Lift(InclineRules(CFG), rate=0.0)
     lift.run(CFG.stall_time_s + 0.1, target=10.0)
     s, out = lift.rules.step(lift.state, inputs(None, 10.0, reset=True, position_age_s=1.0), 9.0)
-    assert out.faulted and out.decisions[0][1] is False
+    assert out.faulted
+    assert out.decisions[0][1] is False
     s, out = lift.rules.step(s, inputs(0.0, 10.0, reset=True), 9.02)
-    assert not out.faulted and out.decisions == (("incline_reset", True, "incline fault cleared"),)
+    assert not out.faulted
+    assert out.decisions == (("incline_reset", True, "incline fault cleared"),)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +172,8 @@ def test_the_incline_moves_only_while_the_belt_runs(running: bool, stopped: bool
     lift.run(2.0, target=10.0)
     moved = lift.pos
     out = lift.run(2.0, target=10.0, belt_running=running, belt_stopped=stopped)
-    assert out.mode is InclineMode.HALTED and lift.pos == pytest.approx(moved, abs=0.03)
+    assert out.mode is InclineMode.HALTED
+    assert lift.pos == pytest.approx(moved, abs=0.03)
 
 
 def test_without_the_harness_it_stays_below_the_harness_grade() -> None:
@@ -173,14 +189,16 @@ def test_without_the_harness_it_stays_below_the_harness_grade() -> None:
 def test_targets_are_clamped_to_the_soft_limits() -> None:
     lift = Lift(InclineRules(CFG), pos=19.0)
     out = lift.run(5.0, target=24.0)
-    assert out.goal_pct == CFG.soft_max_pct and lift.pos <= CFG.soft_max_pct + 0.05
+    assert out.goal_pct == CFG.soft_max_pct
+    assert lift.pos <= CFG.soft_max_pct + 0.05
     assert any("soft limit" in w for w in out.warnings)
 
 
 def test_home_needs_the_machine_file_a_stopped_belt_and_no_fault() -> None:
     no = InclineRules(dataclasses.replace(CFG, return_to_zero=False))
     _, out = no.step(InclineState(), inputs(5.0, home=True, belt_running=False), 0.0)
-    assert out.decisions[0][1] is False and not out.down
+    assert out.decisions[0][1] is False
+    assert not out.down
     rules = InclineRules(CFG)
     _, out = rules.step(InclineState(), inputs(5.0, home=True, belt_running=False), 0.0)
     assert out.decisions[0][1] is False  # not stopped (stopping, faulted)
@@ -188,9 +206,11 @@ def test_home_needs_the_machine_file_a_stopped_belt_and_no_fault() -> None:
     lift.state, out = rules.step(
         lift.state, inputs(5.0, home=True, belt_running=False, belt_stopped=True), 0.0
     )
-    assert out.decisions[0][1] is True and out.down
+    assert out.decisions[0][1] is True
+    assert out.down
     out = lift.run(8.0, belt_running=False, belt_stopped=True)
-    assert lift.pos == pytest.approx(0.0, abs=CFG.tolerance_pct) and not out.down
+    assert lift.pos == pytest.approx(0.0, abs=CFG.tolerance_pct)
+    assert not out.down
     assert not lift.state.homing
     out = lift.run(1.0, belt_running=False, belt_stopped=False)  # an e-stop ends a home
     assert out.mode is InclineMode.HALTED
