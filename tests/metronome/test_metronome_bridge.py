@@ -16,7 +16,8 @@ from treadctl.api.messages import Status
 from treadctl.app import load_session
 from treadctl.control.clock import MonotonicClock
 from treadctl.control.operator import ScriptedOperator
-from treadctl.metronome.bridge import NO_SOUND, MetronomeBridge, wanted_cadence
+from treadctl.metronome.beat import wanted_cadence
+from treadctl.metronome.bridge import NO_SOUND, MetronomeBridge
 from treadctl.metronome.config import MetronomeConfig
 from treadctl.serve import Controller
 from treadctl.store.eventlog import EventLog

@@ -10,7 +10,7 @@ import pytest
 from onsets import onsets, read_wav, timing
 from pydantic import ValidationError
 
-from treadctl.metronome.beat import beat_count, beat_showing
+from treadctl.metronome.beat import BEAT_FLASH_S, BeatFollower, beat_count, beat_showing
 from treadctl.metronome.click import synthesize
 from treadctl.metronome.config import MetronomeConfig
 from treadctl.metronome.player import render_wav
@@ -162,3 +162,43 @@ def test_render_bounds(tmp_path: Path) -> None:
     for seconds in (0.0, -1.0, math.nan, 3601.0):
         with pytest.raises(ValueError, match="duration_s"):
             render_wav(tmp_path / "x.wav", scheduler(), seconds, 512)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [(0.0, 100.0), (10.0, 150.0), (20.0, 60.0)],  # 10 s: exactly on a beat at 100
+        [(0.0, 100.0), (10.25, 200.0), (13.0, None), (15.5, 30.0), (21.01, 113.7)],
+        [(1.0, 77.0), (1.2, None), (1.3, 77.0), (8.0, None), (8.01, 200.0)],
+    ],
+)
+def test_follower_agrees_with_the_clicks(
+    tmp_path: Path, changes: list[tuple[float, float | None]]
+) -> None:
+    """The dashboard's follower, given the same changes at the same times, lights at every
+    click, is dark between them, and counts them, across changes and silences."""
+    on = render(tmp_path, 30.0, changes)
+    follower = BeatFollower()
+    pending = list(changes)
+    times = on / RATE
+    for k, t in enumerate(times):
+        while pending and pending[0][0] <= t:  # what the dashboard has seen by then
+            at_s, spm = pending.pop(0)
+            follower.update(spm, at_s)
+        assert follower.showing(t + 1 / RATE), (k, t)
+        assert follower.count(t + 1 / RATE) == k + 1, (k, t)
+        if k + 1 < len(times):
+            mid = (t + times[k + 1]) / 2
+            if not pending or pending[0][0] > mid:
+                assert not follower.showing(mid), (k, mid)
+    assert len(on) > 10
+    for at_s, spm in changes:  # dark through every silence (checked after its start)
+        if spm is None:
+            quiet = [t for t in times if t >= at_s]
+            end = quiet[0] if quiet else 30.0
+            probe = BeatFollower()
+            for c_at, c_spm in changes:
+                if c_at <= at_s:
+                    probe.update(c_spm, c_at)
+            assert not any(probe.showing(at_s + BEAT_FLASH_S + i * 0.01)
+                           for i in range(int((end - at_s - BEAT_FLASH_S) / 0.01)))  # fmt: skip

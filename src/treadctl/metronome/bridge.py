@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from treadctl.api.messages import Status
+from treadctl.metronome.beat import wanted_cadence
 from treadctl.metronome.click import synthesize
 from treadctl.metronome.config import MetronomeConfig
 from treadctl.metronome.player import Output, open_output
@@ -32,14 +33,6 @@ if TYPE_CHECKING:
 CLOSE_TIMEOUT_S = 2.0  # stop() waits this long for the sound output to close
 HISTORY = 256  # cadence changes kept (session time s, cadence or None)
 NO_SOUND = "metronome: no sound, the visible beat only: "
-
-
-def wanted_cadence(status: Status) -> float | None:
-    """The cadence to click at for a Status: the running segment's cue, or None (silence)."""
-    if status.ended or status.latched or status.mode != "running":
-        return None
-    cue = status.cue_spm
-    return None if cue is None else float(cue)
 
 
 class MetronomeBridge:
