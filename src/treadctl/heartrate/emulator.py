@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 
 from bumble import data_types, gatt
 from bumble.controller import Controller
@@ -19,7 +20,8 @@ from bumble.device import Connection, Device
 from bumble.hci import Address
 from bumble.host import Host
 from bumble.link import LocalLink
-from bumble.transport.common import AsyncPipeSink
+from bumble.transport.common import AsyncPipeSink, Transport
+from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
 from treadctl.heartrate.hrs import Contact, encode
 
@@ -41,6 +43,27 @@ class VirtualRadio:
 
     def central(self, address: str) -> VirtualLink:
         return VirtualLink(self, address)
+
+    async def serve_controller(self, sock: socket.socket) -> ServedController:
+        """An emulated controller on this radio, its HCI served on a listening TCP socket:
+        a process given `--transport tcp-client:HOST:PORT` drives it like a dongle."""
+        transport = await open_tcp_server_transport_with_socket(sock)
+        Controller("served", host_source=transport.source, host_sink=transport.sink, link=self.link)
+        return ServedController(transport)
+
+
+class ServedController:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    async def close(self) -> None:
+        await self.transport.close()
+        # bumble's tcp-server transport closes its source and sink but not its listening
+        # server (0.0.236): close that too, or the socket is left to the collector.
+        server = getattr(self.transport, "server", None)
+        if isinstance(server, asyncio.Server):
+            server.close()
+            await server.wait_closed()
 
 
 class VirtualLink:

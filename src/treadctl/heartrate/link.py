@@ -13,6 +13,10 @@ from bumble.transport import open_transport
 from bumble.transport.common import Transport
 
 
+class LinkError(Exception):
+    """The controller could not be opened (no dongle, no permission, bad spec ...)."""
+
+
 class HciLink(Protocol):
     async def open(self) -> Device:
         """A powered-on bumble Device on this controller."""
@@ -31,15 +35,19 @@ class TransportLink:
         self._transport: Transport | None = None
 
     async def open(self) -> Device:
-        async with asyncio.timeout(self.open_timeout_s):
-            self._transport = await open_transport(self.spec)
-            device = Device.with_hci(
-                "treadctl",
-                Address(self.own_address),
-                self._transport.source,
-                self._transport.sink,
-            )
-            await device.power_on()
+        try:
+            async with asyncio.timeout(self.open_timeout_s):
+                self._transport = await open_transport(self.spec)
+                device = Device.with_hci(
+                    "treadctl",
+                    Address(self.own_address),
+                    self._transport.source,
+                    self._transport.sink,
+                )
+                await device.power_on()
+        except Exception as exc:  # libusb, serial, sockets, bumble: each has its own kinds
+            await self.close()
+            raise LinkError(f"{self.spec}: {type(exc).__name__}: {exc}") from exc
         return device
 
     async def close(self) -> None:

@@ -1,0 +1,131 @@
+"""`treadctl hr scan`: list the heart-rate straps in range, to pick one for the machine file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+from typing import TextIO
+
+from treadctl.heartrate.config import ADDRESS_RE
+from treadctl.heartrate.link import HciLink, LinkError, TransportLink
+from treadctl.heartrate.scan import Found, scan
+
+EXIT_FOUND = 0
+EXIT_NONE = 1
+EXIT_USAGE = 2
+EXIT_NO_CONTROLLER = 3
+
+DEFAULT_TRANSPORT = "usb:0"
+DEFAULT_OWN_ADDRESS = "C0:7E:AD:C7:00:01"
+DEFAULT_DURATION_S = 5.0
+MAX_DURATION_S = 120.0
+OPEN_TIMEOUT_S = 10.0
+
+EPILOG = f"""\
+examples:
+  treadctl hr scan                          the first USB dongle, {DEFAULT_DURATION_S:g} s
+  treadctl hr scan --transport hci-socket:0 the Linux Bluetooth adapter hci0 (stop bluetoothd
+                                            or give bumble its own adapter)
+  treadctl hr scan --all --json             every advertiser, as JSON
+
+Put the address (or the name) of your strap in the machine file's [heart_rate.source]
+(docs/heart-rate.md).
+
+exit status:
+  {EXIT_FOUND}  at least one strap found
+  {EXIT_NONE}  none in range
+  {EXIT_USAGE}  bad options
+  {EXIT_NO_CONTROLLER}  the Bluetooth controller could not be opened
+"""
+
+
+def _duration(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a number") from exc
+    if not (math.isfinite(value) and 0 < value <= MAX_DURATION_S):
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 < seconds <= {MAX_DURATION_S:g}")
+    return value
+
+
+def _address(text: str) -> str:
+    if not ADDRESS_RE.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: six hex pairs, e.g. C0:7E:AD:C7:00:01")
+    return text
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hr = sub.add_parser("hr", help="heart-rate sources (Bluetooth LE straps)")
+    verbs = hr.add_subparsers(dest="hr_verb", required=True)
+    p = verbs.add_parser(
+        "scan",
+        help="list heart-rate straps in range with their signal strength",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--transport",
+        default=DEFAULT_TRANSPORT,
+        help=f"bumble transport of the Bluetooth controller (default {DEFAULT_TRANSPORT})",
+    )
+    p.add_argument(
+        "--duration-s", type=_duration, default=DEFAULT_DURATION_S, help="how long to listen"
+    )
+    p.add_argument("--own-address", type=_address, default=DEFAULT_OWN_ADDRESS)
+    p.add_argument("--all", action="store_true", help="every advertiser, not only straps")
+    p.add_argument("--json", action="store_true", help="one JSON array on stdout")
+    p.set_defaults(func=main)
+
+
+def render(found: list[Found], as_json: bool) -> str:
+    if as_json:
+        rows = [
+            {
+                "address": f.address,
+                "name": f.name,
+                "rssi_dbm": f.rssi_dbm,
+                "heart_rate_service": f.heart_rate_service,
+            }
+            for f in found
+        ]
+        return json.dumps(rows, indent=2)
+    if not found:
+        return "no heart-rate straps in range"
+    lines = [f"{'ADDRESS':<20} {'RSSI':>8}  NAME"]
+    for f in found:
+        rssi = f"{f.rssi_dbm} dBm" if f.rssi_dbm is not None else "?"
+        lines.append(f"{f.address:<20} {rssi:>8}  {f.name or '(no name)'}")
+    return "\n".join(lines)
+
+
+async def scan_and_print(
+    link: HciLink, duration_s: float, all_devices: bool, as_json: bool, out: TextIO
+) -> int:
+    found = await scan(link, duration_s, all_devices=all_devices)
+    print(render(found, as_json), file=out)
+    return EXIT_FOUND if found else EXIT_NONE
+
+
+def main(args: argparse.Namespace) -> int:
+    link = TransportLink(args.transport, args.own_address, OPEN_TIMEOUT_S)
+    try:
+        return asyncio.run(scan_and_print(link, args.duration_s, args.all, args.json, sys.stdout))
+    except LinkError as exc:
+        print(f"treadctl hr scan: cannot open the controller: {exc}", file=sys.stderr)
+        return EXIT_NO_CONTROLLER
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """`python -m treadctl.heartrate.verb hr scan ...` until the verb is in treadctl's CLI."""
+    parser = argparse.ArgumentParser(prog="treadctl")
+    add_parser(parser.add_subparsers(dest="verb", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,106 @@
+"""`treadctl hr scan` as a process of its own, driving an emulated controller over a real
+TCP socket (bumble's tcp-client transport), as it would drive a USB dongle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from treadctl.heartrate.ble import BleHeartRate
+from treadctl.heartrate.config import BackoffConfig, BleSourceConfig
+from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio
+from treadctl.heartrate.link import TransportLink
+from treadctl.heartrate.verb import EXIT_FOUND, EXIT_NO_CONTROLLER, EXIT_NONE
+
+WAIT_S = 60.0
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[VirtualRadio, str]]:
+    """A virtual radio and the tcp-client spec of a controller on it."""
+    radio = VirtualRadio()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    transport = await radio.serve_controller(sock)
+    try:
+        yield radio, f"tcp-client:127.0.0.1:{port}"
+    finally:
+        await transport.close()
+
+
+async def run_verb(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-W", "error", "-m", "treadctl.heartrate.verb", "hr", "scan", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), WAIT_S)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_scan_verb_lists_two_straps_with_rssi(served: tuple[VirtualRadio, str]) -> None:
+    radio, spec = served
+    a = EmulatedStrap(radio, "C1:00:00:00:00:0A", "Polar H10 A")
+    b = EmulatedStrap(radio, "C1:00:00:00:00:0B", "Garmin HRM B")
+    await a.start()
+    await b.start()
+    try:
+        rc, out, err = await run_verb("--transport", spec, "--duration-s", "1", "--json")
+        rc_text, text, _ = await run_verb("--transport", spec, "--duration-s", "1")
+    finally:
+        await a.stop()
+        await b.stop()
+    assert rc == EXIT_FOUND, err
+    rows = json.loads(out)
+    assert sorted((r["address"], r["name"], r["rssi_dbm"]) for r in rows) == [
+        ("C1:00:00:00:00:0A", "Polar H10 A", -50),
+        ("C1:00:00:00:00:0B", "Garmin HRM B", -50),
+    ]
+    assert rc_text == EXIT_FOUND
+    lines = [line.split() for line in text.splitlines()]
+    assert ["C1:00:00:00:00:0A", "-50", "dBm", "Polar", "H10", "A"] in lines
+
+
+async def test_scan_verb_says_none_in_range(served: tuple[VirtualRadio, str]) -> None:
+    _, spec = served
+    rc, out, _ = await run_verb("--transport", spec, "--duration-s", "0.5")
+    assert rc == EXIT_NONE
+    assert "no heart-rate straps in range" in out
+
+
+async def test_scan_verb_without_a_controller_says_why() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nobody listens there once closed
+    rc, _, err = await run_verb("--transport", f"tcp-client:127.0.0.1:{port}")
+    assert rc == EXIT_NO_CONTROLLER
+    assert "cannot open the controller" in err
+    assert "ConnectionRefusedError" in err
+
+
+async def test_ble_source_through_a_transport_link(served: tuple[VirtualRadio, str]) -> None:
+    """The production link code (TransportLink, bumble's transport, HCI over a socket)."""
+    radio, spec = served
+    strap = EmulatedStrap(radio, "C1:00:00:00:00:0A", "Polar H10 A")
+    await strap.start()
+    cfg = BleSourceConfig(
+        kind="ble", transport=spec, name="Polar H10 A", scan_timeout_s=5.0,
+        reconnect=BackoffConfig(initial_s=0.05, max_s=0.5),
+    )  # fmt: skip
+    src = BleHeartRate(cfg, TransportLink(cfg.transport, cfg.own_address, cfg.connect_timeout_s))
+    src.start()
+    try:
+        await asyncio.wait_for(strap.subscribed.wait(), WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            while await src.read_bpm() != 77.0:
+                await strap.send(77)
+                await asyncio.sleep(0.05)
+    finally:
+        await src.stop()
+        await strap.stop()
