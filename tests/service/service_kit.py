@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
-DEADLINE_S = 30.0  # generous: a loaded 2-core machine starts Python slowly
+DEADLINE_S = 30.0
+SIM_MACHINE = (
+    ROOT / "src/treadctl/samples/machines/sim.toml"
+)  # generous: a loaded 2-core machine starts Python slowly
 
 
 @dataclass
@@ -66,16 +69,16 @@ class NotifyListener:
         raise AssertionError(f"no {line!r} within {timeout_s} s: {self.messages()}")
 
 
-def serve_command(api_socket: Path, tmp: Path, profile: str = "demo-short") -> list[str]:
+def serve_command(api_socket: Path, tmp: Path, machine: Path = SIM_MACHINE) -> list[str]:
     return [
         sys.executable,
         "-m",
         "treadctl.cli",
         "serve",
         "--machine",
-        str(ROOT / "src/treadctl/samples/machines/sim.toml"),
+        str(machine),
         "--profile",
-        str(ROOT / f"src/treadctl/samples/profiles/{profile}.toml"),
+        str(ROOT / "src/treadctl/samples/profiles/demo-short.toml"),
         "--patient",
         str(ROOT / "src/treadctl/samples/patients/demo.toml"),
         "--socket",
@@ -88,12 +91,16 @@ def serve_command(api_socket: Path, tmp: Path, profile: str = "demo-short") -> l
 
 
 def start_serve(
-    api_socket: Path, tmp: Path, env: dict[str, str], stdout: IO[str] | int = subprocess.PIPE
+    api_socket: Path,
+    tmp: Path,
+    env: dict[str, str],
+    stdout: IO[str] | int = subprocess.PIPE,
+    machine: Path = SIM_MACHINE,
 ) -> subprocess.Popen[str]:
     full = {k: v for k, v in os.environ.items() if k not in SYSTEMD_VARS}
     full.update(env)
     return subprocess.Popen(
-        serve_command(api_socket, tmp),
+        serve_command(api_socket, tmp, machine),
         stdout=stdout,
         stderr=subprocess.STDOUT,
         text=True,

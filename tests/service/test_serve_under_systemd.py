@@ -12,7 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-from service_kit import DEADLINE_S, ROOT, NotifyListener, start_serve, stop_serve, wait_ready
+from service_kit import (
+    DEADLINE_S,
+    ROOT,
+    SIM_MACHINE,
+    NotifyListener,
+    start_serve,
+    stop_serve,
+    wait_ready,
+)
 
 WATCHDOG_USEC = 400_000  # pings every 0.2 s
 PING_S = WATCHDOG_USEC / 1e6 / 2
@@ -137,3 +145,28 @@ def test_no_notify_socket_no_datagrams_and_serve_unchanged(
         out = stop_serve(proc)
     assert listener.messages() == []
     assert "controller: listening on" in out
+
+
+def test_no_ready_when_the_drive_cannot_be_connected(
+    listener: NotifyListener, tmp_path: Path
+) -> None:
+    """A Modbus drive on a serial port that is not there: exit 3 (restarted by the unit,
+    within its start limit), and systemd is never told READY=1."""
+    text = SIM_MACHINE.read_text(encoding="utf-8")
+    drive = (
+        '[drive]\nkind = "modbus"\nmap = "generic"\nkmh_per_hz = 0.1\n'
+        f'[drive.link]\nkind = "rtu"\nport = "{tmp_path / "ttyUSB9"}"\nbaudrate = 115200\n'
+        'parity = "N"\n[safety_inputs]\nkind = "modbus"\nlink = "drive"\n\n'
+    )
+    machine = tmp_path / "machine.toml"
+    machine.write_text(text[: text.index("[drive]")] + drive + text[text.index("[loop]") :])
+    proc = start_serve(listener.api_socket, tmp_path, env_for(listener), machine=machine)
+    try:
+        code = proc.wait(DEADLINE_S)
+    finally:
+        out = stop_serve(proc)
+    assert code == 3, out
+    assert "cannot start" in out
+    time.sleep(0.3)  # anything sent has arrived
+    assert not listener.with_line("READY=1"), listener.messages()
+    assert not listener.with_line("WATCHDOG=1")
