@@ -96,9 +96,24 @@ class MetronomeBridge:
             with contextlib.suppress(ValueError):
                 api.status_listeners.remove(self._on_status)
         opening = self._opening
-        if opening is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.to_thread(self._close, opening), CLOSE_TIMEOUT_S)
+        if opening is None:
+            return
+        # A daemon thread, not the default executor: a sound system that hangs in close
+        # must not hold up the process's exit (asyncio.run waits for executor threads).
+        aio = asyncio.get_running_loop()
+        done = asyncio.Event()
+
+        def close() -> None:
+            try:
+                with contextlib.suppress(Exception):  # a failed close at the end: nothing to do
+                    self._close(opening)
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+                    aio.call_soon_threadsafe(done.set)
+
+        threading.Thread(target=close, name="metronome-close", daemon=True).start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), CLOSE_TIMEOUT_S)
 
     # -- the opening thread --------------------------------------------------------------
 
