@@ -124,4 +124,94 @@ class InclineSim:
         }
 
 
-__all__ = ["InclineSim"]
+@dataclass(frozen=True)
+class InclineSimMap:
+    """Where the simulated lift sits on the bus: its own unit id, relays on coils, the
+    potentiometer's counts in an input register, and a position controller's target and
+    actual % (signed, `pct_per_count`) in holding registers. One device answers both
+    styles; the machine file's actuator decides which the controller uses."""
+
+    device_id: int = 3
+    up_coil: int = 0
+    down_coil: int = 1
+    position_register: int = 0
+    counts_at_min: int = 0
+    counts_at_max: int = 10000
+    target_register: int = 0
+    actual_register: int = 1
+    pct_per_count: float = 0.1
+
+
+class InclineDevice:
+    """The lift's Modbus face: what the simulator's server routes to its unit id. Every
+    method returns None for an address the device does not have (illegal address)."""
+
+    def __init__(self, lift: InclineSim, regs: InclineSimMap) -> None:
+        self.lift = lift
+        self.regs = regs
+        self._written_coils: list[bool] = []
+
+    def _counts(self, pct: float) -> int:
+        r, lift = self.regs, self.lift
+        frac = (pct - lift.min_pct) / (lift.max_pct - lift.min_pct)
+        counts = round(r.counts_at_min + frac * (r.counts_at_max - r.counts_at_min))
+        return max(0, min(0xFFFF, counts))
+
+    def _int16(self, pct: float) -> int:
+        return round(pct / self.regs.pct_per_count) % 0x10000
+
+    def read_coils(self, address: int, count: int) -> list[bool] | None:
+        coils = {self.regs.up_coil: self.lift.up, self.regs.down_coil: self.lift.down}
+        if any(a not in coils for a in range(address, address + count)):
+            return None
+        return [coils[a] for a in range(address, address + count)]
+
+    def written_coils(self) -> list[bool]:
+        return list(self._written_coils)
+
+    def write_coils(self, address: int, values: list[bool]) -> bool:
+        r, lift = self.regs, self.lift
+        addresses = range(address, address + len(values))
+        if any(a not in (r.up_coil, r.down_coil) for a in addresses):
+            return False
+        up, down = lift.up, lift.down
+        for a, v in zip(addresses, values, strict=True):
+            if a == r.up_coil:
+                up = v
+            else:
+                down = v
+        self._written_coils = list(values)
+        lift.set_relays(up, down)
+        return True
+
+    def read_input_registers(self, address: int, count: int) -> list[int] | None:
+        if address != self.regs.position_register or count != 1:
+            return None
+        pct = self.lift.read_pct()
+        return None if pct is None else [self._counts(pct)]
+
+    def read_holding(self, address: int, count: int) -> list[int] | None:
+        r, lift = self.regs, self.lift
+        values: list[int] = []
+        for a in range(address, address + count):
+            if a == r.actual_register:
+                pct = lift.read_pct()
+                if pct is None:
+                    return None
+                values.append(self._int16(pct))
+            elif a == r.target_register:
+                target = lift.target_pct if lift.target_pct is not None else lift.position_pct
+                values.append(self._int16(target))
+            else:
+                return None
+        return values
+
+    def write_holding(self, address: int, values: list[int]) -> bool:
+        if address != self.regs.target_register or len(values) != 1:
+            return False
+        raw = values[0] - 0x10000 if values[0] > 0x7FFF else values[0]
+        self.lift.set_target(raw * self.regs.pct_per_count)
+        return True
+
+
+__all__ = ["InclineDevice", "InclineSim", "InclineSimMap"]

@@ -9,8 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from treadctl.config.loader import load_model
-from treadctl.config.machine import MachineConfig, ModbusDriveConfig, SimBelt, SimDriveConfig
+from treadctl.config.machine import (
+    MachineConfig,
+    ModbusDriveConfig,
+    PositionInclineConfig,
+    RelayInclineConfig,
+    SimBelt,
+    SimDriveConfig,
+    SimInclineConfig,
+)
 from treadctl.drives.regmap import load_map
+from treadctl.sim.incline import InclineSim, InclineSimMap
 from treadctl.sim.scenario import Scenario
 from treadctl.sim.server import BusFaults, SimServer
 from treadctl.sim.world import BeltSim, Panel
@@ -39,11 +48,40 @@ def host_port(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def incline_for(machine: MachineConfig) -> tuple[InclineSim, InclineSimMap] | None:
+    """The lift the machine file's Modbus incline actuator expects, at its addresses."""
+    rng = machine.incline
+    act = rng.actuator if rng is not None else None
+    if rng is None or act is None or isinstance(act, SimInclineConfig):
+        return None
+    lift = InclineSim(rng.min_pct, rng.max_pct, rng.rate_pct_per_s)
+    if isinstance(act, RelayInclineConfig):
+        regs = InclineSimMap(
+            device_id=act.device_id,
+            up_coil=act.up_coil,
+            down_coil=act.down_coil,
+            position_register=act.position_register,
+            counts_at_min=act.counts_at_min,
+            counts_at_max=act.counts_at_max,
+        )
+    else:
+        assert isinstance(act, PositionInclineConfig)
+        regs = InclineSimMap(
+            device_id=act.device_id,
+            target_register=act.target_register,
+            actual_register=act.actual_register,
+            pct_per_count=act.pct_per_count,
+        )
+    return lift, regs
+
+
 async def run_sim(opts: SimOptions) -> int:
     belt_cfg = SimBelt()
     kmh_per_hz = opts.kmh_per_hz
+    incline: tuple[InclineSim, InclineSimMap] | None = None
     if opts.machine is not None:
         machine = load_model(opts.machine, MachineConfig)
+        incline = incline_for(machine)
         if isinstance(machine.drive, SimDriveConfig):
             belt_cfg = machine.drive.belt
         elif isinstance(machine.drive, ModbusDriveConfig):
@@ -53,7 +91,16 @@ async def run_sim(opts: SimOptions) -> int:
     belt = BeltSim(belt_cfg, Panel())
     faults = BusFaults(wire_baud=opts.baudrate if opts.wire_timing else None)
     server = SimServer(
-        regmap, belt, kmh_per_hz, opts.drive_id, opts.io_id, scenario, faults, opts.personality
+        regmap,
+        belt,
+        kmh_per_hz,
+        opts.drive_id,
+        opts.io_id,
+        scenario,
+        faults,
+        opts.personality,
+        lift=incline[0] if incline is not None else None,
+        incline_map=incline[1] if incline is not None else None,
     )
     where = []
     if opts.tcp is not None:
@@ -70,7 +117,8 @@ async def run_sim(opts: SimOptions) -> int:
     print(
         f"treadctl sim: drive {regmap.name} ({server.model.name}) #{opts.drive_id}, "
         f"inputs #{opts.io_id}, "
-        f"{kmh_per_hz} km/h per Hz on {', '.join(where)}",
+        + (f"incline #{incline[1].device_id}, " if incline is not None else "")
+        + f"{kmh_per_hz} km/h per Hz on {', '.join(where)}",
         flush=True,
     )
     print("ready", flush=True)

@@ -12,6 +12,7 @@ from treadctl.config.loader import load_model
 from treadctl.config.machine import Strict
 from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.safety.types import Command, CommandKind, Direction
+from treadctl.sim.incline import InclineSim
 from treadctl.sim.world import BeltSim
 
 
@@ -36,6 +37,15 @@ class Action(StrEnum):
     # The bus itself (treadctl sim only: the built-in simulated drive has no wire): every
     # answer garbled the `mode` way (sim.server.GARBAGE_MODES), "off" for good answers.
     GARBAGE = "garbage"
+    # The incline lift (sim.incline), when the machine has the simulator's actuator.
+    INCLINE_STALL = "incline_stall"  # relays on, nothing moves
+    INCLINE_UNSTALL = "incline_unstall"
+    INCLINE_SENSOR_STUCK = "incline_sensor_stuck"  # the reading freezes
+    INCLINE_SENSOR_FREE = "incline_sensor_free"
+    INCLINE_NOISE = "incline_noise"  # value: the reading's jitter in %
+    INCLINE_RUNAWAY = "incline_runaway"  # value: travel by itself in %/s
+    INCLINE_SILENT = "incline_silent"  # the sensor stops answering
+    INCLINE_ANSWER = "incline_answer"
 
 
 class FaultEvent(Strict):
@@ -98,9 +108,16 @@ class Scenario(Strict):
 class Injector:
     """Applies scenario events to the simulated world when their time comes."""
 
-    def __init__(self, scenario: Scenario, belt: BeltSim, log: Callable[[FaultEvent], None]):
+    def __init__(
+        self,
+        scenario: Scenario,
+        belt: BeltSim,
+        log: Callable[[FaultEvent], None],
+        lift: InclineSim | None = None,
+    ):
         self.pending = sorted(scenario.event, key=lambda e: e.at_s)
         self.belt = belt
+        self.lift = lift
         self.log = log
         self.t0: float | None = None
         self._stuck = False
@@ -152,4 +169,7 @@ class Injector:
             panel.heart_rate_bpm = e.value
         elif a is Action.HR_LOSE:
             panel.heart_rate_bpm = None
+        elif a.value.startswith("incline_") and self.lift is not None:
+            self.lift.advance(max(self.lift.now_s, b.now_s))
+            self.lift.apply(a.value, e.value)
         # Action.GARBAGE acts on the bus, which only the Modbus simulator has (SimServer).

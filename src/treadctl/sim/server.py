@@ -37,6 +37,7 @@ from treadctl.drives.link import quiet_pymodbus
 from treadctl.drives.regmap import RegisterMap
 from treadctl.sim.drives import DriveModel, DriveSim, make_drive_model
 from treadctl.sim.drives.base import READ_WRITE, WRITE_MULTIPLE, WRITE_SINGLE, StopTiming
+from treadctl.sim.incline import InclineDevice, InclineSim, InclineSimMap
 from treadctl.sim.scenario import Action, FaultEvent, Injector, Scenario
 from treadctl.sim.world import BeltSim
 
@@ -133,30 +134,42 @@ class SimContext(ModbusServerContext):
     """
 
     def __init__(
-        self, drive: DriveSim, drive_id: int, io_id: int, faults: BusFaults
+        self,
+        drive: DriveSim,
+        drive_id: int,
+        io_id: int,
+        faults: BusFaults,
+        incline: InclineDevice | None = None,
     ) -> None:  # deliberately not calling super().__init__
         self.drive = drive
         self.drive_id = drive_id
         self.io_id = io_id
         self.faults = faults
+        self.incline = incline  # the incline lift on its own unit id
+        self.incline_id = incline.regs.device_id if incline is not None else None
         self.old_simulator = True
         self.simdevices = []
         self.requests = 0
         self._written: list[int] = []  # the last write's values (06 echoes them)
 
     def device_ids(self) -> list[int]:
-        return [self.drive_id, self.io_id]
+        ids = [self.drive_id, self.io_id]
+        return ids if self.incline_id is None else [*ids, self.incline_id]
 
     async def _gate(self, device_id: int, request_bytes: int, response_bytes: int) -> None:
         self.requests += 1
         self.drive.belt.advance(time.monotonic())
         f = self.faults
+        inc = self.incline
+        if inc is not None:
+            inc.lift.advance(time.monotonic())
         silent = (
             f.silent  # the line is cut: nobody hears, nobody answers
             or (device_id == self.drive_id and self.drive.belt.silent)
             or (device_id == self.io_id and self.drive.belt.panel.io_fails)
+            or (inc is not None and device_id == self.incline_id and inc.lift.silent)
         )
-        if silent or device_id not in (self.drive_id, self.io_id):
+        if silent or device_id not in self.device_ids():
             raise NoSuchIdException(f"device {device_id} does not answer")
         if device_id == self.drive_id:
             self.drive.belt.last_command_s = self.drive.belt.now_s  # any telegram feeds it
@@ -169,6 +182,8 @@ class SimContext(ModbusServerContext):
     async def async_getValues(  # noqa: N802 - pymodbus' name
         self, device_id: int, func_code: int, address: int, count: int = 1
     ) -> list[int] | list[bool] | ExcCodes:
+        if self.incline is not None and device_id == self.incline_id:
+            return await self._incline_get(self.incline, device_id, func_code, address, count)
         if func_code == 2:
             await self._gate(device_id, *wire.read_inputs_bytes(count))
             if device_id != self.io_id:
@@ -197,6 +212,15 @@ class SimContext(ModbusServerContext):
         self, device_id: int, func_code: int, address: int, values: Sequence[int] | Sequence[bool]
     ) -> ExcCodes | None:
         await self._gate(device_id, *wire.write_registers_bytes(len(values)))
+        if self.incline is not None and device_id == self.incline_id:
+            if func_code in (5, 15):
+                ok = self.incline.write_coils(address, [bool(v) for v in values])
+            elif func_code in (WRITE_SINGLE, WRITE_MULTIPLE):
+                self._written = [int(v) for v in values]
+                ok = self.incline.write_holding(address, self._written)
+            else:
+                return ExcCodes.ILLEGAL_FUNCTION
+            return None if ok else ExcCodes.ILLEGAL_ADDRESS
         if (
             device_id != self.drive_id
             or func_code not in (WRITE_SINGLE, WRITE_MULTIPLE, READ_WRITE)
@@ -209,6 +233,29 @@ class SimContext(ModbusServerContext):
         ok = self.drive.write(address, self._written, func_code, time.monotonic())
         self.drive.telegram()
         return None if ok else ExcCodes.ILLEGAL_ADDRESS
+
+    async def _incline_get(
+        self, inc: InclineDevice, device_id: int, func_code: int, address: int, count: int
+    ) -> list[int] | list[bool] | ExcCodes:
+        """The incline lift's unit: coils (01, 05, 15), input register (04), holding (03,
+        06, 16). The read-back after a write pays no wire time again."""
+        values: list[int] | list[bool] | None
+        if func_code in (5, 15):
+            return inc.written_coils()[:count]
+        if func_code == WRITE_SINGLE:
+            return self._written[:count]
+        if func_code == WRITE_MULTIPLE:
+            return self._written[:count]
+        await self._gate(device_id, *wire.read_registers_bytes(count))
+        if func_code == 1:
+            values = inc.read_coils(address, count)
+        elif func_code == 3:
+            values = inc.read_holding(address, count)
+        elif func_code == 4:
+            values = inc.read_input_registers(address, count)
+        else:
+            return ExcCodes.ILLEGAL_FUNCTION
+        return values if values is not None else ExcCodes.ILLEGAL_ADDRESS
 
 
 class _RtuReceiver(ServerRequestHandler):
@@ -248,9 +295,12 @@ class SimServer:
         scenario: Scenario | None = None,
         faults: BusFaults | None = None,
         personality: str | None = None,
+        lift: InclineSim | None = None,
+        incline_map: InclineSimMap | None = None,
     ) -> None:
         """`personality`: a real drive's (sim.drives.PERSONALITIES), "map" for the
-        map-driven model, None for the personality `regmap` is named after, if any."""
+        map-driven model, None for the personality `regmap` is named after, if any.
+        `lift`: an incline lift served on `incline_map`'s unit id (None: no incline)."""
         self.belt = belt
         # The world runs on the monotonic clock from now: its first advance must not
         # integrate the machine's uptime (about a second of blocked event loop after hours).
@@ -260,9 +310,14 @@ class SimServer:
         self.faults = faults or BusFaults()
         self.model = make_drive_model(regmap, belt, kmh_per_hz, personality)
         self.model.station(drive_id)  # the probe finds the address it asked
-        self.context = SimContext(self.model, drive_id, io_id, self.faults)
-        self.injector = Injector(scenario, belt, self._injected) if scenario else None
-        self._world = Injector(Scenario(), belt, lambda _e: None)  # applies one event now
+        self.lift = lift
+        device = None
+        if lift is not None:
+            lift.now_s = max(lift.now_s, time.monotonic())
+            device = InclineDevice(lift, incline_map or InclineSimMap())
+        self.context = SimContext(self.model, drive_id, io_id, self.faults, device)
+        self.injector = Injector(scenario, belt, self._injected, lift) if scenario else None
+        self._world = Injector(Scenario(), belt, lambda _e: None, lift)  # applies one event now
         self.servers: list[Any] = []
         self._rtu = False
         self.garbled = 0  # answers garbled so far
@@ -331,6 +386,8 @@ class SimServer:
         while True:
             now = time.monotonic()
             self.belt.advance(now)
+            if self.lift is not None:
+                self.lift.advance(now)
             if self.injector is not None:
                 self.injector.poll(now)
             self.model.tick()
@@ -397,6 +454,7 @@ class SimServer:
             "direction_changes": self.model.direction_changes,
             "commands_seen": b.commands_seen,
             **self.model.status_extras(),
+            **(self.lift.status() if self.lift is not None else {}),
         }
 
     async def serve_control(self, host: str, port: int) -> asyncio.Server:
