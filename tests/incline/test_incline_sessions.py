@@ -1,0 +1,149 @@
+"""The incline-backward and Bruce profiles with the incline driven, and each incline fault
+latched, on the virtual clock through the real control loop and the simulator's lift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from treadctl.config.loader import load_model
+from treadctl.config.machine import MachineConfig
+from treadctl.config.profile import SegmentKind
+from treadctl.safety.incline import InclineFault, InclineMode
+from treadctl.safety.types import Mode, Reason
+from treadctl.sim.scenario import Action
+
+from .session import SAMPLES, SIM_INCLINE, InclineRun, run_incline_session, step_figures
+
+MACHINE = load_model(SIM_INCLINE, MachineConfig)
+assert MACHINE.incline is not None
+RNG = MACHINE.incline
+FORWARD_STEP = """\
+name = "Incline step"
+[[blocks]]
+name = "walk"
+  [[blocks.segments]]
+  name = "level"
+  direction = "forward"
+  duration_min = 0.5
+  speed_kmh = 3.0
+  incline_pct = 0
+  [[blocks.segments]]
+  name = "uphill"
+  direction = "forward"
+  duration_min = 1
+  speed_kmh = 3.0
+  incline_pct = 4
+"""
+UPHILL_S = 45.0  # the uphill step is under way by then (reset, start, 30 s level)
+
+
+def never_both(run: InclineRun) -> None:
+    assert run.lift.both_on_seen == 0
+    assert not any(c.incline.up and c.incline.down for c in run.cycles)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("profile", "patient"),
+    [("incline-backward", "demo"), ("bruce", None)],  # an exercise test: no patient caps
+)
+async def test_profiles_drive_the_incline_to_each_step(
+    tmp_path: Path, profile: str, patient: str | None
+) -> None:
+    run = await run_incline_session(
+        tmp_path,
+        SAMPLES / f"profiles/{profile}.toml",
+        patient=SAMPLES / f"patients/{patient}.toml" if patient else None,
+    )
+    assert run.summary.outcome == "completed"
+    never_both(run)
+    assert not run.of_kind("incline_fault")
+    figures = step_figures(run, RNG.tolerance_pct, RNG.rate_pct_per_s)
+    plan_inclines = [
+        s.incline_pct for s in run.loop.p.plan.segments if s.kind is not SegmentKind.REST
+    ]
+    assert [f.target_pct for f in figures] == plan_inclines
+    assert max(plan_inclines) > 5.0  # the harness was needed, confirmed by the start
+    assert run.loop.harness_confirmed
+    for f in figures:
+        assert abs(f.end_error_pct) <= RNG.tolerance_pct, f
+        assert f.reach_s is not None, f
+        # reached at the machine's rate: |change| / rate, plus a few cycles
+        assert f.reach_s <= f.expected_s + 0.2, f
+    # the incline moved only while the belt ran a segment
+    for c in run.cycles:
+        if c.mode is not Mode.RUNNING:
+            assert not c.up
+            assert not c.down
+
+
+async def test_the_start_of_a_segment_that_lists_the_harness_confirms_it(tmp_path: Path) -> None:
+    profile = tmp_path / "steep.toml"
+    profile.write_text(FORWARD_STEP.replace("incline_pct = 4", "incline_pct = 7"))
+    run = await run_incline_session(tmp_path, profile, patient=None, max_session_s=UPHILL_S + 15)
+    assert run.loop.harness_confirmed  # the checklist listed it and the start confirmed it
+    assert max(c.lift_pct for c in run.cycles) >= 7.0 - RNG.tolerance_pct
+    first_run = next(c.t for c in run.cycles if c.mode is Mode.RUNNING)
+    assert all(not c.up for c in run.cycles if c.t < first_run)
+
+
+# A noisy reading jumps either way: whichever of the two rules it breaks first latches.
+FAULTS = [
+    (Action.INCLINE_STALL, 0.0, {InclineFault.STALL}),
+    (Action.INCLINE_SENSOR_STUCK, 0.0, {InclineFault.STALL}),
+    (Action.INCLINE_NOISE, 1.5, {InclineFault.RUNAWAY, InclineFault.WRONG_WAY}),
+    (Action.INCLINE_RUNAWAY, 3.0, {InclineFault.RUNAWAY}),
+    (Action.INCLINE_SILENT, 0.0, {InclineFault.SENSOR_LOST}),
+]
+
+
+@pytest.mark.parametrize(("action", "value", "fault"), FAULTS, ids=[a.value for a, _, _ in FAULTS])
+@pytest.mark.parametrize("belt_stops", [True, False], ids=["belt-stops", "belt-runs-on"])
+async def test_each_incline_fault_latches_and_halts(
+    tmp_path: Path, action: Action, value: float, fault: set[InclineFault], belt_stops: bool
+) -> None:
+    profile = tmp_path / "step.toml"
+    profile.write_text(FORWARD_STEP)
+    run = await run_incline_session(
+        tmp_path,
+        profile,
+        patient=None,
+        max_session_s=UPHILL_S + 20,
+        machine_update={"belt_stop_on_fault": belt_stops},
+        climbing_fault=(action.value, value),  # while the lift climbs to 4 %
+    )
+    never_both(run)
+    at_s = run.injected_at_s
+    assert at_s is not None
+    (first, *_) = run.of_kind("incline_fault")
+    assert first["reason"] in {f.value for f in fault}
+    tripped = first["t_s"]
+    assert at_s <= tripped <= at_s + RNG.stall_time_s + RNG.position_timeout_s
+    after = [c for c in run.cycles if c.t > tripped + 0.05]
+    assert after
+    for c in after:  # latched: no relay for the rest of the session
+        assert c.incline.mode is InclineMode.FAULTED
+        assert not c.up
+        assert not c.down
+    pauses = [r for r in run.of_kind("command") if r["source"] == "incline fault" and r["accepted"]]
+    if belt_stops:
+        assert len(pauses) == 1
+        assert pauses[0]["t_s"] - tripped <= 0.05
+        stop = next(
+            r
+            for r in run.of_kind("transition")
+            if r["new"] == "stopping" and r["t_s"] >= tripped - 1e-3
+        )
+        assert Reason.OPERATOR_PAUSE.value in stop["reasons"]
+        assert after[-1].mode is Mode.STOPPED  # a controlled stop, not a latched belt fault
+        refused = [
+            r
+            for r in run.of_kind("command")
+            if r["command"] == "start" and not r["accepted"] and "incline fault" in r["detail"]
+        ]
+        assert refused  # the auto-operator's restarts are refused until a reset
+    else:
+        assert not pauses
+        assert all(c.mode is Mode.RUNNING for c in after if c.t < UPHILL_S)
