@@ -122,14 +122,51 @@ def test_keybar_shows_simulator_and_remote_keys_only_when_they_apply() -> None:
 
     bar = Probe()
     bar.set_keys(compact=True, simulated=False, remote=False, estop=False, key_in=True)
-    bar.set_keys(compact=True, simulated=True, remote=True, estop=True, key_in=False)
+    # the simulated e-stop pressed: a latched fault
+    bar.set_keys(
+        compact=True, simulated=True, remote=True, estop=True, key_in=False, state="latched"
+    )
     assert "estop" not in shown[0]
     assert "confirm" not in shown[0]
     assert "q quit" in shown[0]
     assert "e release" in shown[1]
     assert "k key in" in shown[1]
     assert "c confirm" in shown[1]
-    assert len(shown[0]) <= 80
+    assert all(len(s) <= 80 and s.startswith("SPACE STOP ") for s in shown)
+
+
+def test_keybar_is_one_row_and_drops_the_least_urgent_keys_first() -> None:
+    """Every key asked for at once at 80 columns: the stop and what is asked now stay."""
+    shown: list[str] = []
+
+    class Probe(KeyBar):
+        def show(self, text: str | Text) -> None:
+            shown.append(text.plain if isinstance(text, Text) else text)
+
+    bar = Probe()
+    for state in ("idle", "running", "latched", "ended"):
+        bar.set_keys(
+            compact=True, simulated=True, remote=True, estop=False, key_in=True, turn=True,
+            state=state, width=80,
+        )  # fmt: skip
+    idle, running, latched, ended = shown
+    assert all(len(s) <= 80 and s.startswith("SPACE STOP ") for s in shown)
+    asked = ("t turned", "c confirm", "x reject")  # what waits for the operator now
+    assert all(k in s for k in asked for s in (idle, running, latched))
+    assert "s start" in idle
+    assert "u units" not in idle
+    assert "p pause +/- speed" in running
+    assert "e estop" not in running  # the simulator's keys give way first
+    assert "r reset" in latched
+    assert "e estop" in latched
+    assert ended == "SPACE STOP u units q exit"
+    for width in (10, 30, 60):  # narrower still: the stop always, alone if need be
+        bar.set_keys(
+            compact=True, simulated=True, remote=True, estop=False, key_in=True, state="idle",
+            width=width,
+        )  # fmt: skip
+        assert shown[-1].startswith("SPACE STOP")
+        assert len(shown[-1]) <= max(width, len("SPACE STOP"))
 
 
 async def test_layout_follows_the_terminal_size() -> None:

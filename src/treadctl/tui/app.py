@@ -120,9 +120,7 @@ class DashboardApp(App[int]):
                         yield Line(id=name)
                 yield Interlock(id="interlock")
             with Horizontal(id="bottom"):
-                yield EventLog(
-                    id="log", max_lines=LOG_LINES, min_width=20, wrap=False, markup=False
-                )
+                yield EventLog(id="log", max_lines=LOG_LINES)
                 yield SpeedChart(id="chart")
             yield KeyBar(id="keys")
 

@@ -15,12 +15,11 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import RichLog
 
 from treadctl.api.messages import Ended, Role, SessionInfo, Status
 from treadctl.tui import view
 from treadctl.tui.link import STALE_S, Link
-from treadctl.tui.widgets import DirectionBadge, Interlock, KeyBar, Line, SpeedBox
+from treadctl.tui.widgets import DirectionBadge, EventLog, Interlock, KeyBar, Line, SpeedBox
 
 W = TypeVar("W", bound=Widget)
 
@@ -67,13 +66,13 @@ def show_session(app: Board) -> None:
     if info is None:
         who.append(str(app.socket or "no controller"), "dim")
     else:
+        if info.simulated:  # first: a narrow row cuts the profile's name, never the tag
+            who.append(" SIM ", "bold #000000 on #bcbcbc")
+            who.append(" ")
         who.append(info.patient, "bold")
         who.append(f" · {info.profile}")
         if app.large:
             who.append(f" · {info.machine}")
-        if info.simulated:
-            who.append(" · ")
-            who.append(" SIM ", "bold #000000 on #bcbcbc")
     _line(app, "who").show(who)
     progression = info.progression if info is not None else ""
     session = _line(app, "session")
@@ -210,6 +209,14 @@ def show_banner(app: Board) -> None:
 def show_keys(app: Board) -> None:
     info = app.session
     st = app.status
+    if app.ended is not None or (st is not None and st.ended):
+        state = "ended"
+    elif st is not None and st.latched:
+        state = "latched"
+    elif st is not None and st.mode in ("running", "stopping"):
+        state = "running"
+    else:
+        state = "idle"
     app.query_one("#keys", KeyBar).set_keys(
         compact=not app.large,
         simulated=info is not None and info.simulated,
@@ -217,6 +224,8 @@ def show_keys(app: Board) -> None:
         turn=st is not None and st.turn_pending and not st.ended,
         estop=app.sim_estop,
         key_in=app.sim_key_in,
+        state=state,
+        width=app.size.width,
     )
 
 
@@ -239,7 +248,7 @@ def notice(app: Board, text: str, style: str) -> None:
 
 def log_line(app: Board, line: str) -> None:
     app.event_lines.append(line)
-    app.query_one("#log", RichLog).write(Text(line, view.event_style(line)))
+    app.query_one("#log", EventLog).add(Text(line, view.event_style(line)))
 
 
 def start_what(app: Board) -> str:

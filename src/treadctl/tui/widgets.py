@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -31,10 +33,27 @@ class Line(Static):
 
 
 class EventLog(RichLog):
-    """The event log: the newest line stays in view when the pane changes size (a banner
-    appearing above it takes its rows; RichLog keeps the old scroll offset otherwise)."""
+    """The event log: lines wrap, never cut (80 columns leave the log about 44), and are
+    wrapped again when the pane's width changes; the newest line stays in view when the
+    pane changes size (a banner appearing above it takes its rows)."""
+
+    def __init__(self, *, id: str, max_lines: int) -> None:
+        super().__init__(id=id, max_lines=max_lines, min_width=20, wrap=True, markup=False)
+        self.texts: deque[Text] = deque(maxlen=max_lines)
+        self._wrapped_at = 0
+
+    def add(self, text: Text) -> None:
+        self.texts.append(text)
+        self.write(text)
 
     def on_resize(self, _: events.Resize) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._wrapped_at:
+            if self._wrapped_at:  # written at another width: wrap them again
+                self.clear()
+                for text in self.texts:
+                    self.write(text)
+            self._wrapped_at = width
         self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
 
 
@@ -109,21 +128,38 @@ def indicator_text(ind: Indicator) -> Text:
     return text
 
 
-KEYS = [  # key, what (large layout), what (compact)
-    ("space", "STOP", "STOP"),
-    ("s", "start", "start"),
-    ("p", "pause", "pause"),
-    ("+/-", "speed", "speed"),
-    ("r", "reset", "reset"),
-    ("u", "km/h|mph", "units"),
-    ("q", "quit", "quit"),
-]
+KEYS = {  # key: (what in the large layout, what in the compact one); in display order
+    "space": ("STOP", "STOP"),
+    "t": ("walker turned", "turned"),
+    "s": ("start", "start"),
+    "p": ("pause", "pause"),
+    "+/-": ("speed", "speed"),
+    "r": ("reset", "reset"),
+    "c": ("confirm remote", "confirm"),
+    "x": ("reject remote", "reject"),
+    "u": ("km/h|mph", "units"),
+    "q": ("quit", "quit"),
+    "e": ("estop", "estop"),
+    "k": ("key", "key"),
+}
+# What goes first when the row is short, per state: the stop first, always; then what
+# the operator is asked to do now (t at a turn, c/x for a remote request, r when
+# latched, and the simulator's e/k that may have latched it; p and +/- while running, s at
+# standstill); units last.
+PRIORITY = {
+    "latched": ["space", "t", "c", "x", "r", "e", "k", "q", "s", "p", "+/-", "u"],
+    "running": ["space", "t", "c", "x", "p", "+/-", "q", "s", "r", "e", "k", "u"],
+    "idle": ["space", "t", "c", "x", "s", "r", "q", "p", "+/-", "e", "k", "u"],
+    "ended": ["space", "q", "u"],
+}
 KEY_STYLE = "bold #000000 on #d0d0d0"
 STOP_STYLE = "bold #ffffff on #d70000"
 
 
 class KeyBar(Line):
-    """The footer: every key; the simulator's only when simulated, c/x and t only when asked.
+    """The footer: one row, never wrapped. The simulator's keys only when simulated, c/x
+    and t only when asked; when the row is too short for every key the least urgent go
+    (PRIORITY), never the stop.
 
     `d` is not offered: in a profile the controller sets the direction at each turnaround
     (and refuses any other), so the key would only ever be refused."""
@@ -137,25 +173,64 @@ class KeyBar(Line):
         estop: bool,
         key_in: bool,
         turn: bool = False,
+        state: str = "idle",
+        width: int = 80,
     ) -> None:
-        keys = [(k, short if compact else long) for k, long, short in KEYS]
-        if turn:  # a turn-round machine's turnaround: the walker's turn waits for t
-            keys.insert(1, ("t", "turned" if compact else "walker turned"))
-        if remote:
-            keys += [("c", "confirm"), ("x", "reject")]
-        if simulated:
-            keys += [
-                ("e", "release" if estop else "estop"),
-                ("k", "key in" if not key_in else "key"),
-            ]
-        text = Text()
-        for key, what in keys:
-            if key == "e":
-                text.append("│", "dim")
-            label = key.upper() if key == "space" else key
-            text.append(
-                label if compact else f" {label} ", STOP_STYLE if key == "space" else KEY_STYLE
-            )
-            text.append(f" {what} " if compact else f" {what}  ")
-        text.rstrip()
-        self.show(text)
+        offered = set(KEYS) - {"t", "c", "x", "e", "k"}
+        offered |= {"t"} if turn else set()
+        offered |= {"c", "x"} if remote else set()
+        offered |= {"e", "k"} if simulated else set()
+        order = PRIORITY.get(state, PRIORITY["idle"])
+        row = self._fit(order, offered, width, compact, simulated, estop, key_in, state)
+        if not compact and len(row) < len(offered & set(order)):
+            # the large labels leave keys out: the short ones, if they keep more
+            short = self._fit(order, offered, width, True, simulated, estop, key_in, state)
+            row, compact = (short, True) if len(short) > len(row) else (row, compact)
+        self.show(key_row(row, words_of(compact, simulated, estop, key_in, state), compact))
+
+    @staticmethod
+    def _fit(
+        order: list[str],
+        offered: set[str],
+        width: int,
+        compact: bool,
+        simulated: bool,
+        estop: bool,
+        key_in: bool,
+        state: str,
+    ) -> list[str]:
+        """The most urgent keys that fit `width` columns, in display order."""
+        words = words_of(compact, simulated, estop, key_in, state)
+        chosen = ["space"]  # the stop, whatever the width
+        for key in order:
+            if key == "space":
+                continue
+            if key in offered and len(key_row([*chosen, key], words, compact).plain) <= width:
+                chosen.append(key)
+        return [k for k in KEYS if k in chosen]
+
+
+def words_of(
+    compact: bool, simulated: bool, estop: bool, key_in: bool, state: str
+) -> dict[str, str]:
+    words = {k: (short if compact else long) for k, (long, short) in KEYS.items()}
+    if simulated:
+        words["e"] = "release" if estop else "estop"
+        words["k"] = "key in" if not key_in else "key"
+    if state == "ended":
+        words["q"] = "exit"
+    return words
+
+
+def key_row(keys: list[str], words: dict[str, str], compact: bool) -> Text:
+    """The key bar's text for `keys` (in the order given)."""
+    text = Text()
+    for key in keys:
+        if key == "e":
+            text.append("│", "dim")
+        label = key.upper() if key == "space" else key
+        style = STOP_STYLE if key == "space" else KEY_STYLE
+        text.append(label if compact else f" {label} ", style)
+        text.append(f" {words[key]} " if compact else f" {words[key]}  ")
+    text.rstrip()
+    return text
