@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Callable
 from typing import TextIO
 
 EXIT_NO_TERMINAL = 2  # like a usage error: nothing was started
+# What textual-serve (treadctl web) sets for the app it spawns per browser tab: Textual
+# then speaks a framed protocol over the pipes instead of drawing on a terminal.
+WEB_DRIVER = "textual.drivers.web_driver:WebDriver"
 
 
 def _is_tty(stream: TextIO | None) -> bool:
@@ -23,7 +27,10 @@ def missing_terminal() -> str | None:
 
     The dashboard reads keys from standard input and draws on standard output; with
     either one a pipe or a file it would write escape codes into it and wait for keys
-    that never come."""
+    that never come. Under Textual's web driver (`treadctl web`) the pipes are the
+    channel to the browser, so no terminal is needed."""
+    if os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER:
+        return None
     for name, stream in (("standard output", sys.stdout), ("standard input", sys.stdin)):
         if not _is_tty(stream):
             return f"{name} is not a terminal (a pipe or a file)"

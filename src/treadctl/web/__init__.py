@@ -1,0 +1,1 @@
+"""The operator console in a browser: the dashboard (or monitor) served over HTTP."""

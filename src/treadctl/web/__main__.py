@@ -1,0 +1,18 @@
+"""`python -m treadctl.web ...`: the `treadctl web` verb on its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from treadctl.web.verb import add_parser, main
+
+
+def run(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="treadctl")
+    add_parser(parser.add_subparsers(dest="verb", required=True))
+    return main(parser.parse_args(["web", *(sys.argv[1:] if argv is None else argv)]))
+
+
+if __name__ == "__main__":
+    sys.exit(run())
