@@ -16,6 +16,13 @@ onset's distance from that line. Runs:
              busy: the same figures, and the file compared byte for byte with the first
   callback   the audio callback's own work (fill) per block, timed, idle and loaded,
              against the block's duration: what must fit before the sound system's deadline
+  loop       the control loop (50 Hz, built-in simulator, a segment with a cue) for
+             --loop-seconds, each in a process of its own: without the metronome; with it
+             clicking through a thread that calls the callback's `fill` at a sound card's
+             pace (one block per 10.67 ms, an emulated card clock: this machine has no
+             sound card); and through the real PortAudio callback on an ALSA null device,
+             which takes samples as fast as they come, so its audio thread runs flat out,
+             a thousand times more often than a card's (a worst case, not a real one)
 
 Figures are printed, never asserted (the tests assert the timing).
 """
@@ -23,9 +30,12 @@ Figures are printed, never asserted (the tests assert the timing).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -40,10 +50,153 @@ from onsets import Timing, onsets, read_wav, timing  # noqa: E402
 
 from treadctl.metronome.click import BYTES_PER_FRAME, synthesize  # noqa: E402
 from treadctl.metronome.config import MetronomeConfig  # noqa: E402
-from treadctl.metronome.player import render_wav  # noqa: E402
+from treadctl.metronome.player import Output, render_wav  # noqa: E402
 from treadctl.metronome.schedule import ClickScheduler  # noqa: E402
 
 CONFIG = MetronomeConfig(enabled=True)
+NULL_PCM = "pcm.!default {\n  type null\n}\nctl.!default {\n  type hw\n  card 0\n}\n"
+LOOP_PROFILE = """
+name = "bench: a walk with a cue"
+supervision = "none"
+[[blocks]]
+  [[blocks.segments]]
+  direction = "forward"
+  duration_s = 3600
+  speed_kmh = 2.0
+  cadence_spm = 120
+"""
+
+
+class PacedStream:
+    """A thread calling the scheduler's fill once per block, on time, like a card's clock."""
+
+    def __init__(self, scheduler: ClickScheduler, out: Output) -> None:
+        self._scheduler = scheduler
+        self._out = out
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="paced-audio", daemon=True)
+
+    def _run(self) -> None:
+        frames = CONFIG.block_frames
+        period_s = frames / CONFIG.sample_rate_hz
+        view = memoryview(bytearray(frames * BYTES_PER_FRAME))
+        deadline = time.monotonic()
+        while not self._stop.is_set():
+            self._scheduler.fill(view, frames)
+            self._out.callbacks += 1
+            deadline += period_s
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                self._out.underflows += 1
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def paced_output(config: MetronomeConfig, scheduler: ClickScheduler) -> Output:
+    assert config.block_frames == CONFIG.block_frames
+    out = Output(device="paced thread")
+    out.stream = PacedStream(scheduler, out)
+    out.stream.start()
+    return out
+
+
+async def loop_child(seconds: float, mode: str) -> dict[str, object]:
+    """One controller session on the simulator, with or without the metronome bridge."""
+    import gc  # noqa: PLC0415
+
+    from treadctl.app import load_session  # noqa: PLC0415
+    from treadctl.control.clock import MonotonicClock  # noqa: PLC0415
+    from treadctl.control.operator import ScriptedOperator  # noqa: PLC0415
+    from treadctl.metronome.bridge import MetronomeBridge  # noqa: PLC0415
+    from treadctl.serve import Controller  # noqa: PLC0415
+    from treadctl.store.eventlog import EventLog  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="mb-", dir="/tmp") as tmp:
+        d = Path(tmp)
+        (d / "profile.toml").write_text(LOOP_PROFILE)
+        files = load_session(
+            ROOT / "src/treadctl/samples/machines/sim.toml",
+            d / "profile.toml",
+            ROOT / "src/treadctl/samples/patients/demo.toml",
+        )
+        events = EventLog(d / "events.jsonl")
+        bridge = None
+        if mode == "null":
+            bridge = MetronomeBridge(CONFIG)
+        elif mode == "paced":
+            bridge = MetronomeBridge(CONFIG, opener=paced_output)
+        ctl = Controller(
+            files,
+            MonotonicClock(),
+            events,
+            d / "ctl.sock",
+            operator=ScriptedOperator(confirm_delay_s=0.2, turnaround_s=0.5),
+            bridges=[bridge] if bridge is not None else [],
+        )
+        gc.freeze()  # as `treadctl serve` does once the session is built
+        task = asyncio.create_task(ctl.run())
+        await asyncio.sleep(seconds)
+        assert ctl.api is not None
+        ctl.api.loop.request_quit("bench")
+        summary = await task
+        events.close()
+        f = summary.cycles
+        out: dict[str, object] = {
+            "cycles": f.cycles,
+            "overruns": f.overruns,
+            "p50": f.late_p50_ms,
+            "p99": f.late_p99_ms,
+            "max": f.late_max_ms,
+            "outcome": summary.outcome,
+        }
+        if bridge is not None:
+            o = bridge.output
+            out.update(
+                beats=bridge.beats,
+                callbacks=o.callbacks if o else 0,
+                reason=o.reason if o else "not opened",
+            )
+        return out
+
+
+def loop_runs(seconds: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "asound.conf"
+        conf.write_text(NULL_PCM)
+        env = dict(os.environ, ALSA_CONFIG_PATH=str(conf))
+        for mode in ("off", "paced", "null"):
+            run = subprocess.run(
+                [sys.executable, __file__, "--loop-child", mode, "--loop-seconds", str(seconds)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            lines = [x for x in run.stdout.splitlines() if x.startswith("{")]
+            if run.returncode or not lines:
+                print(f"loop, metronome {mode}: failed\n{run.stdout}\n{run.stderr[-2000:]}")
+                continue
+            r = json.loads(lines[-1])
+            extra = ""
+            if mode != "off":
+                extra = f"; {r['beats']} clicks, {r['callbacks']} audio callbacks" + (
+                    f" (no sound: {r['reason']})" if r["reason"] else ""
+                )
+            print(
+                f"loop 50 Hz, metronome {mode:<5}  {r['cycles']} cycles, lateness p50"
+                f" {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms, max {r['max']:.3f} ms,"
+                f" overruns {r['overruns']}{extra}"
+            )
 
 
 def burn(stop: threading.Event | None = None) -> None:
@@ -117,7 +270,13 @@ def main() -> None:
     # A beat that is no whole number of samples (100 steps/min is 28800 at 48 kHz): shows
     # the rounding of each click to its nearest sample, and that it does not accumulate.
     ap.add_argument("--odd-spm", type=float, default=113.7)
+    ap.add_argument("--loop-seconds", type=float, default=30.0)
+    ap.add_argument("--loop-child", choices=("off", "paced", "null"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.loop_child:
+        result = asyncio.run(loop_child(args.loop_seconds, args.loop_child))
+        print(json.dumps(result), flush=True)
+        return
     rate = CONFIG.sample_rate_hz
     print(
         f"click track: {CONFIG.sample_rate_hz} Hz mono int16, blocks of {CONFIG.block_frames}"
@@ -170,6 +329,8 @@ def main() -> None:
             f"{name:<22} fill() per block: median {statistics.median(xs):.1f} us,"
             f" p99 {p99(xs):.1f} us, max {max(xs):.1f} us of a {budget_us:.0f} us block"
         )
+    if args.loop_seconds > 0:
+        loop_runs(args.loop_seconds)
 
 
 if __name__ == "__main__":
