@@ -33,6 +33,11 @@ class InclineSim:
     noise_pct: float = 0.0
     runaway_pct_per_s: float = 0.0
     silent: bool = False
+    # A relay module's communication watchdog: no command for this long drops both relays
+    # (and a position controller holds where it stands). 0: none, the relays stay as set.
+    watchdog_s: float = 0.0
+    last_command_s: float | None = None
+    watchdog_trips: int = 0
     both_on_seen: int = 0  # substeps with both relays energised (must stay 0)
     relay_writes: int = 0
     _stuck_at: float | None = field(default=None, repr=False)
@@ -48,10 +53,12 @@ class InclineSim:
 
     def set_relays(self, up: bool, down: bool) -> None:
         self.relay_writes += 1
+        self.last_command_s = self.now_s
         self.up, self.down = up, down
         self.target_pct = None
 
     def set_target(self, target_pct: float) -> None:
+        self.last_command_s = self.now_s
         self.target_pct = target_pct
         self.up = self.down = False
 
@@ -62,6 +69,15 @@ class InclineSim:
             self.now_s += dt
 
     def _substep(self, dt: float) -> None:
+        if (
+            self.watchdog_s > 0
+            and self.last_command_s is not None
+            and self.now_s - self.last_command_s > self.watchdog_s
+            and (self.up or self.down or self.target_pct is not None)
+        ):
+            self.watchdog_trips += 1
+            self.up = self.down = False
+            self.target_pct = None
         if self.up and self.down:
             self.both_on_seen += 1  # a real motor would short its supply: no travel
         step = self.travel_pct_per_s * dt

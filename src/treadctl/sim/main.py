@@ -48,13 +48,18 @@ def host_port(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+# The simulated relay module's communication watchdog (a real module's "safe state on
+# communication loss", set in the module): a dead controller never leaves a relay on.
+RELAY_WATCHDOG_S = 0.5
+
+
 def incline_for(machine: MachineConfig) -> tuple[InclineSim, InclineSimMap] | None:
     """The lift the machine file's Modbus incline actuator expects, at its addresses."""
     rng = machine.incline
     act = rng.actuator if rng is not None else None
     if rng is None or act is None or isinstance(act, SimInclineConfig):
         return None
-    lift = InclineSim(rng.min_pct, rng.max_pct, rng.rate_pct_per_s)
+    lift = InclineSim(rng.min_pct, rng.max_pct, rng.rate_pct_per_s, watchdog_s=RELAY_WATCHDOG_S)
     if isinstance(act, RelayInclineConfig):
         regs = InclineSimMap(
             device_id=act.device_id,
