@@ -76,3 +76,33 @@ def test_unknown_device_is_named(tmp_path: Path) -> None:
     r = child(tmp_path, NULL_PCM, "no-such-speaker")
     assert "no-such-speaker" in str(r["reason"])
     assert "clicked_120" not in r
+
+
+def test_controller_clicks_through_the_real_callback(tmp_path: Path) -> None:
+    """A real session with the bridge: PortAudio's thread clicks while the cued segment
+    runs, and stops when the session ends; the output is closed at the end.
+
+    The null device calls back as fast as it can (a worst case for the loop: see
+    docs/performance.md), so nothing here depends on the session's own timing."""
+    conf = tmp_path / "asound.conf"
+    conf.write_text(NULL_PCM)
+    env = dict(os.environ, ALSA_CONFIG_PATH=str(conf))
+    run = subprocess.run(
+        [sys.executable, str(HERE / "serve_child.py"), "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    r = json.loads([x for x in run.stdout.splitlines() if x.startswith("{")][-1])
+    assert r["reason"] == "", r
+    assert "metronome_ready" in r["events"]
+    assert isinstance(r["clicked"], int)
+    assert r["clicked"] > 0
+    assert r["changes"][0] == 120.0
+    assert r["changes"][-1] is None
+    assert r["clicks_after_end"] == 0
+    assert r["errors"] == 0
+    assert r["stream_closed"] is True
