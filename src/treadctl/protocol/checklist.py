@@ -104,7 +104,16 @@ def checklist(machine: MachineConfig, plan: Plan, segment_index: int) -> list[st
             why = f"the profile's incline reaches {plan.profile.max_incline_pct:g} %"
         lines.append(f"chest harness on and attached to the safety arch: {why}")
     if seg.incline_pct:
-        lines.append(f"incline set by hand to {seg.incline_pct:g} % (treadctl does not drive it)")
+        rng = machine.incline
+        if rng is not None and rng.actuator is not None:
+            lines.append(
+                f"incline {seg.incline_pct:g} %: treadctl drives it at {rng.rate_pct_per_s:g} %/s "
+                "once the belt runs; keep the lift's path clear"
+            )
+        else:
+            lines.append(
+                f"incline set by hand to {seg.incline_pct:g} % (treadctl does not drive it)"
+            )
     if plan.profile.heart_rate.required:
         lines.append("heart-rate strap on and reading")
     if seg.kind is SegmentKind.BACKWARD and seg.target_kmh > BACKWARD_WALKING_MAX_KMH:
