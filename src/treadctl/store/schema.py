@@ -133,7 +133,38 @@ _V3 = (
     f"UPDATE sessions SET moved = {MOVED_SQL} WHERE status != 'running'",
 )
 
-MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2), (3, _V3))
+# A fresh random id for a session row: with the treadmill's id, a session's global key in
+# the clinic's records (treadctl.clinic), stable when the local file is replaced and its
+# integer ids start again.
+_NEW_UUID = "lower(hex(randomblob(16)))"
+
+# Version 4: the outbox for the clinic's records (treadctl.clinic.ship). Triggers keep it,
+# so the recorder writes sessions exactly as before: a new session gets its uuid and an
+# outbox row, every change of a session row bumps `version`. The shipper ships a session
+# while `version` differs from `shipped_version` or samples/events lie past its marks.
+_V4 = (
+    "ALTER TABLE sessions ADD COLUMN uuid TEXT",
+    f"UPDATE sessions SET uuid = {_NEW_UUID}",
+    "CREATE UNIQUE INDEX sessions_by_uuid ON sessions (uuid)",
+    """CREATE TABLE outbox (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL DEFAULT 1,
+        shipped_version INTEGER NOT NULL DEFAULT 0,
+        samples_rowid INTEGER NOT NULL DEFAULT 0,
+        events_id INTEGER NOT NULL DEFAULT 0,
+        shipped TEXT
+    )""",
+    "INSERT INTO outbox (session_id) SELECT id FROM sessions",
+    f"""CREATE TRIGGER sessions_outbox_new AFTER INSERT ON sessions BEGIN
+        INSERT OR IGNORE INTO outbox (session_id) VALUES (NEW.id);
+        UPDATE sessions SET uuid = {_NEW_UUID} WHERE id = NEW.id AND uuid IS NULL;
+    END""",
+    """CREATE TRIGGER sessions_outbox_changed AFTER UPDATE ON sessions BEGIN
+        UPDATE outbox SET version = version + 1 WHERE session_id = NEW.id;
+    END""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
