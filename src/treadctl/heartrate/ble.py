@@ -19,12 +19,12 @@ from bumble.core import UUID
 from bumble.device import Advertisement, Connection, Device, Peer
 
 from treadctl.heartrate.backoff import Backoff
+from treadctl.heartrate.base import BackgroundHeartRate
 from treadctl.heartrate.config import BleSourceConfig
 from treadctl.heartrate.hrs import FrameError, Measurement, decode
 from treadctl.heartrate.latest import Latest
 from treadctl.heartrate.link import HciLink
 from treadctl.heartrate.scan import Found, found_from
-from treadctl.inputs.base import HeartRateSource
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _bare(address: str) -> str:
     return address.upper().removesuffix("/P")
 
 
-class BleHeartRate(HeartRateSource):
+class BleHeartRate(BackgroundHeartRate):
     def __init__(self, config: BleSourceConfig, link: HciLink) -> None:
         self.config = config
         self.link = link

@@ -26,9 +26,9 @@ from typing import Any
 import aiomqtt
 
 from treadctl.heartrate.backoff import Backoff
+from treadctl.heartrate.base import BackgroundHeartRate
 from treadctl.heartrate.config import MqttSourceConfig
 from treadctl.heartrate.latest import Latest
-from treadctl.inputs.base import HeartRateSource
 from treadctl.mqtt.config import NODELAY
 from treadctl.mqtt.inbox import queue_class
 from treadctl.untrusted import InputRefusedError, decode_json, printable
@@ -77,7 +77,7 @@ def parse_rate(payload: bytes, config: MqttSourceConfig) -> float:
     raise InputRefusedError("no heart-rate field (" + ", ".join(RATE_KEYS) + ")")
 
 
-class MqttHeartRate(HeartRateSource):
+class MqttHeartRate(BackgroundHeartRate):
     def __init__(self, config: MqttSourceConfig) -> None:
         self.config = config
         self.latest = Latest(f"mqtt {config.topic}", config.plausible, log)
