@@ -3,6 +3,7 @@ sysusers file makes the treadctl user a member of dialout. Skipped without syste
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ ANALYZE = shutil.which("systemd-analyze")
 SYSUSERS = shutil.which("systemd-sysusers")
 UNIT = ROOT / "deploy" / "treadctl.service"
 INSTALLED_AT = "/usr/local/bin/treadctl"
+MAX_EXPOSURE = 2.5  # 1.7 today; serial ports, IP (Modbus TCP, MQTT) and RT priority cost the rest
 
 
 def verify(unit_text: str, where: Path) -> subprocess.CompletedProcess[str]:
@@ -41,6 +43,25 @@ def test_a_mistyped_key_is_caught(tmp_path: Path) -> None:
     """The check above can fail: one letter off and verify says so."""
     done = verify(UNIT.read_text().replace("WatchdogSec=", "WatchdgSec="), tmp_path)
     assert "WatchdgSec" in done.stderr
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed")
+def test_the_hardening_keeps_exposure_low(tmp_path: Path) -> None:
+    """systemd's own score of the sandbox (10 = none): a guard against losing it."""
+    assert ANALYZE is not None
+    assert verify(UNIT.read_text(), tmp_path).returncode == 0  # writes the unit there
+    done = subprocess.run(
+        [ANALYZE, "security", "--offline=true", str(tmp_path / "treadctl.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    match = re.search(r"Overall exposure level for treadctl.service: ([0-9.]+)", done.stdout)
+    assert match is not None, done.stdout + done.stderr
+    exposure = float(match.group(1))
+    print(f"\nsystemd-analyze security exposure: {exposure}")
+    assert exposure <= MAX_EXPOSURE
 
 
 def test_the_unit_says_what_the_service_promises() -> None:
