@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ async def run_incline_session(
     machine_update: dict[str, Any] | None = None,
     climbing_fault: tuple[str, float] | None = None,
     climbing_at_pct: float = 1.0,
+    hook: Callable[[ControlLoop, InclineSim, float], None] | None = None,
+    operator: ScriptedOperator | None = None,
 ) -> InclineRun:
     """`climbing_fault`: a lift fault (action, value) applied once, at the first cycle the
     lift climbs past `climbing_at_pct` with its up relay on."""
@@ -78,7 +81,9 @@ async def run_incline_session(
         files = dataclasses.replace(files, machine=m)
     clock = VirtualClock()
     log = EventLog(tmp_path / "events.jsonl")
-    session = build_sim_session(files, clock, log, ScriptedOperator(), end_on_fault=False)
+    session = build_sim_session(
+        files, clock, log, operator or ScriptedOperator(), end_on_fault=False
+    )
     lift = sim_lift(files.machine)
     assert lift is not None
     parts = dataclasses.replace(session.loop.p, incline=SimIncline(lift, clock))
@@ -114,6 +119,8 @@ async def run_incline_session(
         ):
             lift.apply(*climbing_fault)
             injected.append(now - loop.t0)
+        if hook is not None:
+            hook(loop, lift, now - loop.t0)
 
     parts.on_cycle = observe
     summary = await loop.run()

@@ -10,8 +10,11 @@ import pytest
 from treadctl.config.loader import load_model
 from treadctl.config.machine import MachineConfig
 from treadctl.config.profile import SegmentKind
+from treadctl.control.loop import ControlLoop
+from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.safety.incline import InclineFault, InclineMode
-from treadctl.safety.types import Mode, Reason
+from treadctl.safety.types import Command, CommandKind, Mode, Reason
+from treadctl.sim.incline import InclineSim
 from treadctl.sim.scenario import Action
 
 from .session import SAMPLES, SIM_INCLINE, InclineRun, run_incline_session, step_figures
@@ -147,3 +150,67 @@ async def test_each_incline_fault_latches_and_halts(
     else:
         assert not pauses
         assert all(c.mode is Mode.RUNNING for c in after if c.t < UPHILL_S)
+
+
+async def test_a_reset_clears_the_incline_fault_and_a_new_start_resumes(tmp_path: Path) -> None:
+    profile = tmp_path / "step.toml"
+    profile.write_text(FORWARD_STEP)
+    done: list[str] = []
+
+    def operator(loop: ControlLoop, lift: InclineSim, t: float) -> None:
+        del t
+        snap = loop.snapshot
+        assert snap.outputs is not None
+        assert snap.incline is not None
+        if snap.incline.faulted and snap.outputs.mode is Mode.STOPPED and not done:
+            lift.apply("incline_unstall", 0.0)  # the jam cleared
+            loop.submit(Command(CommandKind.RESET, "test"))
+            done.append("reset")
+
+    run = await run_incline_session(
+        tmp_path,
+        profile,
+        patient=None,
+        climbing_fault=("incline_stall", 0.0),
+        hook=operator,
+    )
+    assert done == ["reset"]
+    cleared = [r for r in run.of_kind("command") if r["command"] == "incline_reset"]
+    assert cleared
+    assert cleared[0]["accepted"]
+    assert run.summary.outcome == "completed"  # the auto-operator's next start resumed
+    assert abs(run.cycles[-1].lift_pct - 4.0) <= RNG.tolerance_pct
+
+
+async def test_home_returns_to_zero_only_on_command_at_rest(tmp_path: Path) -> None:
+    profile = tmp_path / "step.toml"
+    profile.write_text(FORWARD_STEP)
+    pause = TimedCommand(UPHILL_S, Command(CommandKind.PAUSE, "test"))
+    asked: list[float] = []
+    stopped_at: list[float] = []
+
+    def operator(loop: ControlLoop, lift: InclineSim, t: float) -> None:
+        del lift
+        snap = loop.snapshot
+        assert snap.outputs is not None
+        if snap.outputs.mode is Mode.STOPPED and t > UPHILL_S:
+            stopped_at.append(t)
+            if not asked and t - stopped_at[0] >= 3.0:
+                loop.incline_home()
+                asked.append(t)
+
+    run = await run_incline_session(
+        tmp_path,
+        profile,
+        patient=None,
+        hook=operator,
+        operator=ScriptedOperator(timed=[pause]),
+        max_session_s=UPHILL_S + 20,
+    )
+    assert asked
+    at_rest = [c for c in run.cycles if stopped_at[0] <= c.t < asked[0]]
+    assert at_rest
+    assert all(abs(c.lift_pct - 4.0) <= RNG.tolerance_pct for c in at_rest)  # stays put
+    (home,) = [r for r in run.of_kind("command") if r["command"] == "incline_home"]
+    assert home["accepted"]
+    assert abs(run.cycles[-1].lift_pct) <= RNG.tolerance_pct
