@@ -96,11 +96,12 @@ def start_serve(
     env: dict[str, str],
     stdout: IO[str] | int = subprocess.PIPE,
     machine: Path = SIM_MACHINE,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[str]:
     full = {k: v for k, v in os.environ.items() if k not in SYSTEMD_VARS}
     full.update(env)
     return subprocess.Popen(
-        serve_command(api_socket, tmp, machine),
+        [*serve_command(api_socket, tmp, machine), *extra],
         stdout=stdout,
         stderr=subprocess.STDOUT,
         text=True,

@@ -172,3 +172,32 @@ def test_no_ready_when_the_drive_cannot_be_connected(
     time.sleep(0.3)  # anything sent has arrived
     assert not listener.with_line("READY=1"), listener.messages()
     assert not listener.with_line("WATCHDOG=1")
+
+
+def test_the_scenario_hook_still_runs_beside_the_pings(
+    listener: NotifyListener, tmp_path: Path
+) -> None:
+    """Both hooks on LoopParts.on_cycle: the scenario's fault is injected and the
+    pings go on; STATUS names the new reason."""
+    scenario = tmp_path / "pull.toml"
+    scenario.write_text(
+        'name = "pull"\ndescription = "key pulled at once"\n\n'
+        '[[event]]\nat_s = 0.5\naction = "pull_key"\n'
+    )
+    proc = start_serve(
+        listener.api_socket, tmp_path, env_for(listener), extra=("--scenario", str(scenario))
+    )
+    try:
+        wait_ready(listener, proc)
+        status = listener.wait_for("STATUS=latched: power-on, safety-key-pulled, belt 0.0 km/h")
+        n = len(pings(listener))
+        deadline = time.monotonic() + DEADLINE_S
+        while len(pings(listener)) < n + 3:
+            assert time.monotonic() < deadline, "pings stopped after the injected fault"
+            time.sleep(0.05)
+        assert proc.poll() is None
+    finally:
+        stop_serve(proc)
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert any(e["kind"] == "fault_injected" and e["action"] == "pull_key" for e in events)
+    assert status.api_socket_existed
