@@ -49,9 +49,9 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -77,6 +77,7 @@ SAFETY_STOP_REASONS = frozenset(
     r.value for r in (Reason.RAILS_RELEASED, Reason.HEART_RATE_HIGH, Reason.HEART_RATE_LOST)
 )
 _EVENT_KINDS = ("transition", "command", "segment")
+CLINIC_URL_SCHEMES = ("postgresql://", "postgres://")
 GUESSED_NOTE = "no progressing segment recorded: the slowest backward target is used"
 
 
@@ -248,21 +249,47 @@ def _operator_speeds(events: Sequence[dict[str, Any]], indices: set[int]) -> lis
     return speeds
 
 
+class SessionReader(Protocol):
+    """Where a patient's sessions are read from: the treadmill's own file
+    (queries.SqliteReader) or the clinic's records (treadctl.clinic.history)."""
+
+    def patient(self, pseudonym: str) -> dict[str, Any] | None: ...
+
+    def profile_sessions(
+        self, patient_id: int, profile_name: str, kind: str, *, include_all: bool = False
+    ) -> list[dict[str, Any]]: ...
+
+    def segments(self, session_id: int) -> list[dict[str, Any]]: ...
+
+    def events(
+        self, session_id: int, kinds: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def backward_samples(self, session_id: int, standstill_kmh: float) -> tuple[int, int]: ...
+
+    def moving_samples(self, session_id: int, standstill_kmh: float) -> int: ...
+
+
+def _reader(conn: sqlite3.Connection | SessionReader) -> SessionReader:
+    return queries.SqliteReader(conn) if isinstance(conn, sqlite3.Connection) else conn
+
+
 def past_session(
-    conn: sqlite3.Connection,
+    conn: sqlite3.Connection | SessionReader,
     s: dict[str, Any],
     standstill_kmh: float,
     profile_sha256: str | None = None,
 ) -> PastSession:
     """One session row (queries.sessions) read for the progression."""
+    reader = _reader(conn)
     sid = int(s["id"])
     if s.get("standstill_kmh") is not None:
         standstill_kmh = float(s["standstill_kmh"])
     notes: list[str] = []
-    segments = queries.segments(conn, sid)
-    events = queries.events(conn, sid, _EVENT_KINDS)
+    segments = reader.segments(sid)
+    events = reader.events(sid, _EVENT_KINDS)
     backward_s = sum(float(g["moving_s"]) for g in segments if g["kind"] == "backward")
-    n_backward, n_rail = queries.backward_samples(conn, sid, standstill_kmh)
+    n_backward, n_rail = reader.backward_samples(sid, standstill_kmh)
     unrecorded = backward_s - n_backward * SAMPLE_PERIOD_S
     if unrecorded <= UNRECORDED_TOLERANCE_S:
         unrecorded = 0.0
@@ -286,7 +313,7 @@ def past_session(
     status = str(s["status"])
     moved = (
         sum(float(g["moving_s"]) for g in segments) > 0
-        or queries.moving_samples(conn, sid, standstill_kmh) > 0
+        or reader.moving_samples(sid, standstill_kmh) > 0
     )
     safety = _safety_event(events, s.get("summary"))
     ended_as = s.get("outcome") or status
@@ -334,7 +361,7 @@ def past_session(
 
 
 def load_history(
-    conn: sqlite3.Connection,
+    conn: sqlite3.Connection | SessionReader,
     pseudonym: str,
     profile_name: str,
     kind: str,
@@ -349,13 +376,12 @@ def load_history(
     Demo runs and sessions in which the belt never moved only with `include_all` (marked;
     they never count).
     """
-    patient = queries.patient(conn, pseudonym)
+    reader = _reader(conn)
+    patient = reader.patient(pseudonym)
     if patient is None:
         return []
-    rows = queries.profile_sessions(
-        conn, int(patient["id"]), profile_name, kind, include_all=include_all
-    )
-    return [past_session(conn, s, standstill_kmh, profile_sha256) for s in rows]
+    rows = reader.profile_sessions(int(patient["id"]), profile_name, kind, include_all=include_all)
+    return [past_session(reader, s, standstill_kmh, profile_sha256) for s in rows]
 
 
 @dataclass(frozen=True)
@@ -367,6 +393,8 @@ class Progress:
     prescription: Prescription
     rpe_scale: RpeScale | None  # the scale the history's RPEs are on; None: none recorded
     notes: tuple[str, ...] = ()
+    # where the history was read: "local store <file>" or "clinic records <url>"
+    source: str = ""
 
     @property
     def results(self) -> list[SessionResult]:
@@ -419,7 +447,7 @@ def prescribe(
 
 
 def load_progress(
-    db: Path,
+    db: Path | str,
     params: ProgressionParams,
     pseudonym: str,
     profile_name: str,
@@ -431,7 +459,27 @@ def load_progress(
     create: bool = False,
     include_all: bool = False,
 ) -> Progress:
-    """Read the history from the database file and prescribe the next session."""
+    """Read the history and prescribe the next session; `source` in the result says where.
+
+    `db` is the treadmill's file, or a postgresql:// URL of the clinic's records (the
+    patient's sessions on every treadmill). Clinic records that cannot be reached raise
+    ClinicUnreachableError (a DatabaseError): no prescription, never the first-session
+    targets in place of a history that exists but could not be read.
+    """
+    if isinstance(db, str) and db.startswith(CLINIC_URL_SCHEMES):
+        from treadctl.clinic.history import load_clinic_history  # noqa: PLC0415 (psycopg)
+
+        sessions, source = load_clinic_history(
+            db,
+            pseudonym,
+            profile_name,
+            kind,
+            standstill_kmh,
+            profile_sha256,
+            include_all=include_all,
+        )
+        return replace(prescribe(params, sessions, profile_source), source=source)
+    db = Path(db)
     conn = open_db(db, create=create)
     try:
         sessions = load_history(
@@ -447,4 +495,4 @@ def load_progress(
         raise DatabaseError(db, f"cannot read: {exc}") from exc
     finally:
         conn.close()
-    return prescribe(params, sessions, profile_source)
+    return replace(prescribe(params, sessions, profile_source), source=f"local store {db}")

@@ -73,7 +73,9 @@ _SESSION_SELECT = (
 )
 
 
-def _session_view(row: dict[str, Any]) -> dict[str, Any]:
+def session_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A session row as readers see it: the effective status, JSON columns decoded, marks
+    (also for the clinic's records, whose rows have the same columns)."""
     row["status"] = effective_status(row["status"], row["host"], row["pid"], row["heartbeat"])
     summary = row.pop("summary_json")
     row["summary"] = json.loads(summary) if summary else None
@@ -96,7 +98,7 @@ def sessions(
         params = (patient_id,)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     cur = conn.execute(_SESSION_SELECT + clause + " ORDER BY s.id", params)
-    return [_session_view(r) for r in _dicts(cur)]
+    return [session_view(r) for r in _dicts(cur)]
 
 
 def hidden_count(conn: sqlite3.Connection, patient_id: int | None = None) -> int:
@@ -129,12 +131,12 @@ def profile_sessions(
         f"{hide} ORDER BY s.started, s.id",
         (patient_id, profile_name, kind),
     )
-    return [_session_view(r) for r in _dicts(cur)]
+    return [session_view(r) for r in _dicts(cur)]
 
 
 def session(conn: sqlite3.Connection, session_id: int) -> dict[str, Any] | None:
     rows = _dicts(conn.execute(_SESSION_SELECT + " WHERE s.id = ?", (session_id,)))
-    return _session_view(rows[0]) if rows else None
+    return session_view(rows[0]) if rows else None
 
 
 def segments(conn: sqlite3.Connection, session_id: int) -> list[dict[str, Any]]:
@@ -209,3 +211,31 @@ def samples(conn: sqlite3.Connection, session_id: int) -> Iterator[tuple[Any, ..
         f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples WHERE session_id = ? ORDER BY t_s, rowid",
         (session_id,),
     )
+
+
+class SqliteReader:
+    """The reads the progression's history needs (treadctl.store.history.SessionReader),
+    from a treadmill's own file."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def patient(self, pseudonym: str) -> dict[str, Any] | None:
+        return patient(self.conn, pseudonym)
+
+    def profile_sessions(
+        self, patient_id: int, profile_name: str, kind: str, *, include_all: bool = False
+    ) -> list[dict[str, Any]]:
+        return profile_sessions(self.conn, patient_id, profile_name, kind, include_all=include_all)
+
+    def segments(self, session_id: int) -> list[dict[str, Any]]:
+        return segments(self.conn, session_id)
+
+    def events(self, session_id: int, kinds: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return events(self.conn, session_id, kinds)
+
+    def backward_samples(self, session_id: int, standstill_kmh: float) -> tuple[int, int]:
+        return backward_samples(self.conn, session_id, standstill_kmh)
+
+    def moving_samples(self, session_id: int, standstill_kmh: float) -> int:
+        return moving_samples(self.conn, session_id, standstill_kmh)

@@ -1,0 +1,113 @@
+"""Where the clinic's records are and who this treadmill is: a URL or a clinic file.
+
+A clinic file (TOML) names the PostgreSQL URL and this treadmill's id:
+
+    [records]
+    url = "postgresql://treadmill-3@clinic-pc.local/treadctl"
+    treadmill_id = "treadmill-3"
+
+The password is never in the file: libpq reads it from ~/.pgpass (or PGPASSFILE). URLs
+are shown with any password removed. Every connection has a connect timeout, TCP
+keepalives and a statement timeout, so a dead server or network is an error, never a hang.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.rows import TupleRow
+from pydantic import Field
+
+from treadctl.config.errors import ConfigError
+from treadctl.config.loader import load_model
+from treadctl.config.machine import Strict
+from treadctl.store.db import DatabaseError
+
+CONNECT_TIMEOUT_S = 10  # libpq's connect_timeout is whole seconds
+STATEMENT_TIMEOUT_MS = 60_000
+KEEPALIVE_IDLE_S = 10
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_COUNT = 3
+ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+Conn = psycopg.Connection[TupleRow]
+
+
+class ClinicUnreachableError(DatabaseError):
+    """The clinic's records are configured but cannot be reached or read; says which and why.
+
+    A DatabaseError, so every verb that reports those reports this (and exits non-zero).
+    Callers that need the patient's history refuse to go on: never a silent fallback.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        Exception.__init__(self, f"clinic records {where}: {reason}")
+        self.path = Path(where)
+        self.where = where
+        self.reason = reason
+
+
+def default_treadmill_id() -> str:
+    """This host's name (made a valid id), when no clinic file names the treadmill."""
+    return re.sub(r"[^A-Za-z0-9_.\-]", "-", socket.gethostname())[:64] or "treadmill"
+
+
+class RecordsSection(Strict):
+    url: str = Field(min_length=1, max_length=1000)
+    treadmill_id: str = Field(default_factory=default_treadmill_id, pattern=ID_PATTERN)
+
+
+class ClinicFile(Strict):
+    records: RecordsSection
+
+
+def is_clinic_url(text: str | Path) -> bool:
+    return isinstance(text, str) and text.startswith(URL_SCHEMES)
+
+
+def redact(url: str) -> str:
+    """The URL without its password (for messages and the "source" statement)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+def load_clinic_file(path: Path) -> RecordsSection:
+    """The [records] section of a clinic file (ConfigError names the file and field)."""
+    section = load_model(path, ClinicFile).records
+    if not is_clinic_url(section.url):
+        raise ConfigError.single(path, "records.url", "must be a postgresql:// URL")
+    return section
+
+
+def connect(url: str, *, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> Conn:
+    """An autocommit connection (callers open transactions) with bounded waits."""
+    try:
+        return psycopg.connect(
+            url,
+            autocommit=True,
+            connect_timeout=connect_timeout_s,
+            keepalives=1,
+            keepalives_idle=KEEPALIVE_IDLE_S,
+            keepalives_interval=KEEPALIVE_INTERVAL_S,
+            keepalives_count=KEEPALIVE_COUNT,
+            options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+            application_name="treadctl",
+        )
+    except psycopg.Error as exc:
+        raise ClinicUnreachableError(redact(url), f"cannot connect: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
