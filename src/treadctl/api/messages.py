@@ -193,6 +193,9 @@ class Status(Msg):
     turn_pending: bool = False  # the walker must turn round and the operator confirm it
     # The running segment's speed after the operator's +/- (display only); None: as planned.
     operator_kmh: float | None = None
+    # Seconds until the session's time limit (the controller ends the session once the
+    # belt stands after it); negative once passed; None: no limit known (older servers).
+    limit_remaining_s: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class SessionInfo(Msg):

@@ -6,6 +6,8 @@ operator reads from a step away; a latched fault names what tripped.
 
 from __future__ import annotations
 
+import math
+
 from treadctl.api.messages import (
     Indicator,
     Level,
@@ -16,7 +18,7 @@ from treadctl.api.messages import (
 )
 from treadctl.config.machine import MachineConfig
 from treadctl.config.profile import RailPolicy, Supervision
-from treadctl.control.loop import LoopSnapshot
+from treadctl.control.loop import ControlLoop, LoopSnapshot
 from treadctl.protocol.checklist import checklist
 from treadctl.protocol.plan import Plan, PlannedSegment
 from treadctl.protocol.sequencer import Sequencer
@@ -66,8 +68,17 @@ def session_info(
 
 
 class StatusBuilder:
-    def __init__(self, machine: MachineConfig, plan: Plan, heart_rate_required: bool) -> None:
+    def __init__(
+        self,
+        machine: MachineConfig,
+        plan: Plan,
+        heart_rate_required: bool,
+        loop: ControlLoop | None = None,
+    ) -> None:
+        """`loop`: the control loop whose time limit (LoopParts.max_session_s, from its
+        start) the status counts down; None: no countdown in the status."""
         self.machine = machine
+        self.loop = loop
         self.plan = plan
         self.sequencer = Sequencer(plan)
         self.hr_fitted = machine.heart_rate.present
@@ -135,7 +146,16 @@ class StatusBuilder:
             belt_direction=out.belt_direction.value,
             turn_pending=out.turn_pending,
             operator_kmh=self.operator_kmh(snap, seg),
+            limit_remaining_s=self.limit_remaining_s(snap),
         )
+
+    def limit_remaining_s(self, snap: LoopSnapshot) -> float | None:
+        """Seconds until the loop's time limit ends the session (negative once passed)."""
+        loop = self.loop
+        if loop is None or loop.p.max_session_s is None or not math.isfinite(loop.t0):
+            return None
+        left = loop.t0 + loop.p.max_session_s - snap.now
+        return left if math.isfinite(left) else None
 
     @staticmethod
     def operator_kmh(snap: LoopSnapshot, seg: PlannedSegment | None) -> float | None:

@@ -105,6 +105,7 @@ class DashboardApp(App[int]):
             yield Line(id="why")
             yield Line(id="banner")
             yield Line(id="guide")
+            yield Line(id="limit")
             with Horizontal(id="speeds"):
                 yield SpeedBox("ACTUAL", id="actual")
                 yield SpeedBox("TARGET", id="target")

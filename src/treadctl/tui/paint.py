@@ -86,6 +86,7 @@ def show_status(app: Board) -> None:
     show_header(app)
     show_banner(app)
     show_guide(app)
+    show_limit(app)
     show_keys(app)
     if st is None:
         return
@@ -133,6 +134,15 @@ def show_guide(app: Board) -> None:
     if app.link_state in ("lost", "exited"):
         text = Text("")
     line = _line(app, "guide")
+    line.show(text)
+    line.display = bool(text.plain)
+
+
+def show_limit(app: Board) -> None:
+    text = view.limit_line(app.status)
+    if app.link_state in ("lost", "exited") or app.ended is not None:
+        text = Text("")
+    line = _line(app, "limit")
     line.show(text)
     line.display = bool(text.plain)
 

@@ -185,6 +185,24 @@ def guide(status: Status | None, total: int, mph: bool, ended: bool = False) -> 
 
 
 STOP_ENDS = "space ends session"  # a stop ends the session; p is the pause
+LIMIT_WARN_S = 120.0  # while the belt runs, the time limit is shown in its last minutes
+
+
+def limit_line(status: Status | None) -> Text:
+    """The session's time limit (the controller ends the session once the belt stands
+    after it): always while the belt is not running (an idle session would otherwise
+    end unannounced), in the last LIMIT_WARN_S while it runs; empty otherwise."""
+    if status is None or status.ended or status.limit_remaining_s is None:
+        return Text("")
+    left = status.limit_remaining_s
+    moving = status.mode in ("running", "stopping")
+    if moving and left > LIMIT_WARN_S:
+        return Text("")
+    if left <= 0:
+        return Text(" ⏱ session time limit passed: the session ends at the next stop ", WARN)
+    if moving:
+        return Text(f" ⏱ session time limit in {clock(left)}: it ends at the next stop ", WARN)
+    return Text(f" ⏱ session ends in {clock(left)} if the belt is not running then ", WARN)
 
 
 def latched_banner(status: Status) -> tuple[str, list[str]]:
