@@ -128,7 +128,7 @@ def test_help_states_defaults_examples_and_exit_codes() -> None:
         check=True,
     ).stdout
     for words in ("default 127.0.0.1", "default 8470", "TREADCTL_WEB_TOKEN", "--token-file",
-                  "examples:", "exit status:", "chromium --kiosk", "--quit-grace-s"):  # fmt: skip
+                  "examples:", "exit codes:", "chromium --kiosk", "--quit-grace-s"):  # fmt: skip
         assert words in out, words
     top = subprocess.run(
         [sys.executable, "-m", "treadctl.web", "--help"],
@@ -137,7 +137,7 @@ def test_help_states_defaults_examples_and_exit_codes() -> None:
     assert "{dashboard,monitor}" in top
 
 
-def test_a_port_in_use_exits_3(tmp_path: Path) -> None:
+def test_a_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
     import socket  # noqa: PLC0415
 
     with socket.socket() as taken:
@@ -149,6 +149,6 @@ def test_a_port_in_use_exits_3(tmp_path: Path) -> None:
              "--port", str(port)],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
-    assert out.returncode == 3, out
+    assert out.returncode == 2, out
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
     assert "token" not in out.stdout

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from treadctl.cli.common import HelpFormatter
 from treadctl.web.verb import add_parser, main
 
 
 def run(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="treadctl")
+    parser = argparse.ArgumentParser(prog="treadctl", formatter_class=HelpFormatter)
     add_parser(parser.add_subparsers(dest="verb", required=True))
     return main(parser.parse_args(["web", *(sys.argv[1:] if argv is None else argv)]))
 

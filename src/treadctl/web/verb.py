@@ -14,9 +14,16 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:  # aiohttp and textual-serve load only when the verb runs
     from treadctl.web.server import WebConfig
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_NO_PORT = 3
+from treadctl.cli.common import (
+    DEFAULT_SOCKET,
+    EXIT_CONFIG,
+    EXIT_OK,
+    Group,
+    HelpFormatter,
+    Subparsers,
+    epilog,
+    verb_parser,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8470
@@ -30,27 +37,30 @@ DEFAULT_QUIT_GRACE_S = 2.0
 MAX_COLS = 500
 MAX_ROWS = 200
 
-EPILOG = f"""\
-examples:
-  treadctl web dashboard --socket /run/treadctl/c.sock
-      serve the operator dashboard on http://127.0.0.1:{DEFAULT_PORT}/ and print the
-      login URL (a new token each start)
-  TREADCTL_WEB_TOKEN=... treadctl web dashboard --socket c.sock
-  treadctl web dashboard --socket c.sock --token-file /etc/treadctl/web-token
-  treadctl web dashboard --socket c.sock --host 0.0.0.0 --public-url https://treadmill-1.clinic
-      behind a TLS reverse proxy (see docs/web.md)
-  treadctl web monitor --broker 127.0.0.1:1883 --site clinic-a
-  chromium --kiosk 'http://127.0.0.1:{DEFAULT_PORT}/?token=...'
-
-Each browser tab runs its own console process; closing the tab ends it within
---quit-grace-s (then SIGTERM, then SIGKILL), so a dashboard's heartbeats stop and the
-controller's presence rule stops the belt.
-
-exit status:
-  {EXIT_OK}  stopped with ctrl+c or SIGTERM
-  {EXIT_USAGE}  options that cannot be used (a bad token file, a bad --public-url)
-  {EXIT_NO_PORT}  the address could not be bound (in use, not ours)
-"""
+EXITS = {
+    EXIT_OK: "stopped with ctrl+c or SIGTERM",
+    EXIT_CONFIG: "a usage error: a bad token file or $TREADCTL_WEB_TOKEN, a bad --public-url, "
+    "bad monitor options, or the address cannot be listened on (in use, not this machine's)",
+}
+DESCRIPTION = f"""\
+Serve the operator dashboard (or the MQTT clinic monitor) over HTTP for a browser:
+kiosks, touch screens, a supervisor's desk. Open the URL it prints (it holds the login
+token); the server listens on {DEFAULT_HOST} unless told otherwise. Each browser tab runs
+its own console process; closing the tab ends it (within --quit-grace-s, then SIGTERM,
+then SIGKILL), so a dashboard's heartbeats stop and the controller's presence rule stops
+the belt. A kiosk: chromium --kiosk 'http://{DEFAULT_HOST}:{DEFAULT_PORT}/?token=...'.
+See docs/web.md."""
+EXAMPLES = {
+    "dashboard": [
+        "treadctl web dashboard --socket runs/a.sock",
+        "treadctl web dashboard --socket runs/a.sock --token-file web-token",
+        "treadctl web dashboard --socket runs/a.sock --public-url https://treadmill-1.clinic",
+    ],
+    "monitor": [
+        "treadctl web monitor --broker 127.0.0.1:1883 --site clinic-a",
+        "treadctl web monitor --broker 127.0.0.1:1883 --site clinic-a --port 8471",
+    ],
+}
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
@@ -116,35 +126,39 @@ def _server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--verbose", action="store_true", help="log each console opened and closed")
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Subparsers) -> None:
     """`treadctl web` with its two consoles as sub-verbs."""
     from treadctl.mqtt.cli import add_monitor_arguments  # noqa: PLC0415
 
-    web = sub.add_parser(
+    web = verb_parser(
+        sub,
         "web",
-        help="the operator dashboard or the clinic monitor in a browser",
-        description="Serve the operator dashboard (or the MQTT clinic monitor) over HTTP "
-        "for a browser: kiosks, touch screens, a supervisor's desk. A login token is "
-        "required; the server listens on this machine only unless told otherwise.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "the operator dashboard or the clinic monitor in a browser",
+        [EXAMPLES["dashboard"][0], EXAMPLES["monitor"][0]],
+        EXITS,
     )
+    web.description = DESCRIPTION
     apps = web.add_subparsers(dest="web_app", required=True, metavar="{dashboard,monitor}")
     dash = apps.add_parser(
         "dashboard",
         help="the operator dashboard of a running controller",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION,
+        epilog=epilog(EXAMPLES["dashboard"], EXITS),
+        formatter_class=HelpFormatter,
     )
     dash.add_argument(
-        "--socket", type=Path, required=True, help="the controller's API socket (treadctl serve)"
+        "--socket",
+        type=Path,
+        default=DEFAULT_SOCKET,
+        help=f"the controller's API socket (default: {DEFAULT_SOCKET})",
     )
     _server_options(dash)
     mon = apps.add_parser(
         "monitor",
         help="the MQTT clinic monitor",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION,
+        epilog=epilog(EXAMPLES["monitor"], EXITS),
+        formatter_class=HelpFormatter,
     )
     add_monitor_arguments(mon)
     _server_options(mon)
@@ -176,14 +190,14 @@ def main(args: argparse.Namespace) -> int:
         token, _source = load_token(args.token_file)
     except TokenError as exc:
         print(f"treadctl web: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_CONFIG
     public_host = None
     if args.public_url is not None:
         parts = urlsplit(args.public_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             print(f"treadctl web: --public-url {args.public_url!r}: give http(s)://host[:port]",
                   file=sys.stderr)  # fmt: skip
-            return EXIT_USAGE
+            return EXIT_CONFIG
         public_host = parts.netloc.lower()
     if args.web_app == "monitor":
         from treadctl.mqtt.cli import monitor_settings  # noqa: PLC0415
@@ -192,10 +206,10 @@ def main(args: argparse.Namespace) -> int:
             monitor_settings(args)  # refuse bad monitor options now, not in every tab
         except ValueError as exc:
             print(f"treadctl web: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return EXIT_CONFIG
     if not 0 <= args.port < 65536:
         print(f"treadctl web: --port {args.port}: 0..65535", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_CONFIG
     conf = WebConfig(
         argv=_child_argv(args),
         title=f"treadctl {args.web_app}",
@@ -230,5 +244,8 @@ async def _run(conf: WebConfig, token: str, public_host: str | None) -> int:
     except OSError as exc:
         print(f"treadctl web: cannot listen on {conf.host}:{conf.port}: {exc.strerror}",
               file=sys.stderr)  # fmt: skip
-        return EXIT_NO_PORT
+        return EXIT_CONFIG
     return EXIT_OK
+
+
+GROUP = Group(add_parser, {"web": main}, serving=frozenset({"web"}))
