@@ -119,14 +119,18 @@ async def test_a_refusing_socket_is_said_in_words(short_dir: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-def test_run_with_a_missing_serial_port_exits_3_with_the_reason(short_dir: Path) -> None:
-    """`treadctl run` in an 80x24 tmux terminal, as an operator starts it."""
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_run_with_a_missing_serial_port_exits_3_with_the_reason(
+    short_dir: Path, size: tuple[int, int]
+) -> None:
+    """`treadctl run` in a tmux terminal, as an operator starts it."""
     machine, port = missing_port_machine(short_dir)
     term = Term(short_dir)
     status = short_dir / "exit"
     try:
         term.tmux(
-            "new-session", "-d", "-x", "80", "-y", "24", "-s", "dash", "-c", str(short_dir),
+            "new-session", "-d", "-x", str(size[0]), "-y", str(size[1]), "-s", "dash",
+            "-c", str(short_dir),
             f"{TREADCTL} run --machine {machine} --profile demo-short "
             f"--socket {short_dir}/c.sock; echo $? > {status}; sleep 600",
         )  # fmt: skip
@@ -144,7 +148,7 @@ def test_run_with_a_missing_serial_port_exits_3_with_the_reason(short_dir: Path)
             term.keys("q")
         wait(status.exists, "run to exit", 60)
         assert status.read_text().strip() == str(EXIT_CONNECT)
-        shown = "".join(term.screen().splitlines())  # the shell wraps at 80: join
+        shown = "".join(term.screen().splitlines())  # the shell wraps long lines: join
         assert f"serial port {port} does not exist" in shown
         assert "exited with code 3" in shown
     finally:

@@ -12,7 +12,7 @@ from treadctl.api.messages import Event, Level, Status
 from treadctl.safety.types import Reason
 from treadctl.tui import chart, view
 from treadctl.tui.app import DashboardApp
-from treadctl.tui.widgets import KeyBar, Line
+from treadctl.tui.widgets import EventLog, KeyBar, Line
 
 
 def test_speeds_and_units() -> None:
@@ -292,3 +292,25 @@ async def test_the_event_log_keeps_its_newest_line_in_view_when_the_fault_banner
         assert log.scroll_y == log.max_scroll_y
         shown = screen(app)
         assert "running -> faulted" in shown, shown
+
+
+async def test_event_lines_wrap_and_wrap_again_when_the_pane_widens() -> None:
+    """80 columns leave the event pane about 44: a long line wraps, never cut; wider,
+    the same line takes fewer rows (rewrapped from the lines kept, not the old rows)."""
+    long_line = "00:09.1  command   set_direction backward from profile: accepted: " + (
+        "direction now backward; the walker turns to face away from the console"
+    )
+    app = DashboardApp(feed=[*feeds.normal(), Event(t_s=9.1, kind="command", text=long_line)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        log = app.query_one("#log", EventLog)
+        narrow = [strip.text.rstrip() for strip in log.lines]
+        assert max(len(r) for r in narrow) <= log.scrollable_content_region.width
+        assert " ".join(" ".join(narrow).split()).endswith(" ".join(long_line.split()))
+        await pilot.resize_terminal(140, 42)
+        await pilot.pause()
+        await pilot.pause()
+        wide = [strip.text.rstrip() for strip in log.lines]
+        assert max(len(r) for r in wide) > max(len(r) for r in narrow)  # wider rows
+        assert " ".join(" ".join(wide).split()).endswith(" ".join(long_line.split()))
+        assert len(wide) < len(narrow)
