@@ -70,6 +70,9 @@ async def test_profiles_drive_the_incline_to_each_step(
     assert [f.target_pct for f in figures] == plan_inclines
     assert max(plan_inclines) > 5.0  # the harness was needed, confirmed by the start
     assert run.loop.harness_confirmed
+    inclined = [r for r in run.of_kind("segment") if r.get("incline_pct")]
+    assert inclined
+    assert all(r["incline_driven"] is True for r in inclined)  # no "set it by hand"
     for f in figures:
         assert abs(f.end_error_pct) <= RNG.tolerance_pct, f
         assert f.reach_s is not None, f

@@ -60,8 +60,9 @@ NO_WATCHDOG_WARNING = (
 )
 
 
-def segment_fields(seg: PlannedSegment) -> dict[str, Any]:
-    """A segment as the event log records it (incline and cue only when it has them)."""
+def segment_fields(seg: PlannedSegment, incline_driven: bool = False) -> dict[str, Any]:
+    """A segment as the event log records it (incline and cue only when it has them;
+    `incline_driven`: the machine's actuator drives the incline, nobody sets it by hand)."""
     fields: dict[str, Any] = {
         "index": seg.index,
         "label": seg.label,
@@ -71,6 +72,8 @@ def segment_fields(seg: PlannedSegment) -> dict[str, Any]:
     }
     if seg.incline_pct:
         fields["incline_pct"] = seg.incline_pct
+        if incline_driven:
+            fields["incline_driven"] = True
     if seg.cadence_spm:
         fields["cadence_spm"] = seg.cadence_spm
     return fields
@@ -366,7 +369,12 @@ class ControlLoop:
         )
         first = self.sequencer.segment(SequencerState())
         if first is not None:
-            self._log(self.t0, "segment", of=len(p.plan.segments), **segment_fields(first))
+            self._log(
+                self.t0,
+                "segment",
+                of=len(p.plan.segments),
+                **segment_fields(first, self.incline_rules is not None),
+            )
         il_state = self.interlock.initial_state()
         seq_state = SequencerState()
         sp = Setpoint()
@@ -799,4 +807,9 @@ class ControlLoop:
             if seg is None:
                 self._log(now, "segment", index=None, label="end of profile")
             else:
-                self._log(now, "segment", of=len(self.p.plan.segments), **segment_fields(seg))
+                self._log(
+                    now,
+                    "segment",
+                    of=len(self.p.plan.segments),
+                    **segment_fields(seg, self.incline_rules is not None),
+                )
