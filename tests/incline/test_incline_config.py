@@ -18,6 +18,7 @@ from treadctl.config.machine import (
 )
 from treadctl.incline.modbus import counts_to_pct, from_int16, to_int16
 from treadctl.protocol.checklist import checklist
+from treadctl.sim.main import incline_for
 
 from .session import SAMPLES, SIM_INCLINE
 
@@ -89,3 +90,33 @@ def test_the_checklist_prompts_by_hand_only_without_an_actuator() -> None:
         assert any("set by hand" in line for line in lines) is by_hand
         assert any("treadctl drives it" in line for line in lines) is not by_hand
         assert any("harness" in line for line in lines)
+
+
+def test_treadctl_sim_serves_the_lift_at_the_machine_files_addresses() -> None:
+    raw = tomllib.loads(SIM.read_text())
+    raw["drive"] = {
+        "kind": "modbus",
+        "map": "generic",
+        "kmh_per_hz": 0.1,
+        "link": {"kind": "tcp", "host": "127.0.0.1"},
+    }
+    raw["incline"]["actuator"] = {
+        "kind": "relay",
+        "device_id": 7,
+        "up_coil": 4,
+        "down_coil": 6,
+        "position_register": 2,
+        "counts_at_min": 100,
+        "counts_at_max": 900,
+    }
+    got = incline_for(MachineConfig.model_validate(raw))
+    assert got is not None
+    lift, regs = got
+    assert (regs.device_id, regs.up_coil, regs.down_coil, regs.position_register) == (7, 4, 6, 2)
+    assert (regs.counts_at_min, regs.counts_at_max) == (100, 900)
+    assert lift.watchdog_s > 0  # a relay module that drops its relays on comm loss
+    raw["incline"]["actuator"] = {"kind": "position", "device_id": 8, "pct_per_count": 0.01}
+    got = incline_for(MachineConfig.model_validate(raw))
+    assert got is not None
+    assert (got[1].device_id, got[1].pct_per_count) == (8, 0.01)
+    assert incline_for(load_model(SIM, MachineConfig)) is None  # set by hand: no lift
