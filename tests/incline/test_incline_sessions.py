@@ -7,15 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from treadctl.app import build_sim_session, load_session
 from treadctl.config.loader import load_model
 from treadctl.config.machine import MachineConfig
 from treadctl.config.profile import SegmentKind
-from treadctl.control.loop import ControlLoop
+from treadctl.control.clock import VirtualClock
+from treadctl.control.loop import NO_INCLINE_ACTUATOR_WARNING, ControlLoop
 from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.safety.incline import InclineFault, InclineMode
 from treadctl.safety.types import Command, CommandKind, Mode, Reason
 from treadctl.sim.incline import InclineSim
 from treadctl.sim.scenario import Action
+from treadctl.store.eventlog import EventLog
 
 from .session import SAMPLES, SIM_INCLINE, InclineRun, run_incline_session, step_figures
 
@@ -217,3 +220,20 @@ async def test_home_returns_to_zero_only_on_command_at_rest(tmp_path: Path) -> N
     (home,) = [r for r in run.of_kind("command") if r["command"] == "incline_home"]
     assert home["accepted"]
     assert abs(run.cycles[-1].lift_pct) <= RNG.tolerance_pct
+
+
+async def test_a_session_built_without_the_actuator_says_to_set_it_by_hand(
+    tmp_path: Path,
+) -> None:
+    """Until every session builder passes the actuator, the loop says when it has none."""
+    profile = tmp_path / "step.toml"
+    profile.write_text(FORWARD_STEP)
+    files = load_session(SIM_INCLINE, profile, None)
+    events = EventLog(tmp_path / "events.jsonl")
+    session = build_sim_session(files, VirtualClock(), events, ScriptedOperator())
+    session.loop.p.max_session_s = 5.0
+    await session.loop.run()
+    events.close()
+    lines = (tmp_path / "events.jsonl").read_text()
+    assert NO_INCLINE_ACTUATOR_WARNING in lines
+    assert "incline_driven" not in lines

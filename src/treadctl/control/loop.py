@@ -60,6 +60,12 @@ NO_WATCHDOG_WARNING = (
 )
 
 
+NO_INCLINE_ACTUATOR_WARNING = (
+    "the machine file declares an incline actuator but this session drives none: "
+    "set the incline by hand"
+)
+
+
 def segment_fields(seg: PlannedSegment, incline_driven: bool = False) -> dict[str, Any]:
     """A segment as the event log records it (incline and cue only when it has them;
     `incline_driven`: the machine's actuator drives the incline, nobody sets it by hand)."""
@@ -367,6 +373,9 @@ class ControlLoop:
             planned_s=p.plan.total_s,
             loop_hz=p.machine.loop.rate_hz,
         )
+        rng = p.machine.incline
+        if rng is not None and rng.actuator is not None and self.incline_rules is None:
+            self._log(self.t0, "warning", text=NO_INCLINE_ACTUATOR_WARNING)
         first = self.sequencer.segment(SequencerState())
         if first is not None:
             self._log(
