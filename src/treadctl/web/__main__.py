@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+# treadctl.cli first: once it lists this verb's GROUP, importing the verb before the
+# package would find the verb half-imported.
+import treadctl.cli  # noqa: F401
 from treadctl.cli.common import HelpFormatter
 from treadctl.web.verb import add_parser, main
 
