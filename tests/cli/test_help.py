@@ -61,7 +61,7 @@ def test_the_walk_finds_every_verb() -> None:
         "dashboard", "status", "stop", "monitor", "sim", "drive", "drive probe", "calibrate",
         "patients", "patients add", "patients list", "patients show", "sessions",
         "sessions list", "sessions show", "sessions export", "sessions report", "sessions rpe",
-        "progress",
+        "progress", "web", "web dashboard", "web monitor",
     }  # fmt: skip
 
 
@@ -76,7 +76,7 @@ def test_each_verb_has_one_entry_point_in_one_group() -> None:
 
 def test_the_serving_verbs_keep_sigpipe_off() -> None:
     """Verbs that serve sockets must see a hung-up peer as EPIPE, not die of SIGPIPE."""
-    assert {"serve", "run", "sim", "dashboard", "monitor"} == SERVING_VERBS
+    assert {"serve", "run", "sim", "dashboard", "monitor", "web"} == SERVING_VERBS
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["sessions", "rpe", "--help"], ["--version"]])

@@ -34,6 +34,7 @@ from treadctl.config.errors import ConfigError
 from treadctl.control.loop import ConnectError
 from treadctl.store.db import DatabaseError
 from treadctl.store.history import RpeError
+from treadctl.web import verb as web
 
 __all__ = [
     "EXIT_CONFIG",
@@ -57,7 +58,13 @@ __all__ = [
     "verb_parser",
 ]
 
-GROUPS: tuple[Group, ...] = (session.GROUP, clients.GROUP, records.GROUP, drive.GROUP)
+GROUPS: tuple[Group, ...] = (
+    session.GROUP,
+    clients.GROUP,
+    web.GROUP,
+    records.GROUP,
+    drive.GROUP,
+)
 VERBS: dict[str, Verb] = {verb: run for group in GROUPS for verb, run in group.verbs.items()}
 # Verbs that serve sockets: a peer that hangs up must be an EPIPE error to handle, never
 # a SIGPIPE that kills the controller (or the simulator) with the belt running.
