@@ -49,10 +49,20 @@ if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   apt_install "python${ver}-venv" || apt_install python3-venv
 fi
 
+# What a need checks: a command on PATH; a path pattern (starts with /: a program not on
+# PATH, e.g. PostgreSQL's initdb); or a shared library (a .so name, from ldconfig).
+have() {
+  case "$1" in
+    /*) compgen -G "$1" >/dev/null ;;
+    *.so*) ldconfig -p 2>/dev/null | grep -q "$1" ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
+
 missing=()
 for need in "${SYSTEM_NEEDS[@]}"; do
   cmd="${need%%:*}"; pkg="${need##*:}"
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  have "$cmd" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 

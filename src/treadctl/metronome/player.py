@@ -60,7 +60,7 @@ class Output:
 def open_output(config: MetronomeConfig, scheduler: ClickScheduler) -> Output:
     """Open and start the configured output; never raises (the reason says what failed)."""
     try:
-        import sounddevice as sd  # type: ignore[import-untyped]  # noqa: PLC0415
+        import sounddevice as sd  # noqa: PLC0415
     except (ImportError, OSError) as exc:
         return Output(reason=f"no sound library ({exc}; install libportaudio2)")
     out = Output()
