@@ -1,0 +1,212 @@
+"""`treadctl records ...`: the clinic's records on PostgreSQL.
+
+    records migrate   create or upgrade the clinic's schema
+    records ship      copy this treadmill's file into the clinic's records (once, or --follow)
+    records export    sessions as a FHIR Bundle of Observations (from a file or the records)
+
+The clinic's records are named by a clinic file (--clinic, TOML: [records] url and
+treadmill_id; docs/records.md) or a URL (--url postgresql://...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from treadctl.clinic.connect import (
+    ClinicUnreachableError,
+    default_treadmill_id,
+    is_clinic_url,
+    load_clinic_file,
+    redact,
+)
+from treadctl.clinic.export import clinic_bundle, local_bundle
+from treadctl.clinic.schema import ClinicSchemaError, migrate
+from treadctl.clinic.ship import PERIOD_S, RETRY_MAX_S, Shipper, ShipReport, run_shipper
+from treadctl.config.errors import ConfigError
+from treadctl.store.db import DEFAULT_DB, DatabaseError
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_UNREACHABLE = 3
+
+EPILOG = f"""\
+examples:
+  treadctl records migrate --clinic clinic.toml
+  treadctl records ship --clinic clinic.toml --follow      (as a service, next to serve)
+  treadctl records ship --url postgresql://tm3@clinic-pc/treadctl --treadmill tm3
+  treadctl records export --patient P017 --clinic clinic.toml --out p017.fhir.json
+  treadctl records export --session 12 --db runs/treadctl.sqlite
+
+exit codes:
+  {EXIT_OK}  done
+  {EXIT_CONFIG}  a file is refused, a usage error, or the local file cannot be read
+  {EXIT_UNREACHABLE}  the clinic's records cannot be reached (ship --follow keeps retrying)
+"""
+
+
+def _where(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--clinic", type=Path, help="clinic file (TOML) naming the records")
+    sp.add_argument("--url", help="the records' postgresql:// URL (instead of --clinic)")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    rec = sub.add_parser(
+        "records",
+        help="the clinic's records on PostgreSQL: ship, export, migrate",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rsub = rec.add_subparsers(dest="records_verb", required=True)
+    mig = rsub.add_parser("migrate", help="create or upgrade the clinic's schema")
+    _where(mig)
+    ship = rsub.add_parser("ship", help="copy this treadmill's sessions into the records")
+    _where(ship)
+    ship.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"this treadmill's file ({DEFAULT_DB})"
+    )
+    ship.add_argument("--treadmill", help="this treadmill's id (default: the clinic file's)")
+    ship.add_argument(
+        "--follow",
+        action="store_true",
+        help=f"keep shipping (a pass every {PERIOD_S:g} s, back-off up to {RETRY_MAX_S:g} s "
+        "when the records cannot be reached) until SIGTERM or Ctrl-C",
+    )
+    exp = rsub.add_parser("export", help="sessions as a FHIR Bundle (JSON)")
+    _where(exp)
+    exp.add_argument("--db", type=Path, default=DEFAULT_DB, help="a treadmill's file")
+    which = exp.add_mutually_exclusive_group(required=True)
+    which.add_argument("--patient", help="pseudonym: every session in the clinic's records")
+    which.add_argument(
+        "--session", type=int, action="append", help="a session of the file (repeatable)"
+    )
+    exp.add_argument("--treadmill", help="the file's treadmill id (default: this host's name)")
+    exp.add_argument("--out", type=Path, help="write here (default: standard output)")
+
+
+def _records(args: argparse.Namespace, required: bool) -> tuple[str | None, str | None]:
+    """(url, treadmill id from the clinic file); refuses both or (if required) neither."""
+    if args.clinic is not None and args.url is not None:
+        raise ConfigError.single("options", "--clinic/--url", "give one, not both")
+    if args.clinic is not None:
+        section = load_clinic_file(args.clinic)
+        return section.url, section.treadmill_id
+    if args.url is not None:
+        if not is_clinic_url(args.url):
+            raise ConfigError.single("--url", "url", "must be a postgresql:// URL")
+        return args.url, None
+    if required:
+        raise ConfigError.single("options", "--clinic/--url", "name the clinic's records")
+    return None, None
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ClinicUnreachableError as exc:
+        print(f"treadctl: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    except (DatabaseError, ClinicSchemaError) as exc:
+        print(f"treadctl: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _run(args: argparse.Namespace) -> int:
+    verb = args.records_verb
+    if verb == "migrate":
+        url, _ = _records(args, required=True)
+        assert url is not None
+        from treadctl.clinic.connect import connect  # noqa: PLC0415
+
+        conn = connect(url)
+        try:
+            version = migrate(conn)
+        finally:
+            conn.close()
+        print(f"clinic records {redact(url)}: schema version {version}")
+        return EXIT_OK
+    if verb == "ship":
+        url, file_id = _records(args, required=True)
+        assert url is not None
+        treadmill = args.treadmill or file_id or default_treadmill_id()
+        shipper = Shipper(args.db, url, treadmill)
+        try:
+            if not args.follow:
+                report = shipper.ship_once()
+                print(_report_line(report, args.db, shipper.where))
+                return EXIT_OK if not report.failed else EXIT_CONFIG
+            return _follow(shipper)
+        finally:
+            shipper.close()
+    url, file_id = _records(args, required=False)
+    if args.patient is not None:
+        if url is None:
+            raise ConfigError.single("options", "--patient", "needs --clinic or --url")
+        out = clinic_bundle(url, args.patient)
+    else:
+        treadmill = args.treadmill or file_id or default_treadmill_id()
+        out = local_bundle(args.db, args.session, treadmill)
+    text = json.dumps(out, indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise DatabaseError(args.out, f"cannot write: {exc}") from exc
+    return EXIT_OK
+
+
+def _report_line(report: ShipReport, db: Path, where: str) -> str:
+    line = (
+        f"shipped {report.sessions} sessions ({report.samples} samples, {report.events} "
+        f"events) from {db} to {where}"
+    )
+    for sid, why in report.failed.items():
+        line += f"\n  session {sid} refused by the records: {why}"
+    return line
+
+
+def _follow(shipper: Shipper) -> int:
+    """Ship until SIGTERM/SIGINT; each pass that shipped something prints a line."""
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    said: list[str] = []
+
+    def _problem(why: str) -> None:
+        if not said or said[-1] != why:  # once per distinct failure, not every retry
+            said.append(why)
+            print(f"treadctl: {why}; retrying with back-off", file=sys.stderr, flush=True)
+
+    def _report(r: ShipReport) -> None:
+        if said:
+            said.clear()
+            print(f"shipping to {shipper.where} again", file=sys.stderr, flush=True)
+        if r.sessions:
+            print(_report_line(r, shipper.local_db, shipper.where), flush=True)
+
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        run_shipper(
+            shipper,
+            stop,
+            on_report=_report,
+            on_problem=_problem,
+        )
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return EXIT_OK

@@ -1,0 +1,19 @@
+"""`treadctl records ...` as the CLI will run it (src/treadctl/clinic/verb.py's parser and
+main), until the verb is wired into treadctl.cli: `python records_cli.py records ship ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from treadctl.clinic.verb import add_parser, main
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="treadctl")
+    add_parser(parser.add_subparsers(dest="verb", required=True))
+    return main(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))
