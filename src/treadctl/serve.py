@@ -98,7 +98,7 @@ class Controller:
             machine.operator.presence_timeout_s / HEARTBEATS_PER_TIMEOUT,
             (cfg.max_forward_kmh, cfg.max_backward_kmh),
         )
-        builder = StatusBuilder(machine, files.plan, files.profile.heart_rate.required)
+        builder = StatusBuilder(machine, files.plan, files.profile.heart_rate.required, loop=loop)
         api = self.api = ApiServer(loop, builder, Welcome(session=info), session.belt)
         await api.start(self.socket_path)
         aio = asyncio.get_running_loop()
