@@ -446,30 +446,28 @@ def prescribe(
     return Progress(tuple(sessions), params, rx, scale, tuple(notes))
 
 
-def load_progress(
+def read_history(
     db: Path | str,
-    params: ProgressionParams,
     pseudonym: str,
     profile_name: str,
     kind: str,
     standstill_kmh: float,
-    *,
     profile_sha256: str | None = None,
-    profile_source: str = "profile",
+    *,
     create: bool = False,
     include_all: bool = False,
-) -> Progress:
-    """Read the history and prescribe the next session; `source` in the result says where.
+) -> tuple[list[PastSession], str]:
+    """The patient's sessions of the profile, oldest first, and where they were read.
 
     `db` is the treadmill's file, or a postgresql:// URL of the clinic's records (the
     patient's sessions on every treadmill). Clinic records that cannot be reached raise
-    ClinicUnreachableError (a DatabaseError): no prescription, never the first-session
-    targets in place of a history that exists but could not be read.
+    ClinicUnreachableError (a DatabaseError): never an empty history in place of one that
+    exists but could not be read.
     """
     if isinstance(db, str) and db.startswith(CLINIC_URL_SCHEMES):
         from treadctl.clinic.history import load_clinic_history  # noqa: PLC0415 (psycopg)
 
-        sessions, source = load_clinic_history(
+        return load_clinic_history(
             db,
             pseudonym,
             profile_name,
@@ -478,7 +476,6 @@ def load_progress(
             profile_sha256,
             include_all=include_all,
         )
-        return replace(prescribe(params, sessions, profile_source), source=source)
     db = Path(db)
     conn = open_db(db, create=create)
     try:
@@ -495,4 +492,32 @@ def load_progress(
         raise DatabaseError(db, f"cannot read: {exc}") from exc
     finally:
         conn.close()
-    return replace(prescribe(params, sessions, profile_source), source=f"local store {db}")
+    return sessions, f"local store {db}"
+
+
+def load_progress(
+    db: Path | str,
+    params: ProgressionParams,
+    pseudonym: str,
+    profile_name: str,
+    kind: str,
+    standstill_kmh: float,
+    *,
+    profile_sha256: str | None = None,
+    profile_source: str = "profile",
+    create: bool = False,
+    include_all: bool = False,
+) -> Progress:
+    """Read the history (`read_history`) and prescribe the next session; the result's
+    `source` says where the history was read."""
+    sessions, source = read_history(
+        db,
+        pseudonym,
+        profile_name,
+        kind,
+        standstill_kmh,
+        profile_sha256,
+        create=create,
+        include_all=include_all,
+    )
+    return replace(prescribe(params, sessions, profile_source), source=source)
