@@ -8,8 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from treadctl.clinic.connect import connect
+from treadctl.clinic.connect import connect, records_source, redact
 from treadctl.clinic.schema import SCHEMA_VERSION, ClinicSchemaError, current_version, migrate
+from treadctl.config.errors import ConfigError
 from treadctl.store.db import open_db
 from treadctl.store.schema import MIGRATIONS as LOCAL_MIGRATIONS
 from treadctl.store.schema import migrate as local_migrate
@@ -118,3 +119,16 @@ def test_triggers_give_a_new_session_a_uuid_and_count_its_changes(tmp_path: Path
         assert conn.execute("SELECT uuid FROM sessions").fetchall() == [(uuid,)]
     finally:
         conn.close()
+
+
+def test_records_source_picks_the_clinic_when_configured(tmp_path: Path) -> None:
+    clinic = tmp_path / "clinic.toml"
+    clinic.write_text('[records]\nurl = "postgresql://tm@pc/treadctl"\ntreadmill_id = "tm-1"\n')
+    assert records_source(Path("runs/t.sqlite")) == Path("runs/t.sqlite")
+    assert records_source("runs/t.sqlite") == Path("runs/t.sqlite")
+    assert records_source("postgresql://pc/db") == "postgresql://pc/db"
+    assert records_source(Path("runs/t.sqlite"), clinic) == "postgresql://tm@pc/treadctl"
+    clinic.write_text('[records]\nurl = "postgresql://pc/db"\ntreadmill_id = "no spaces"\n')
+    with pytest.raises(ConfigError, match="treadmill_id"):
+        records_source("x", clinic)
+    assert redact("postgresql://u:secret@pc:5433/db") == "postgresql://u@pc:5433/db"

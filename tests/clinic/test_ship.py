@@ -172,3 +172,26 @@ def test_server_down_while_shipping_is_retried_later_and_nothing_is_lost_or_doub
     assert clinic_counts(url) == local_counts(db)
     keys = clinic_rows(url, "SELECT count(DISTINCT (session_id, t_s)) FROM samples")
     assert keys == [(local_counts(db)["samples"],)]
+
+
+def test_a_session_the_records_refuse_does_not_hold_up_the_others(
+    tmp_path: Path, clinic_url: str
+) -> None:
+    db = tmp_path / "tm1.sqlite"
+    record(db)
+    record(db)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE sessions SET uuid = 'not a uuid' WHERE id = 1")  # a damaged file
+    conn.commit()
+    conn.close()
+    shipper = Shipper(db, clinic_url, "tm-1")
+    try:
+        report = shipper.ship_once()
+        assert report.sessions == 1
+        assert list(report.failed) == [1]
+        assert "local_uuid" in report.failed[1]
+        assert shipper.pending() == [1]  # kept, tried again next pass
+        assert list(shipper.ship_once().failed) == [1]
+    finally:
+        shipper.close()
+    assert clinic_rows(clinic_url, "SELECT local_id FROM sessions") == [(2,)]

@@ -111,3 +111,17 @@ def connect(url: str, *, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> Conn:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def records_source(db: Path | str, clinic_file: Path | None = None) -> Path | str:
+    """Where `progress`, `run --progress` and the records verbs read: the clinic's records
+    when a clinic file is given or `--db` is a postgresql:// URL, else the treadmill's file.
+
+    For the CLI: `--db` stays a path by default; `--db postgresql://...` or `--clinic FILE`
+    switch to the clinic's records (history.read_history / load_progress take either).
+    """
+    if clinic_file is not None:
+        return load_clinic_file(clinic_file).url
+    if isinstance(db, str) and not is_clinic_url(db):
+        return Path(db)
+    return db
