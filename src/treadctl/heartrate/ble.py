@@ -119,7 +119,8 @@ class BleHeartRate(BackgroundHeartRate):
         self.strap = found
         cfg = self.config
         disconnected: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        async with asyncio.timeout(cfg.connect_timeout_s):
+        # bumble's own timeout cancels the pending connection; ours is only a backstop.
+        async with asyncio.timeout(2 * cfg.connect_timeout_s):
             connection = await device.connect(found.bumble_address, timeout=cfg.connect_timeout_s)
         self._connection = connection
 
@@ -158,7 +159,10 @@ class BleHeartRate(BackgroundHeartRate):
 
         device.on(device.EVENT_ADVERTISEMENT, on_advertisement)
         try:
-            await device.start_scanning(filter_duplicates=False)
+            # An HCI command the controller never answers raises TimeoutError: the device
+            # is then dropped and reopened (a dongle unplugged, a firmware hang).
+            async with asyncio.timeout(cfg.connect_timeout_s):
+                await device.start_scanning(filter_duplicates=False)
             try:
                 async with asyncio.timeout(cfg.scan_timeout_s):
                     return await hit
@@ -167,7 +171,9 @@ class BleHeartRate(BackgroundHeartRate):
                     f"not seen in {cfg.scan_timeout_s:g} s of scanning"
                 ) from None
             finally:
-                await device.stop_scanning()
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(cfg.connect_timeout_s):
+                        await device.stop_scanning()
         finally:
             device.remove_listener(device.EVENT_ADVERTISEMENT, on_advertisement)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Awaitable
 
 from bumble import data_types, gatt
 from bumble.controller import Controller
@@ -26,6 +27,13 @@ from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 from treadctl.heartrate.hrs import Contact, encode
 
 ADVERTISING_INTERVAL_MS = 20.0  # emulated air: fast enough for quick, deterministic tests
+STEP_TIMEOUT_S = 5.0  # each teardown step; a stuck one is given up, not waited on forever
+
+
+async def _bounded(aw: Awaitable[object]) -> None:
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(STEP_TIMEOUT_S):
+            await aw
 
 
 class VirtualRadio:
@@ -57,7 +65,7 @@ class ServedController:
         self.transport = transport
 
     async def close(self) -> None:
-        await self.transport.close()
+        await _bounded(self.transport.close())
         # bumble's tcp-server transport closes its source and sink but not its listening
         # server (0.0.236): close that too, or the socket is left to the collector.
         server = getattr(self.transport, "server", None)
@@ -164,12 +172,10 @@ class EmulatedStrap:
         if restart is not None:
             # Let a restart already under way finish: powering off with an HCI command
             # in flight leaves bumble's host answering a command it no longer waits for.
-            with contextlib.suppress(Exception):
-                await restart
-        with contextlib.suppress(Exception):
-            await self.device.stop_advertising()
+            await _bounded(restart)
+        await _bounded(self.device.stop_advertising())
         for connection in list(self.device.connections.values()):
-            await connection.disconnect()
+            await _bounded(connection.disconnect())
 
     async def come_back(self) -> None:
         self.present = True
@@ -177,4 +183,4 @@ class EmulatedStrap:
 
     async def stop(self) -> None:
         await self.drop()
-        await self.device.power_off()
+        await _bounded(self.device.power_off())

@@ -14,6 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# The same log line at most once per this many seconds: a gateway alternating good and bad
+# messages thousands of times a second must not flood the log (and the disk).
+LOG_REPEAT_S = 10.0
+LOG_KEYS_MAX = 64  # distinct lines remembered for that; forgotten all at once beyond
+
 
 @dataclass(frozen=True)
 class Plausible:
@@ -41,6 +46,8 @@ class Latest:
         self.reason: str | None = "no reading yet"  # why there is no reading now
         self.accepted = 0
         self.refused = 0
+        self.suppressed = 0  # log lines left out as repeats
+        self._logged_at: dict[str, float] = {}
 
     def offer(self, bpm: float) -> bool:
         """Take a new reading; an implausible one clears the latest and says why."""
@@ -54,7 +61,7 @@ class Latest:
         self._bpm = float(bpm)
         self._at = self._clock()
         self.accepted += 1
-        if self.reason is not None:
+        if self.reason is not None and self._may_log("signal back"):
             self._log.info("%s: heart rate %g bpm (signal back)", self.source, bpm)
         self.reason = None
         return True
@@ -66,9 +73,20 @@ class Latest:
         self._note(reason)
 
     def _note(self, reason: str) -> None:
-        if reason != self.reason:
+        if reason != self.reason and self._may_log(reason):
             self._log.warning("%s: no heart rate: %s", self.source, reason)
         self.reason = reason
+
+    def _may_log(self, key: str) -> bool:
+        now = self._clock()
+        last = self._logged_at.get(key)
+        if last is not None and now - last < LOG_REPEAT_S:
+            self.suppressed += 1
+            return False
+        if len(self._logged_at) >= LOG_KEYS_MAX:
+            self._logged_at.clear()
+        self._logged_at[key] = now
+        return True
 
     def age_s(self) -> float | None:
         """Seconds since the latest accepted reading, or None when there is none."""

@@ -158,6 +158,9 @@ class MqttHeartRate(BackgroundHeartRate):
             except (aiomqtt.MqttError, OSError) as exc:
                 self.failures += 1
                 self.latest.clear(f"broker: {exc}")
+            except Exception as exc:  # a password file gone, a TLS file refused ...: retry
+                self.failures += 1
+                self.latest.clear(f"broker: {type(exc).__name__}: {exc}")
             finally:
                 self.connected.clear()
             await asyncio.sleep(backoff.next_s())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from bumble import gatt
@@ -49,7 +50,13 @@ def found_from(adv: Advertisement) -> Found:
     return Found(adv.address.to_string(), _name(adv), rssi, _has_hrs(adv), adv.address)
 
 
-async def scan(link: HciLink, duration_s: float, *, all_devices: bool = False) -> list[Found]:
+async def scan(
+    link: HciLink,
+    duration_s: float,
+    *,
+    all_devices: bool = False,
+    command_timeout_s: float = 10.0,
+) -> list[Found]:
     """Listen for `duration_s`; straps advertising the Heart Rate Service, strongest first.
 
     The strongest signal of each device is kept; `all_devices` lists every advertiser.
@@ -73,12 +80,16 @@ async def scan(link: HciLink, duration_s: float, *, all_devices: bool = False) -
 
     device.on(device.EVENT_ADVERTISEMENT, on_advertisement)
     try:
-        await device.start_scanning(filter_duplicates=False)
+        async with asyncio.timeout(command_timeout_s):  # HCI commands: bounded
+            await device.start_scanning(filter_duplicates=False)
         await asyncio.sleep(duration_s)
-        await device.stop_scanning()
+        async with asyncio.timeout(command_timeout_s):
+            await device.stop_scanning()
     finally:
         device.remove_listener(device.EVENT_ADVERTISEMENT, on_advertisement)
-        await device.power_off()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(command_timeout_s):
+                await device.power_off()
         await link.close()
     listed = [f for f in seen.values() if all_devices or f.heart_rate_service]
     return sorted(listed, key=lambda f: -(f.rssi_dbm if f.rssi_dbm is not None else -999))

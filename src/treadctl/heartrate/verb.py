@@ -9,6 +9,7 @@ import math
 import sys
 from typing import TextIO
 
+from treadctl.cli.common import Group
 from treadctl.heartrate.config import ADDRESS_RE
 from treadctl.heartrate.link import HciLink, LinkError, TransportLink
 from treadctl.heartrate.scan import Found, scan
@@ -117,6 +118,9 @@ def main(args: argparse.Namespace) -> int:
     except LinkError as exc:
         print(f"treadctl hr scan: cannot open the controller: {exc}", file=sys.stderr)
         return EXIT_NO_CONTROLLER
+
+
+GROUP = Group(add_parser, {"hr": main})  # for treadctl.cli.GROUPS
 
 
 def cli(argv: list[str] | None = None) -> int:
