@@ -60,6 +60,9 @@ def test_refusals_say_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "must be a postgresql:// URL" in capsys.readouterr().err
     assert run(["records", "ship"]) == 2
     assert "name the clinic's records" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run(["records", "ship", "--url", "postgresql://x/y", "--treadmill", "tm 1; drop"])
+    assert "'tm 1; drop': 1 to 64 of" in capsys.readouterr().err
     db = tmp_path / "tm.sqlite"
     record(db)
     code = run(["records", "ship", "--url", "postgresql://nobody:pw@127.0.0.1:1/none",

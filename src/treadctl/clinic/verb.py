@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from treadctl.clinic.connect import (
+    ID_PATTERN,
     ClinicUnreachableError,
     default_treadmill_id,
     is_clinic_url,
@@ -50,6 +52,12 @@ exit codes:
 """
 
 
+def _treadmill_id(text: str) -> str:
+    if not re.match(ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"{text!r}: 1 to 64 of A-Z a-z 0-9 _ . -")
+    return text
+
+
 def _where(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--clinic", type=Path, help="clinic file (TOML) naming the records")
     sp.add_argument("--url", help="the records' postgresql:// URL (instead of --clinic)")
@@ -71,7 +79,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ship.add_argument(
         "--db", type=Path, default=DEFAULT_DB, help=f"this treadmill's file ({DEFAULT_DB})"
     )
-    ship.add_argument("--treadmill", help="this treadmill's id (default: the clinic file's)")
+    ship.add_argument(
+        "--treadmill", type=_treadmill_id, help="this treadmill's id (default: the clinic file's)"
+    )
     ship.add_argument(
         "--follow",
         action="store_true",
@@ -86,7 +96,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     which.add_argument(
         "--session", type=int, action="append", help="a session of the file (repeatable)"
     )
-    exp.add_argument("--treadmill", help="the file's treadmill id (default: this host's name)")
+    exp.add_argument(
+        "--treadmill",
+        type=_treadmill_id,
+        help="the file's treadmill id (default: the host name)",
+    )
     exp.add_argument("--out", type=Path, help="write here (default: standard output)")
 
 
