@@ -14,9 +14,12 @@ from treadctl.config.machine import (
     MachineConfig,
     ModbusDriveConfig,
     ModbusInputsConfig,
+    PositionInclineConfig,
+    RelayInclineConfig,
     SerialLink,
     SimBelt,
     SimDriveConfig,
+    SimInclineConfig,
 )
 from treadctl.config.patient import PatientConfig
 from treadctl.config.profile import ProfileConfig
@@ -28,7 +31,14 @@ from treadctl.drives.link import ModbusLink
 from treadctl.drives.modbus import ModbusDrive, cycle_transfers
 from treadctl.drives.regmap import RegisterMap, load_map
 from treadctl.drives.sim import SimDrive
-from treadctl.drives.wire import rtu_cycle
+from treadctl.drives.wire import (
+    CycleWire,
+    read_registers_bytes,
+    rtu_cycle,
+    transaction_s,
+    write_registers_bytes,
+)
+from treadctl.incline.factory import build_incline, sim_lift
 from treadctl.inputs.base import SafetyInputSource
 from treadctl.inputs.modbus import ModbusSafetyInputs
 from treadctl.inputs.sim import SimHeartRate, SimSafetyInputs
@@ -151,6 +161,7 @@ def _wire_budget(machine: MachineConfig, regmap: RegisterMap, source: str) -> li
         inputs,
         regmap.single_write_function,
     )
+    cycle = _with_incline(cycle, machine, d.link)
     loop = machine.loop
     if cycle.seconds <= loop.period_s * loop.wire_budget_fraction:
         return []
@@ -167,6 +178,36 @@ def _wire_budget(machine: MachineConfig, regmap: RegisterMap, source: str) -> li
     ]
 
 
+def write_coils_bytes(count: int) -> tuple[int, int]:
+    """(request, response) bytes of function 15 (write multiple coils)."""
+    return 9 + (count + 7) // 8, 8
+
+
+SINGLE_COIL_BYTES = (8, 8)  # function 05, request and echo
+
+
+def _with_incline(cycle: CycleWire, machine: MachineConfig, bus: SerialLink) -> CycleWire:
+    """The cycle with the incline actuator's own traffic when it shares the drive's RTU
+    bus: its position read each cycle (04 for the relay module's input register, 03 for a
+    position controller) and its write (one 15 of both coils, or two 05 when the coils are
+    not adjacent; one 06 of the target)."""
+    act = machine.incline.actuator if machine.incline is not None else None
+    if not isinstance(act, RelayInclineConfig | PositionInclineConfig):
+        return cycle
+    if act.link != "drive" and act.link != bus:  # noqa: PLR1714 - narrows the type
+        return cycle
+    pairs = [read_registers_bytes(1)]  # function 04 has the same frame sizes as 03
+    if isinstance(act, RelayInclineConfig):
+        if abs(act.up_coil - act.down_coil) == 1:
+            pairs.append(write_coils_bytes(2))
+        else:
+            pairs += [SINGLE_COIL_BYTES, SINGLE_COIL_BYTES]
+    else:
+        pairs.append(write_registers_bytes(1))
+    extra = sum(transaction_s(q, r, bus.baudrate) + bus.response_delay_s for q, r in pairs)
+    return CycleWire(cycle.transactions + len(pairs), cycle.seconds + extra)
+
+
 @dataclass
 class Session:
     loop: ControlLoop
@@ -174,7 +215,9 @@ class Session:
     belt: BeltSim | None  # the in-process simulated world, when the drive is simulated
 
 
-def _modbus_parts(files: SessionFiles) -> tuple[Drive, SafetyInputSource | None]:
+def _modbus_parts(
+    files: SessionFiles,
+) -> tuple[Drive, SafetyInputSource | None, ModbusLink]:
     machine = files.machine
     assert isinstance(machine.drive, ModbusDriveConfig)
     d = machine.drive
@@ -188,7 +231,7 @@ def _modbus_parts(files: SessionFiles) -> tuple[Drive, SafetyInputSource | None]
         in_link = link if shared or isinstance(si.link, str) else ModbusLink(si.link, 0)
         in_link.users += 1
         inputs = ModbusSafetyInputs(in_link, si)
-    return drive, inputs
+    return drive, inputs, link
 
 
 def build_session(
@@ -213,6 +256,7 @@ def build_session(
     belt: BeltSim | None = None
     drive: Drive
     inputs: SafetyInputSource | None = None
+    drive_link: ModbusLink | None = None
     if isinstance(machine.drive, SimDriveConfig):
         belt = BeltSim(machine.drive.belt, panel)
         drive = SimDrive(belt, clock)
@@ -224,10 +268,13 @@ def build_session(
                 "scenario fault events need the built-in simulated drive; with a Modbus "
                 "drive inject them in the simulator (treadctl sim --scenario)",
             )
-        drive, inputs = _modbus_parts(files)
+        drive, inputs, drive_link = _modbus_parts(files)
     if inputs is None:
         inputs = SimSafetyInputs(panel)
     drive.reverse_allowed = not machine.walker_turns  # the drive's own last line
+    # the simulated lift lives beside the simulated belt, where the scenario reaches it
+    lift = sim_lift(machine) if belt is not None else None
+    incline = build_incline(machine, clock, drive_link=drive_link, lift=lift)
 
     injector = None
     if scenario is not None and belt is not None:
@@ -243,7 +290,7 @@ def build_session(
                 value=event.value,
             )
 
-        injector = Injector(scenario, world, log_fault)
+        injector = Injector(scenario, world, log_fault, lift)
 
     parts = LoopParts(
         machine=machine,
@@ -267,6 +314,7 @@ def build_session(
         on_cycle=chain_cycle(injector.poll if injector is not None else None, on_cycle),
         recorder=recorder,
         supervised=supervised,
+        incline=incline,
     )
     loop = ControlLoop(parts)
     return Session(loop, events, belt)
@@ -281,9 +329,21 @@ def build_sim_session(
     end_on_fault: bool = False,
     recorder: CycleRecorder | None = None,
 ) -> Session:
-    """A session on the built-in simulator, whatever drive the machine file names."""
-    if not isinstance(files.machine.drive, SimDriveConfig):
-        machine = files.machine.model_copy(update={"drive": SimDriveConfig(belt=SimBelt())})
+    """A session on the built-in simulator, whatever drive (and incline actuator) the
+    machine file names: a Modbus actuator becomes the simulator's lift at the machine's
+    profile rate."""
+    machine = files.machine
+    if not isinstance(machine.drive, SimDriveConfig):
+        machine = machine.model_copy(update={"drive": SimDriveConfig(belt=SimBelt())})
+    rng = machine.incline
+    if (
+        rng is not None
+        and rng.actuator is not None
+        and not isinstance(rng.actuator, SimInclineConfig)
+    ):
+        lift = SimInclineConfig(travel_pct_per_s=rng.rate_pct_per_s)
+        machine = machine.model_copy(update={"incline": rng.model_copy(update={"actuator": lift})})
+    if machine is not files.machine:
         files = SessionFiles(
             machine, files.profile, files.patient, files.plan, files.machine_source
         )

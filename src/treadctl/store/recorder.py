@@ -33,6 +33,7 @@ from treadctl.control.clock import Clock
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.plan import PlannedSegment
 from treadctl.protocol.progression import Prescription
+from treadctl.safety.incline import InclineOutputs
 from treadctl.safety.types import (
     Direction,
     DriveStatus,
@@ -56,8 +57,8 @@ _SAMPLE, _EVENT, _SEGMENT, _END = 0, 1, 2, 3
 
 _INSERT_SAMPLE = (
     "INSERT INTO samples (session_id, t_s, target_kmh, setpoint_kmh, actual_kmh, direction, "
-    "incline_pct, rail_left, rail_right, heart_rate_bpm, mode) "
-    "VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)"
+    "incline_pct, incline_target_pct, rail_left, rail_right, heart_rate_bpm, mode) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -134,6 +135,9 @@ class SessionRecorder:
         self._index = 0
         self._owner: int | None = None
         self._samples_since_update = 0
+        # the powered incline as its last cycle left it (actual, target %); None: none
+        self._incline_actual: float | None = None
+        self._incline_target: float | None = None
         self._full = [0, 0, 0]  # samples, events, segment results dropped: writer behind
         # state of the writer's thread
         self._conn: sqlite3.Connection | None = None
@@ -198,6 +202,8 @@ class SessionRecorder:
                     setpoint_kmh,
                     actual,
                     out.direction.value,
+                    self._incline_actual,
+                    self._incline_target,
                     left,
                     right,
                     heart_rate_bpm,
@@ -210,6 +216,13 @@ class SessionRecorder:
                 self._put_segment(self._owner)
         except Exception as exc:  # a recorder bug must not end the session
             self._note_problem(f"recorder error: {exc!r}")
+
+    def incline_cycle(self, now: float, incline: InclineOutputs) -> None:
+        """The powered incline this cycle (the loop calls it after `cycle`): kept for the
+        next sample, so a sample's incline is at most one cycle older than its speed."""
+        del now
+        self._incline_actual = incline.actual_pct
+        self._incline_target = incline.target_pct
 
     def warnings(self) -> tuple[str, ...]:
         """The summary's warning when records were lost so far; empty when all is well."""

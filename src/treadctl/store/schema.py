@@ -164,7 +164,11 @@ _V4 = (
     END""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4))
+# Version 5: the powered incline's target beside its measured position (samples.incline_pct,
+# NULL when nothing measured it), so the report plots both under the speed.
+_V5 = ("ALTER TABLE samples ADD COLUMN incline_target_pct REAL",)
+
+MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
