@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from treadctl.api.status import incline_home_refusal
 from treadctl.safety.types import Command, CommandKind, Direction
+
+if TYPE_CHECKING:
+    from treadctl.control.loop import ControlLoop
 
 HELP = (
     "commands: reset | start | stop | pause | speed <km/h> | + | - | "
-    "dir forward|backward | turned (the walker has turned round) | status | quit | help"
+    "dir forward|backward | turned (the walker has turned round) | "
+    "home (powered incline to 0 %, belt stopped) | status | quit | help"
 )
 
 
@@ -17,6 +23,7 @@ class ConsoleAction:
     command: Command | None = None
     quit: bool = False
     status: bool = False
+    incline_home: bool = False  # the powered incline back to 0 %: see `incline_home`
     message: str = ""
 
 
@@ -51,6 +58,8 @@ def parse_line(line: str, current_target_kmh: float, step_kmh: float) -> Console
         # the walker now faces the way the session walks (or the way given)
         direction = Direction(args[0]) if args else None
         return ConsoleAction(Command(CommandKind.CONFIRM_TURN, "console", direction=direction))
+    if verb == "home" and not args:
+        return ConsoleAction(incline_home=True)
     if verb == "quit" and not args:
         return ConsoleAction(quit=True)
     if verb == "status" and not args:
@@ -58,3 +67,14 @@ def parse_line(line: str, current_target_kmh: float, step_kmh: float) -> Console
     if verb == "help":
         return ConsoleAction(message=HELP)
     return ConsoleAction(message=f"unknown command {line.strip()!r}; {HELP}")
+
+
+def incline_home(loop: ControlLoop) -> str:
+    """Ask the loop to return the powered incline to 0 %; what to print. Refused here
+    when it can never apply; otherwise the incline rules decide at the next cycle (belt
+    stopped, no incline fault) and the event log says which."""
+    why = incline_home_refusal(loop)
+    if why:
+        return f"refused: {why}"
+    loop.incline_home()
+    return "incline home asked: it runs only with the belt stopped (see the event log)"

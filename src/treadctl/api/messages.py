@@ -60,6 +60,8 @@ class Action(StrEnum):
     CONFIRM_TURN = "confirm_turn"
     CONFIRM_REMOTE = "confirm_remote"  # the local operator confirms a remote request (ref)
     REJECT_REMOTE = "reject_remote"  # ... or rejects it
+    # the powered incline back to 0 % with the belt stopped (machine file: return_to_zero)
+    INCLINE_HOME = "incline_home"
 
 
 class CommandRequest(Msg):
@@ -130,6 +132,24 @@ class Indicator(Msg):
     text: str
 
 
+MAX_INCLINE_FAULTS = 8  # distinct latched incline faults: InclineFault has six
+MAX_INCLINE_TEXT = 500  # a fault's words or the detail, as the screen shows them
+
+
+class InclineStatus(Msg):
+    """The powered incline this cycle; absent from Status when no actuator drives it."""
+
+    target_pct: float = Field(allow_inf_nan=False)  # what the segment asks
+    goal_pct: float | None = Field(default=None, allow_inf_nan=False)  # clamped; None: halted
+    actual_pct: float | None = Field(default=None, allow_inf_nan=False)  # None: no reading
+    mode: Literal["halted", "holding", "moving up", "moving down", "faulted"]
+    faults: list[Annotated[str, Field(max_length=MAX_INCLINE_TEXT)]] = Field(
+        default=[], max_length=MAX_INCLINE_FAULTS
+    )  # latched faults in the operator's words; a reset (r) clears them
+    detail: str = Field(default="", max_length=MAX_INCLINE_TEXT)
+    home_allowed: bool = False  # the machine file allows a return to 0 % (incline_home)
+
+
 class SegmentInfo(Msg):
     index: int
     label: str
@@ -196,6 +216,11 @@ class Status(Msg):
     # Seconds until the session's time limit (the controller ends the session once the
     # belt stands after it); negative once passed; None: no limit known (older servers).
     limit_remaining_s: float | None = Field(default=None, allow_inf_nan=False)
+    # The powered incline; None: no actuator (set by hand, if at all) or an older server.
+    incline: InclineStatus | None = None
+    # Whether the metronome's clicks are audible: True a sound output is playing them,
+    # False none (the visible beat only), None: not known (no metronome, older servers).
+    metronome_sound: bool | None = None
 
 
 class SessionInfo(Msg):

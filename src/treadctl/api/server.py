@@ -47,7 +47,7 @@ from treadctl.api.messages import (
     encode,
 )
 from treadctl.api.remote import RemoteDesk
-from treadctl.api.status import StatusBuilder, is_moving
+from treadctl.api.status import StatusBuilder, incline_home_refusal, is_moving
 from treadctl.control.loop import ControlLoop, LoopSnapshot
 from treadctl.safety.types import Command, CommandKind, Direction, Mode
 from treadctl.sim.world import BeltSim
@@ -67,6 +67,7 @@ ACCEPT_ERROR_PAUSE_S = 0.1  # after an accept error (out of file descriptors, sa
 CLOSE_DRAIN_S = 1.0  # at the end, for the last messages to go out
 HELLO_TIMEOUT_S = 5.0  # a connection that has not said hello by then is closed
 EVENT_BACKLOG = 200  # events a newly attached client receives
+MAX_HELD_HOMES = 16  # incline_home requests waiting for the next cycle's decision
 
 SIMPLE = {
     Action.START: CommandKind.START,
@@ -111,6 +112,8 @@ class ApiServer:
     _event_bytes: deque[bytes] = field(default_factory=lambda: deque(maxlen=EVENT_BACKLOG))
     refused_lines: int = 0  # lines refused since the start (all clients)
     _welcomes: dict[Role, bytes] = field(default_factory=dict)
+    # incline_home requests waiting for the incline rules' decision at the next cycle
+    _homes: list[tuple[Client, int]] = field(default_factory=list)
 
     async def start(self, path: Path) -> None:
         aio = self._aio = asyncio.get_running_loop()
@@ -167,6 +170,8 @@ class ApiServer:
     # -- from the control loop (must return at once) -------------------------------
 
     def on_cycle(self, snap: LoopSnapshot) -> None:
+        if self._homes:
+            self._home_replies(snap)
         out = snap.outputs
         if out is None or not out.decisions or not self.pending:
             return
@@ -177,6 +182,19 @@ class ApiServer:
                 pending.client.send(
                     Reply(id=pending.request_id, accepted=decision.accepted, text=text)
                 )
+
+    def _home_replies(self, snap: LoopSnapshot) -> None:
+        """Answer incline_home requests with the incline rules' decision (one per cycle,
+        every request since the last cycle shares it)."""
+        inc = snap.incline
+        if inc is None:
+            return
+        for what, accepted, detail in inc.decisions:
+            if what == "incline_home":
+                homes, self._homes = self._homes, []
+                for client, request_id in homes:
+                    client.send(Reply(id=request_id, accepted=accepted, text=detail))
+                return
 
     def on_event_record(self, record: dict[str, Any]) -> None:
         """Event-log sink: may run in any thread; hands the record to the event loop."""
@@ -483,6 +501,21 @@ class ApiServer:
             self._reply(client, msg.id, True, "ending the session")
         elif action in (Action.CONFIRM_REMOTE, Action.REJECT_REMOTE):
             self._confirm(client, msg)
+        elif action is Action.INCLINE_HOME:
+            self._home(client, msg.id)
+
+    def _home(self, client: Client, request_id: int) -> None:
+        """Incline to 0 %: refused here when it can never apply; otherwise the incline
+        rules decide at the next cycle (belt stopped, no fault) and the reply says so."""
+        why = incline_home_refusal(self.loop)
+        if why:
+            self._reply(client, request_id, False, why)
+            return
+        if len(self._homes) >= MAX_HELD_HOMES:
+            self._reply(client, request_id, False, "incline_home: already asked, wait")
+            return
+        self._homes.append((client, request_id))
+        self.loop.incline_home()
 
     def _profile_direction(self, wanted: Direction) -> str:
         """Why the profile forbids turning to `wanted` now ("" when it does not).

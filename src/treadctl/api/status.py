@@ -7,8 +7,12 @@ operator reads from a step away; a latched fault names what tripped.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from treadctl.api.messages import (
+    MAX_INCLINE_FAULTS,
+    MAX_INCLINE_TEXT,
+    InclineStatus,
     Indicator,
     Level,
     RemoteRequest,
@@ -22,6 +26,7 @@ from treadctl.control.loop import ControlLoop, LoopSnapshot
 from treadctl.protocol.checklist import checklist
 from treadctl.protocol.plan import Plan, PlannedSegment
 from treadctl.protocol.sequencer import Sequencer
+from treadctl.safety.incline import InclineOutputs
 from treadctl.safety.types import LATCHING, Direction, Mode, Reason, SafetyOutputs
 
 
@@ -79,6 +84,9 @@ class StatusBuilder:
         start) the status counts down; None: no countdown in the status."""
         self.machine = machine
         self.loop = loop
+        # Whether the metronome's clicks are audible (serve sets it from its bridge);
+        # None: the status says "not known".
+        self.sound: Callable[[], bool | None] | None = None
         self.plan = plan
         self.sequencer = Sequencer(plan)
         self.hr_fitted = machine.heart_rate.present
@@ -147,6 +155,24 @@ class StatusBuilder:
             turn_pending=out.turn_pending,
             operator_kmh=self.operator_kmh(snap, seg),
             limit_remaining_s=self.limit_remaining_s(snap),
+            incline=self.incline(snap.incline),
+            metronome_sound=self.sound() if self.sound is not None else None,
+        )
+
+    def incline(self, inc: InclineOutputs | None) -> InclineStatus | None:
+        """The powered incline in the status (None without an actuator); a non-finite
+        figure is shown as no figure, never sent."""
+        if inc is None:
+            return None
+        rng = self.machine.incline
+        return InclineStatus(
+            target_pct=_finite(inc.target_pct) or 0.0,
+            goal_pct=_finite(inc.goal_pct),
+            actual_pct=_finite(inc.actual_pct),
+            mode=inc.mode.value,
+            faults=[f.value[:MAX_INCLINE_TEXT] for f in inc.faults[:MAX_INCLINE_FAULTS]],
+            detail=inc.detail[:MAX_INCLINE_TEXT],
+            home_allowed=rng is not None and rng.return_to_zero,
         )
 
     def limit_remaining_s(self, snap: LoopSnapshot) -> float | None:
@@ -265,9 +291,25 @@ class StatusBuilder:
         return rows
 
 
+def incline_home_refusal(loop: ControlLoop) -> str:
+    """Why a return of the incline to 0 % can never apply on this machine ("" if it can)."""
+    rng = loop.p.machine.incline
+    if loop.incline_rules is None or rng is None:
+        return "incline_home: no powered incline on this machine (set the incline by hand)"
+    if not rng.return_to_zero:
+        return (
+            "incline_home: the machine file does not allow a return to 0 % (incline.return_to_zero)"
+        )
+    return ""
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
 def is_moving(out: SafetyOutputs) -> bool:
     """The belt may be moving or is commanded to: quitting is refused."""
     return out.mode in (Mode.RUNNING, Mode.STOPPING) or not out.at_standstill
 
 
-__all__ = ["StatusBuilder", "is_moving", "segment_info", "session_info"]
+__all__ = ["StatusBuilder", "incline_home_refusal", "is_moving", "segment_info", "session_info"]

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from treadctl.api.client import ApiError, ControllerClient
-from treadctl.api.messages import Action, Role, Status
+from treadctl.api.messages import Action, InclineStatus, Role, Status
 
 EXIT_OK = 0
 EXIT_REFUSED = 4
@@ -28,6 +28,8 @@ def status_lines(status: Status, profile: str) -> list[str]:
         f"  session: {status.session_elapsed_s:.0f} s done, "
         f"{status.session_remaining_s:.0f} s left",
     ]
+    if status.incline is not None:
+        lines.append("  " + incline_summary(status.incline))
     if status.turn_pending:
         facing = "AWAY from the console" if status.direction == "backward" else "the console"
         lines.append(f"  walker to turn round to face {facing}, then confirm the turn (t)")
@@ -39,6 +41,17 @@ def status_lines(status: Status, profile: str) -> list[str]:
         lines.append(f"  [{ind.level.value:>5}] {ind.label:<13} {ind.text}")
     lines += [f"  notice: {w}" for w in status.warnings]
     return lines
+
+
+def incline_summary(inc: InclineStatus) -> str:
+    """The powered incline in one line: target, actual, what it does, its fault."""
+    actual = "-" if inc.actual_pct is None else f"{inc.actual_pct:.1f}"
+    text = f"incline: target {inc.target_pct:.1f} %, actual {actual} %, {inc.mode}"
+    if inc.goal_pct is not None and abs(inc.goal_pct - inc.target_pct) > 1e-6:
+        text += f" (limited to {inc.goal_pct:.1f} %)"
+    if inc.faults:
+        text += " · FAULT: " + "; ".join(inc.faults) + " (reset: r)"
+    return text
 
 
 async def _status(path: Path, as_json: bool) -> int:
