@@ -23,13 +23,14 @@ from treadctl.app import (
 from treadctl.cli.common import EXIT_NOT_COMPLETED, EXIT_OK, UsageError
 from treadctl.cli.headless import run_console
 from treadctl.control.clock import FINE_SLEEP_S, Clock, MonotonicClock, VirtualClock
-from treadctl.control.loop import ConnectError
+from treadctl.control.loop import INCLINE_FAULT_SOURCE, ConnectError, ControlLoop
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.priority import raise_priority
 from treadctl.control.summary import SessionSummary
 from treadctl.launch import run_with_dashboard
 from treadctl.mqtt.bridge import MqttBridge
 from treadctl.mqtt.config import load_mqtt_config
+from treadctl.safety.types import Mode
 from treadctl.serve import Bridge, Controller
 from treadctl.sim.scenario import Scenario
 from treadctl.store.eventlog import EventLog
@@ -138,6 +139,7 @@ def simulate_verb(args: argparse.Namespace) -> int:
     session = build_sim_session(
         files, clock, events, operator, scenario, end_on_fault=True, recorder=recorder
     )
+    events.add_sink(_end_on_incline_fault(session.loop))
     error: BaseException | None = None
     try:
         summary = asyncio.run(session.loop.run())
@@ -157,6 +159,23 @@ def simulate_verb(args: argparse.Namespace) -> int:
         print(line)
     print(f"  event log: {events_path}")
     return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
+
+
+def _end_on_incline_fault(loop: ControlLoop) -> Callable[[dict[str, Any]], None]:
+    """A simulated session ends on a latched incline fault as on any latched fault, once
+    the fault's own pause has stopped the belt (without this the scripted operator's
+    starts are refused until the time limit)."""
+    faulted = False
+
+    def sink(record: dict[str, Any]) -> None:
+        nonlocal faulted
+        kind = record.get("kind")
+        if kind == "incline_fault":
+            faulted = True
+        elif faulted and kind == "transition" and record.get("new") == Mode.STOPPED.value:
+            loop.request_quit(INCLINE_FAULT_SOURCE)
+
+    return sink
 
 
 def run_verb(args: argparse.Namespace) -> int:

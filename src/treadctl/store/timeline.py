@@ -35,10 +35,18 @@ def format_event(r: dict[str, Any], total: int | None = None) -> str | None:
         )
         if "cadence_spm" in r:
             line += f"; metronome cue {r['cadence_spm']:g} steps/min"
-        if "incline_pct" in r:
-            # nothing in treadctl drives an incline yet: the operator must, and must be told
+        if "incline_pct" in r and r.get("incline_driven") is True:
+            line += f"; incline driven to {r['incline_pct']:g} %"
+        elif "incline_pct" in r:
+            # no actuator drives this machine's incline: the operator must, and must be told
             line += f"; INCLINE {r['incline_pct']:g} %: set it by hand (treadctl does not drive it)"
         return line
+    if kind == "incline_fault":
+        stops = "; the belt stops" if r.get("belt_stops") else ""
+        actual = r.get("actual_pct")
+        at = f"; position {actual:.1f} %" if isinstance(actual, int | float) else ""
+        detail = f" ({r['detail']})" if r.get("detail") else ""
+        return f"{t}  incline   FAULT {r['reason']}{detail}{at}; relays off, reset first{stops}"
     if kind == "transition":
         why = ", ".join(r["reasons"]) or "-"
         detail = f" ({r['detail']})" if r.get("detail") else ""
