@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 DPI = 150
 SPEED_SIZE_IN = (10.0, 5.2)  # 1500 x 780 pixels
+SPEED_INCLINE_SIZE_IN = (10.0, 7.0)  # with the incline under the speed: 1500 x 1050 pixels
+INCLINE_HEIGHT_SHARE = 0.5  # the incline's axes are this high against the speed's
+INCLINE_COLOUR = "#009E73"
+INCLINE_AXIS_LABEL = "incline (%)"
 PROGRESSION_SIZE_IN = (10.0, 4.2)  # 1500 x 630 pixels
 SECONDS_AXIS_UP_TO_S = 180.0  # longer sessions are drawn in minutes
 LONG_SAMPLES = 3000  # above this (5 min at 10 Hz) the belt's line is drawn thinner
@@ -49,6 +53,15 @@ class SpeedSeries:
     target_kmh: Sequence[float]
     actual_kmh: Sequence[float | None]
     backward: Sequence[bool]  # the commanded belt direction is backward
+
+
+@dataclass(frozen=True, slots=True)
+class InclineSeries:
+    """The powered incline at the speed's sample times: target and measured % (None: no
+    reading, or no target recorded)."""
+
+    target_pct: Sequence[float | None]
+    actual_pct: Sequence[float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +126,25 @@ def stop_label(stop: StopMark) -> str:
     return "\n".join([head, *lines])
 
 
-def speed_plot(series: SpeedSeries, stops: Sequence[StopMark], title: str) -> bytes:
-    """Target and measured belt speed over time, backward time shaded, every stop marked."""
+def speed_plot(
+    series: SpeedSeries,
+    stops: Sequence[StopMark],
+    title: str,
+    incline: InclineSeries | None = None,
+) -> bytes:
+    """Target and measured belt speed over time, backward time shaded, every stop marked;
+    with `incline`, the incline's target and measured % under it on the same time axis."""
     from matplotlib.lines import Line2D  # noqa: PLC0415 - see module doc
     from matplotlib.patches import Patch  # noqa: PLC0415 - see module doc
 
-    fig = _figure(SPEED_SIZE_IN)
-    ax: Axes = fig.add_subplot()
+    fig = _figure(SPEED_INCLINE_SIZE_IN if incline is not None else SPEED_SIZE_IN)
+    inc_ax: Axes | None = None
+    if incline is None:
+        ax: Axes = fig.add_subplot()
+    else:
+        grid = fig.add_gridspec(2, 1, height_ratios=(1.0, INCLINE_HEIGHT_SHARE), hspace=0.08)
+        ax = fig.add_subplot(grid[0])
+        inc_ax = fig.add_subplot(grid[1], sharex=ax)
     t = list(series.t_s)
     end_s = t[-1] if t else 0.0
     minutes = end_s > SECONDS_AXIS_UP_TO_S
@@ -163,20 +188,68 @@ def speed_plot(series: SpeedSeries, stops: Sequence[StopMark], title: str) -> by
             linespacing=1.1,
         )
 
-    ax.set_xlabel("time since session start (min)" if minutes else "time since session start (s)")
+    time_label = "time since session start (min)" if minutes else "time since session start (s)"
+    if inc_ax is None or incline is None:
+        ax.set_xlabel(time_label)
+    else:
+        _incline_axes(inc_ax, x, incline, stops, scale, time_label)
+        ax.tick_params(labelbottom=False)
     ax.set_ylabel("belt speed (km/h)")
     ax.set_title(title, fontsize=11, loc="left").set_parse_math(False)
     ax.grid(True, color="#dddddd", lw=0.6)
     handles = [
-        Line2D([], [], color=TARGET_COLOUR, ls="--", lw=1.3, label="target (km/h)"),
+        Line2D(
+            [],
+            [],
+            color=TARGET_COLOUR,
+            ls="--",
+            lw=1.3,
+            label="target (km/h)" if incline is None else "target (km/h; incline %)",
+        ),
         Line2D([], [], color=BELT_COLOUR, lw=1.6, label="belt, measured (km/h)"),
         Patch(color=BACKWARD_SHADE, alpha=0.25, label="belt direction backward"),
         Line2D([], [], color=STOP_COLOUR, ls=":", lw=1.4, marker="v", label="stop (controlled)"),
         Line2D([], [], color=FAULT_COLOUR, lw=2.2, marker="X", label="stop (latched fault)"),
     ]
-    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8.5, frameon=False)
-    fig.subplots_adjust(left=0.07, right=0.98, top=0.93, bottom=0.17)
+    if incline is None:
+        fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8.5, frameon=False)
+        fig.subplots_adjust(left=0.07, right=0.98, top=0.93, bottom=0.17)
+        return _png(fig)
+    handles.append(Line2D([], [], color=INCLINE_COLOUR, lw=1.6, label="incline, measured (%)"))
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8.5, frameon=False)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.95, bottom=0.17)
     return _png(fig)
+
+
+def _incline_axes(
+    ax: Axes,
+    x: Sequence[float],
+    incline: InclineSeries,
+    stops: Sequence[StopMark],
+    scale: float,
+    time_label: str,
+) -> None:
+    """The incline's target (dashed steps) and measured % under the speed, stops marked."""
+    nan = math.nan
+    target = [nan if v is None else v for v in incline.target_pct]
+    actual = [nan if v is None else v for v in incline.actual_pct]
+    ax.step(x, target, where="post", color=TARGET_COLOUR, ls="--", lw=1.3, zorder=3)
+    ax.plot(x, actual, color=INCLINE_COLOUR, lw=1.6 if len(x) <= LONG_SAMPLES else 0.9)
+    values = [v for v in (*target, *actual) if not math.isnan(v)]
+    low = min([0.0, *values])
+    high = max([1.0, *values])
+    ax.set_ylim(low - 0.05 * (high - low), high * 1.15)
+    for stop in stops:
+        colour = FAULT_COLOUR if stop.latched else STOP_COLOUR
+        ax.axvline(
+            stop.t_s / scale,
+            color=colour,
+            lw=2.2 if stop.latched else 1.4,
+            ls="-" if stop.latched else ":",
+        )
+    ax.set_xlabel(time_label)
+    ax.set_ylabel(INCLINE_AXIS_LABEL)
+    ax.grid(True, color="#dddddd", lw=0.6)
 
 
 def progression_plot(points: Sequence[ProgressionPoint], current_id: int, title: str) -> bytes:

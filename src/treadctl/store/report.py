@@ -452,6 +452,13 @@ class _Data:
     history: list[_History]
     rail: list[bool] = field(default_factory=list)  # a hand on a rail (unread: held)
     past: PastSession | None = None  # the session as the progression reads it
+    # the powered incline at the samples' times (target, measured %); empty: none driven
+    incline_target: list[float | None] = field(default_factory=list)
+    incline_actual: list[float | None] = field(default_factory=list)
+
+    @property
+    def had_incline(self) -> bool:
+        return any(v is not None for v in (*self.incline_actual, *self.incline_target))
 
 
 def _read(db: Path, session_id: int) -> _Data:
@@ -473,6 +480,7 @@ def _read(db: Path, session_id: int) -> _Data:
                 bool(1 if row[irl] is None else row[irl])
                 or bool(1 if row[irr] is None else row[irr])
             )
+        inc_target, inc_actual = _incline_samples(conn, session_id)
         return _Data(
             db,
             s,
@@ -485,11 +493,29 @@ def _read(db: Path, session_id: int) -> _Data:
             _history(conn, s) if s["patient_id"] is not None else [],
             rail,
             past_session(conn, s, 0.05),
+            inc_target,
+            inc_actual,
         )
     except sqlite3.Error as exc:
         raise DatabaseError(db, f"cannot read: {exc}") from exc
     finally:
         conn.close()
+
+
+def _incline_samples(
+    conn: sqlite3.Connection, session_id: int
+) -> tuple[list[float | None], list[float | None]]:
+    """The incline's target and measured % of each sample, in queries.samples' order."""
+    target: list[float | None] = []
+    actual: list[float | None] = []
+    for tgt, act in conn.execute(
+        "SELECT incline_target_pct, incline_pct FROM samples WHERE session_id = ? "
+        "ORDER BY t_s, rowid",
+        (session_id,),
+    ):
+        target.append(None if tgt is None else float(tgt))
+        actual.append(None if act is None else float(act))
+    return target, actual
 
 
 def _header(d: _Data, source: str, duration_s: float | None) -> list[str]:
@@ -642,26 +668,92 @@ def _speed_section(d: _Data, stops: list[Stop]) -> list[str]:
     if not d.t_s:
         out += ['<p class="note">No samples were recorded for this session.</p>', "</section>"]
         return out
+    incline = plots.InclineSeries(d.incline_target, d.incline_actual) if d.had_incline else None
+    what = "belt speed and incline" if incline is not None else "belt speed"
     png = plots.speed_plot(
         plots.SpeedSeries(d.t_s, d.target, d.actual, d.backward),
         [plots.StopMark(x.number, x.t_s, x.latched, x.reasons) for x in stops],
-        f"Session {int(d.session['id'])}: target and measured belt speed",
+        f"Session {int(d.session['id'])}: target and measured {what}",
+        incline,
     )
     n_fault = sum(x.latched for x in stops)
-    out += [
-        "<figure>",
-        _img(
-            "speed-plot",
-            png,
-            "Target and measured belt speed in km/h against time, backward time shaded, "
-            f"{len(stops)} stop(s) marked, {n_fault} of them latched faults",
-        ),
+    alt = (
+        "Target and measured belt speed in km/h against time, backward time shaded, "
+        f"{len(stops)} stop(s) marked, {n_fault} of them latched faults"
+    )
+    caption = (
         "<figcaption>Target (dashed) and measured belt speed (solid) from the 10 Hz samples; "
         "shaded: belt direction backward. Stops: dotted orange lines (controlled) and solid "
-        "red lines (latched faults), numbered as in the table of stops.</figcaption>",
+        "red lines (latched faults), numbered as in the table of stops."
+    )
+    if incline is not None:
+        alt += "; under it the incline's target and measured % on the same time axis"
+        caption += (
+            " Under the speed, on the same time axis: the incline the profile asks "
+            "(dashed) and the incline measured by the lift's sensor (solid green)."
+        )
+    out += [
+        "<figure>",
+        _img("speed-plot", png, alt),
+        caption + "</figcaption>",
         "</figure>",
         "</section>",
     ]
+    return out
+
+
+def _incline_section(d: _Data) -> list[str]:
+    """Each segment's incline: asked, and measured while it ran (none: no section)."""
+    if not d.had_incline:
+        return []
+    starts = [
+        (float(r["t_s"]), r["index"], float(r.get("incline_pct") or 0.0))
+        for r in d.events
+        if r.get("kind") == "segment" and isinstance(r.get("index"), int)
+    ]
+    labels = {int(g["idx"]): str(g["label"]) for g in d.segments}
+    end_s = d.t_s[-1] if d.t_s else 0.0
+    body = []
+    for k, (t0, index, asked) in enumerate(starts):
+        t1 = starts[k + 1][0] if k + 1 < len(starts) else end_s + 1.0
+        seen = [
+            a
+            for t, a in zip(d.t_s, d.incline_actual, strict=True)
+            if t0 <= t < t1 and a is not None
+        ]
+        mean = sum(seen) / len(seen) if seen else None
+        low = min(seen) if seen else None
+        high = max(seen) if seen else None
+        body.append(
+            f'<tr><td class="num">{index + 1}</td><td>{_e(labels.get(index, "-"))}</td>'
+            f"{_td(asked, f'{asked:g}')}"
+            f"{_td(mean, '-' if mean is None else f'{mean:.1f}')}"
+            f"{_td(low, '-' if low is None else f'{low:.1f}')}"
+            f"{_td(high, '-' if high is None else f'{high:.1f}')}</tr>"
+        )
+    faults = [r for r in d.events if r.get("kind") == "incline_fault"]
+    head = [
+        ("#", True),
+        ("segment", False),
+        ("asked (%)", True),
+        ("measured mean (%)", True),
+        ("measured min (%)", True),
+        ("measured max (%)", True),
+    ]
+    out = [
+        "<section>",
+        "<h2>Incline</h2>",
+        *_table("incline", "Incline per segment", head, body),
+        '<p class="note">The incline was driven by the machine\'s actuator; measured by the '
+        "lift's position sensor in the 10 Hz samples while the segment ran (including its "
+        "ramp from the previous incline).</p>",
+    ]
+    for r in faults:
+        out.append(
+            f'<p class="warning">Incline fault at {_mmss(float(r["t_s"]))}: '
+            f"{_e(r.get('reason', '-'))} {_e(r.get('detail', ''))}</p>"
+        )
+    out.append("</section>")
     return out
 
 
@@ -927,6 +1019,7 @@ def render(d: _Data) -> str:
         "<main>",
         *_speed_section(d, stops),
         *_segment_section(d.segments),
+        *_incline_section(d),
         *_direction_section(d.segments),
         *_effort_section(d),
         *_speed_changes_section(d),
