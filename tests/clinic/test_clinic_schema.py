@@ -9,7 +9,13 @@ import psycopg
 import pytest
 
 from treadctl.clinic.connect import connect, records_source, redact
-from treadctl.clinic.schema import SCHEMA_VERSION, ClinicSchemaError, current_version, migrate
+from treadctl.clinic.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ClinicSchemaError,
+    current_version,
+    migrate,
+)
 from treadctl.config.errors import ConfigError
 from treadctl.store.db import open_db
 from treadctl.store.schema import MIGRATIONS as LOCAL_MIGRATIONS
@@ -132,3 +138,17 @@ def test_records_source_picks_the_clinic_when_configured(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="treadmill_id"):
         records_source("x", clinic)
     assert redact("postgresql://u:secret@pc:5433/db") == "postgresql://u@pc:5433/db"
+
+
+def test_a_clinic_database_of_version_1_is_upgraded(clinic_url: str) -> None:
+    conn = connect(clinic_url)
+    try:
+        assert migrate(conn, MIGRATIONS[:1]) == 1
+        assert migrate(conn) == SCHEMA_VERSION
+        row = conn.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'samples' AND column_name = 'incline_target_pct'"
+        ).fetchone()
+        assert row == (1,)
+    finally:
+        conn.close()

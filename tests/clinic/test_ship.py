@@ -105,8 +105,8 @@ def test_in_batches_and_a_growing_session_arrives_complete(tmp_path: Path, clini
         conn.execute("BEGIN")
         conn.execute(
             "INSERT INTO samples (session_id, t_s, target_kmh, setpoint_kmh, actual_kmh, "
-            "direction, mode) SELECT session_id, t_s + 1000, target_kmh, setpoint_kmh, "
-            "actual_kmh, direction, mode FROM samples"
+            "direction, mode, incline_pct, incline_target_pct) SELECT session_id, t_s + 1000, "
+            "target_kmh, setpoint_kmh, actual_kmh, direction, mode, 2.5, 3.0 FROM samples"
         )
         conn.execute("UPDATE sessions SET rpe = 13, rpe_scale = 'borg'")
         conn.execute("COMMIT")
@@ -117,11 +117,10 @@ def test_in_batches_and_a_growing_session_arrives_complete(tmp_path: Path, clini
     assert report.samples == local_counts(db)["samples"] // 2
     assert clinic_counts(clinic_url) == local_counts(db)
     assert clinic_rows(clinic_url, "SELECT rpe FROM sessions") == [(13.0,)]
-    # the samples are the file's, value for value
-    mine = local_rows(db, "SELECT t_s, actual_kmh, direction, mode FROM samples ORDER BY rowid")
-    theirs = clinic_rows(
-        clinic_url, "SELECT t_s, actual_kmh, direction, mode FROM samples ORDER BY seq"
-    )
+    # the samples are the file's, value for value (samples are only ever appended)
+    columns = "t_s, actual_kmh, direction, mode, incline_pct, incline_target_pct"
+    mine = local_rows(db, f"SELECT {columns} FROM samples ORDER BY rowid")
+    theirs = clinic_rows(clinic_url, f"SELECT {columns} FROM samples ORDER BY seq")
     assert theirs == mine
 
 

@@ -108,7 +108,10 @@ _V1 = (
     )""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = ((1, _V1),)
+# Version 2: the incline's target at each sample (the treadmill file's schema 5).
+_V2 = ("ALTER TABLE samples ADD COLUMN incline_target_pct DOUBLE PRECISION",)
+
+MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

@@ -51,7 +51,7 @@ _SESSION_COLUMNS = (
 )  # fmt: skip
 _SAMPLE_COLUMNS = (
     "t_s", "target_kmh", "setpoint_kmh", "actual_kmh", "direction", "incline_pct",
-    "rail_left", "rail_right", "heart_rate_bpm", "mode",
+    "rail_left", "rail_right", "heart_rate_bpm", "mode", "incline_target_pct",
 )  # fmt: skip
 _SEGMENT_COLUMNS = (
     "idx", "label", "kind", "target_kmh", "planned_s", "moving_s", "distance_m", "completed",
