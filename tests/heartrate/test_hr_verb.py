@@ -7,7 +7,7 @@ import asyncio
 import json
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 
@@ -32,6 +32,18 @@ async def served() -> AsyncIterator[tuple[VirtualRadio, str]]:
         yield radio, f"tcp-client:127.0.0.1:{port}"
     finally:
         await transport.close()
+
+
+async def bounded(aw: Awaitable[None], what: str) -> None:
+    """Await with a limit; past it, print every task's stack (a hang says where it is)."""
+    try:
+        async with asyncio.timeout(WAIT_S):
+            await aw
+    except TimeoutError:
+        for task in asyncio.all_tasks():
+            print(task, file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        raise AssertionError(f"not within {WAIT_S:g} s: {what}") from None
 
 
 async def run_verb(*args: str) -> tuple[int, str, str]:
@@ -88,7 +100,7 @@ async def test_ble_source_through_a_transport_link(served: tuple[VirtualRadio, s
     """The production link code (TransportLink, bumble's transport, HCI over a socket)."""
     radio, spec = served
     strap = EmulatedStrap(radio, "C1:00:00:00:00:0A", "Polar H10 A")
-    await strap.start()
+    await bounded(strap.start(), "the strap starts")
     cfg = BleSourceConfig(
         kind="ble", transport=spec, name="Polar H10 A", scan_timeout_s=5.0,
         reconnect=BackoffConfig(initial_s=0.05, max_s=0.5),
@@ -102,5 +114,5 @@ async def test_ble_source_through_a_transport_link(served: tuple[VirtualRadio, s
                 await strap.send(77)
                 await asyncio.sleep(0.05)
     finally:
-        await src.stop()
-        await strap.stop()
+        await bounded(src.stop(), "the source stops")
+        await bounded(strap.stop(), "the strap stops")
