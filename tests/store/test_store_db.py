@@ -19,7 +19,15 @@ from treadctl.store.db import DatabaseError, open_db, upsert_patient
 from treadctl.store.schema import MIGRATIONS, SCHEMA_VERSION, SchemaError, migrate
 from treadctl.store.timeutil import utc_iso
 
-TABLES = {"schema_version", "patients", "sessions", "segment_results", "samples", "events"}
+TABLES = {
+    "schema_version",
+    "patients",
+    "sessions",
+    "segment_results",
+    "samples",
+    "events",
+    "outbox",  # schema 4: what the clinic shipper has still to send
+}
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:
