@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -112,13 +112,41 @@ class ShipReport:
 
 
 @dataclass(frozen=True)
-class _Batch:
+class Batch:
+    """One session's rows past the marks, as read from one snapshot of the file.
+
+    `session` holds uuid, id, version and every shipped session column (patient_json
+    already without its free text); samples are (seq, *columns), events (seq, t_s, wall,
+    kind, record), segments the segment-result columns. This is what crosses the wire
+    (treadctl.clinic.wire) when shipping over MQTT.
+    """
+
     session: dict[str, Any]
     patient: dict[str, Any] | None
     segments: list[tuple[Any, ...]]
     samples: list[tuple[Any, ...]]
     events: list[tuple[Any, ...]]
     complete: bool  # nothing past this batch was in the snapshot
+
+
+class BatchRefusedError(Exception):
+    """The records refused this batch (a bad value): its session stays pending, the
+    others still go."""
+
+
+class Sink(Protocol):
+    """Where batches go: PostgreSQL directly, or the clinic's broker and an ingester.
+
+    `write` returns only once the batch is committed in the records; it raises
+    ClinicUnreachableError when that cannot be known (retried later: nothing is marked),
+    BatchRefusedError when the records refused it."""
+
+    @property
+    def where(self) -> str: ...
+
+    def write(self, batch: Batch) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def _shippable_patient_json(text: str | None) -> str | None:
@@ -144,30 +172,27 @@ class Shipper:
         treadmill_id: str,
         *,
         batch_rows: int = BATCH_ROWS,
+        sink: Sink | None = None,
     ) -> None:
+        """`url` is the records' postgresql:// URL (ignored when a `sink` is given, e.g.
+        treadctl.clinic.mqtt_ship.MqttSink)."""
         if batch_rows < 1:
             raise ValueError("batch_rows must be at least 1")
         self.local_db = local_db
-        self.url = url
         self.treadmill_id = treadmill_id
         self.batch_rows = batch_rows
+        self.sink: Sink = sink if sink is not None else PgSink(url, treadmill_id)
         self._local: sqlite3.Connection | None = None
-        self._clinic: Conn | None = None
 
     @property
     def where(self) -> str:
-        return redact(self.url)
+        return self.sink.where
 
     def close(self) -> None:
         if self._local is not None:
             self._local.close()
             self._local = None
-        self._close_clinic()
-
-    def _close_clinic(self) -> None:
-        if self._clinic is not None:
-            self._clinic.close()
-            self._clinic = None
+        self.sink.close()
 
     def _local_conn(self) -> sqlite3.Connection | None:
         """The treadmill's file (None while it does not exist: nothing recorded yet)."""
@@ -176,17 +201,6 @@ class Shipper:
                 return None
             self._local = open_db(self.local_db, create=False)
         return self._local
-
-    def _clinic_conn(self) -> Conn:
-        if self._clinic is None or self._clinic.closed:
-            conn = connect(self.url)
-            try:
-                migrate(conn)
-            except BaseException:
-                conn.close()
-                raise
-            self._clinic = conn
-        return self._clinic
 
     def pending(self) -> list[int]:
         """Local ids of the sessions the next pass ships."""
@@ -208,34 +222,26 @@ class Shipper:
             pending = self.pending()
         except sqlite3.Error as exc:
             raise DatabaseError(self.local_db, f"cannot read the outbox: {exc}") from exc
-        if not pending:
-            return report
-        clinic = self._clinic_conn()
         for session_id in pending:
             try:
-                self._ship_session(local, clinic, session_id, report)
-            except (psycopg.IntegrityError, psycopg.DataError) as exc:
+                self._ship_session(local, session_id, report)
+            except BatchRefusedError as exc:
                 # this session is refused (a bad value); the others still go
-                report.failed[session_id] = str(exc).strip().splitlines()[0]
-            except psycopg.Error as exc:
-                self._close_clinic()
-                raise ClinicUnreachableError(self.where, f"shipping failed: {exc}") from exc
+                report.failed[session_id] = str(exc)
             except sqlite3.Error as exc:
                 raise DatabaseError(self.local_db, f"cannot read session: {exc}") from exc
         return report
 
-    def _ship_session(
-        self, local: sqlite3.Connection, clinic: Conn, session_id: int, report: ShipReport
-    ) -> None:
+    def _ship_session(self, local: sqlite3.Connection, session_id: int, report: ShipReport) -> None:
         counted = False
         while True:
-            batch = self._read(local, session_id)
-            if batch is None:
+            read = self._read(local, session_id)
+            if read is None:
                 return  # deleted meanwhile
-            self._write(clinic, batch)
-            s = batch.session
-            samples_mark = batch.samples[-1][1] if batch.samples else s["samples_rowid"]
-            events_mark = batch.events[-1][1] if batch.events else s["events_id"]
+            batch, marks = read
+            self.sink.write(batch)
+            samples_mark = batch.samples[-1][0] if batch.samples else marks[0]
+            events_mark = batch.events[-1][0] if batch.events else marks[1]
             local.execute(
                 "UPDATE outbox SET samples_rowid = max(samples_rowid, ?), "
                 "events_id = max(events_id, ?), shipped = ?, shipped_version = "
@@ -245,7 +251,7 @@ class Shipper:
                     events_mark,
                     utc_iso(time.time()),
                     batch.complete,
-                    s["version"],
+                    batch.session["version"],
                     session_id,
                 ),
             )
@@ -257,7 +263,9 @@ class Shipper:
             if batch.complete:
                 return
 
-    def _read(self, local: sqlite3.Connection, session_id: int) -> _Batch | None:
+    def _read(
+        self, local: sqlite3.Connection, session_id: int
+    ) -> tuple[Batch, tuple[int, int]] | None:
         """One batch of the session from one snapshot of the file."""
         local.execute("BEGIN")
         try:
@@ -297,58 +305,110 @@ class Shipper:
         finally:
             local.execute("COMMIT")
         complete = len(samples) < self.batch_rows and len(events) < self.batch_rows
-        return _Batch(
-            session,
+        shipped = {
+            "uuid": session["uuid"],
+            "id": session["id"],
+            "version": session["version"],
+            **{c: session[c] for c in _SESSION_COLUMNS},
+            "patient_json": _shippable_patient_json(session["patient_json"]),
+        }
+        batch = Batch(
+            shipped,
             patient,
-            segments,
-            [(0, *r) for r in samples],
-            [(0, *r) for r in events],
+            [tuple(r) for r in segments],
+            [tuple(r) for r in samples],
+            [tuple(r) for r in events],
             complete,
         )
+        return batch, (int(session["samples_rowid"]), int(session["events_id"]))
 
-    def _write(self, clinic: Conn, batch: _Batch) -> None:
-        """The batch in one transaction, every row keyed: a second copy changes nothing."""
-        s = batch.session
-        with clinic.transaction():
-            clinic.execute(
-                "INSERT INTO treadmills (id) VALUES (%s) "
-                "ON CONFLICT (id) DO UPDATE SET last_seen = now()",
-                (self.treadmill_id,),
-            )
-            patient_id = None
-            if batch.patient is not None:
-                p = batch.patient
-                clinic.execute(_UPSERT_PATIENT, tuple(p[c] for c in _PATIENT_COLUMNS))
-                got = clinic.execute(
-                    "SELECT id FROM patients WHERE pseudonym = %s", (p["pseudonym"],)
-                ).fetchone()
-                patient_id = got[0] if got else None
-            values = {**s, "patient_json": _shippable_patient_json(s["patient_json"])}
-            cur = clinic.execute(
-                _UPSERT_SESSION,
-                (
-                    self.treadmill_id,
-                    s["uuid"],
-                    s["id"],
-                    s["version"],
-                    patient_id,
-                    *(values[c] for c in _SESSION_COLUMNS),
-                ),
-            )
-            newer = cur.rowcount == 1
+
+class PgSink:
+    """Batches straight into PostgreSQL (the clinic's records' URL)."""
+
+    def __init__(self, url: str, treadmill_id: str) -> None:
+        self.url = url
+        self.treadmill_id = treadmill_id
+        self._clinic: Conn | None = None
+
+    @property
+    def where(self) -> str:
+        return redact(self.url)
+
+    def close(self) -> None:
+        if self._clinic is not None:
+            self._clinic.close()
+            self._clinic = None
+
+    def _conn(self) -> Conn:
+        if self._clinic is None or self._clinic.closed:
+            conn = connect(self.url)
+            try:
+                migrate(conn)
+            except psycopg.Error as exc:
+                conn.close()
+                raise ClinicUnreachableError(self.where, f"cannot migrate: {exc}") from exc
+            except BaseException:
+                conn.close()
+                raise
+            self._clinic = conn
+        return self._clinic
+
+    def write(self, batch: Batch) -> None:
+        clinic = self._conn()
+        try:
+            write_batch(clinic, self.treadmill_id, batch)
+        except (psycopg.IntegrityError, psycopg.DataError) as exc:
+            raise BatchRefusedError(str(exc).strip().splitlines()[0]) from exc
+        except psycopg.Error as exc:
+            self.close()
+            raise ClinicUnreachableError(self.where, f"shipping failed: {exc}") from exc
+
+
+def write_batch(clinic: Conn, treadmill_id: str, batch: Batch) -> None:
+    """The batch in one transaction, every row keyed: a second copy changes nothing.
+
+    `treadmill_id` is the sender's (the shipper's own, or the ingester's topic's)."""
+    s = batch.session
+    with clinic.transaction():
+        clinic.execute(
+            "INSERT INTO treadmills (id) VALUES (%s) "
+            "ON CONFLICT (id) DO UPDATE SET last_seen = now()",
+            (treadmill_id,),
+        )
+        patient_id = None
+        if batch.patient is not None:
+            p = batch.patient
+            clinic.execute(_UPSERT_PATIENT, tuple(p[c] for c in _PATIENT_COLUMNS))
             got = clinic.execute(
-                "SELECT id FROM sessions WHERE treadmill_id = %s AND local_uuid = %s",
-                (self.treadmill_id, s["uuid"]),
+                "SELECT id FROM patients WHERE pseudonym = %s", (p["pseudonym"],)
             ).fetchone()
-            assert got is not None
-            gid = got[0]
-            with clinic.cursor() as c:
-                if newer:
-                    c.executemany(_UPSERT_SEGMENT, [(gid, *g) for g in batch.segments])
-                if batch.samples:
-                    c.executemany(_INSERT_SAMPLE, [(gid, *r[1:]) for r in batch.samples])
-                if batch.events:
-                    c.executemany(_INSERT_EVENT, [(gid, *r[1:]) for r in batch.events])
+            patient_id = got[0] if got else None
+        cur = clinic.execute(
+            _UPSERT_SESSION,
+            (
+                treadmill_id,
+                s["uuid"],
+                s["id"],
+                s["version"],
+                patient_id,
+                *(s[c] for c in _SESSION_COLUMNS),
+            ),
+        )
+        newer = cur.rowcount == 1
+        got = clinic.execute(
+            "SELECT id FROM sessions WHERE treadmill_id = %s AND local_uuid = %s",
+            (treadmill_id, s["uuid"]),
+        ).fetchone()
+        assert got is not None
+        gid = got[0]
+        with clinic.cursor() as c:
+            if newer:
+                c.executemany(_UPSERT_SEGMENT, [(gid, *g) for g in batch.segments])
+            if batch.samples:
+                c.executemany(_INSERT_SAMPLE, [(gid, *r) for r in batch.samples])
+            if batch.events:
+                c.executemany(_INSERT_EVENT, [(gid, *r) for r in batch.events])
 
 
 class ShipperThread:
