@@ -27,6 +27,7 @@ from treadctl.control.setpoint import Ramp, Setpoint, step_setpoint
 from treadctl.control.stats import CycleStats
 from treadctl.control.summary import SessionSummary, SessionTotals
 from treadctl.drives.base import Drive, DriveCommand, DriveError
+from treadctl.heartrate.base import BackgroundHeartRate
 from treadctl.incline.base import InclineActuator, InclineCommand, InclineError
 from treadctl.inputs.base import HeartRateSource, InputError, SafetyInputSource
 from treadctl.protocol.plan import Plan, PlannedSegment
@@ -146,6 +147,9 @@ class InclineRecorder(Protocol):
 
 
 INCLINE_FAULT_SOURCE = "incline fault"
+# A background heart-rate source (radio, broker) is given this long to stop at close();
+# each of its own steps is bounded already, this bounds the sum.
+HR_STOP_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -261,7 +265,13 @@ class ControlLoop:
         return self.ramps[belt]
 
     async def close(self) -> None:
-        """Close the drive's and the inputs' links (after the final safe write)."""
+        """Close the drive's and the inputs' links (after the final safe write), and stop
+        a background heart-rate source (bounded: a stuck radio never holds the close)."""
+        hr = self.p.heart_rate
+        if isinstance(hr, BackgroundHeartRate):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(HR_STOP_TIMEOUT_S):
+                    await hr.stop()
         with contextlib.suppress(DriveError, InputError, OSError):
             await self.p.drive.close()
         with contextlib.suppress(InputError, OSError):
@@ -364,6 +374,8 @@ class ControlLoop:
         if record is not None:
             record.start(self.t0, clock.wall_time())
         await self.connect()
+        if isinstance(p.heart_rate, BackgroundHeartRate):
+            p.heart_rate.start()  # its own task: returns at once (a no-op if already started)
         self._log(
             self.t0,
             "session_start",
@@ -393,6 +405,12 @@ class ControlLoop:
         io_ok_at = drive_ok_at = first_cycle
         hr_ok_at: float | None = None
         hr_bpm: float | None = None
+        hr_age_s: float | None = None
+        # A background source knows its sample's own age (time.monotonic); "now minus the
+        # cycle that last saw a value" would hide up to its staleness limit. Real clock only.
+        hr_aged = p.heart_rate if isinstance(p.heart_rate, BackgroundHeartRate) else None
+        if clock.is_virtual:
+            hr_aged = None
         write_ok = True
         io_health = ReadHealth(self._log, p.inputs.name)
         drive_health = ReadHealth(self._log, p.drive.name)
@@ -449,6 +467,10 @@ class ControlLoop:
                     hr_bpm = await p.heart_rate.read_bpm()
                     if hr_bpm is not None:
                         hr_ok_at = now
+                    if hr_aged is not None:
+                        hr_age_s = hr_aged.age_s() if hr_bpm is not None else None
+                    else:
+                        hr_age_s = None if hr_ok_at is None else now - hr_ok_at
                 inc_pct: float | None = None
                 if incline is not None:
                     try:
@@ -489,7 +511,7 @@ class ControlLoop:
                         commanded_kmh=sp.speed_kmh,
                         segment=policy,
                         heart_rate_bpm=hr_bpm,
-                        heart_rate_age_s=None if hr_ok_at is None else now - hr_ok_at,
+                        heart_rate_age_s=hr_age_s,
                         commands=tuple(commands),
                         operator_age_s=operator_age,
                     ),
@@ -597,7 +619,7 @@ class ControlLoop:
                     now - io_ok_at,
                     now - drive_ok_at,
                     hr_bpm,
-                    None if hr_ok_at is None else now - hr_ok_at,
+                    hr_age_s,
                     operator_age,
                     seq_state,
                     il_state,
