@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import sys
 from collections.abc import Callable, Coroutine
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from treadctl.api.server import ApiServer
 from treadctl.app import (
     SessionFiles,
     apply_prescription,
@@ -22,6 +24,7 @@ from treadctl.app import (
 )
 from treadctl.cli.common import EXIT_NOT_COMPLETED, EXIT_OK, UsageError
 from treadctl.cli.headless import run_console
+from treadctl.cli.metronome import HeadlessMetronome, metronome_for, sound_known
 from treadctl.control.clock import FINE_SLEEP_S, Clock, MonotonicClock, VirtualClock
 from treadctl.control.loop import INCLINE_FAULT_SOURCE, ConnectError, ControlLoop
 from treadctl.control.operator import ScriptedOperator
@@ -196,9 +199,17 @@ def run_verb(args: argparse.Namespace) -> int:
         async def main() -> SessionSummary:
             # built inside the event loop: pymodbus clients need a running loop
             session = build_session(files, clock, events, operator, scenario, recorder=recorder)
+            metronome = (
+                HeadlessMetronome(files, session) if files.machine.metronome.enabled else None
+            )
+            if metronome is not None:
+                metronome.start()
             try:
                 return await run_console(session.loop)
             finally:
+                if metronome is not None:
+                    with contextlib.suppress(Exception):  # the cue never holds up the end
+                        await metronome.stop()
                 await session.loop.close()
 
         return main()
@@ -214,8 +225,11 @@ def serve_verb(args: argparse.Namespace) -> int:
         bridges.append(MqttBridge(load_mqtt_config(args.mqtt)))
     files = _with_progress(args, files, "run", args.db)
     scenario = _scenario(args.scenario)
+    metronome = metronome_for(files)
+    bridges.append(metronome)
 
-    def ready(_api: object) -> None:
+    def ready(api: ApiServer) -> None:
+        api.builder.sound = lambda: sound_known(metronome)
         print(f"controller: listening on {args.socket}", flush=True)
 
     def controller(

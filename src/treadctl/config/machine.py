@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from treadctl.config.errors import FieldError
+from treadctl.metronome.config import MetronomeConfig
 from treadctl.units import mps2_to_kmh_per_s
 
 
@@ -318,6 +319,7 @@ class MachineConfig(Strict):
     watchdog: Watchdog = Watchdog()
     heart_rate: HeartRateConfig = HeartRateConfig()
     incline: InclineRange | None = None  # optional: None = no powered incline
+    metronome: MetronomeConfig = MetronomeConfig()  # the cadence cue's sound (off by default)
     speed_step_kmh: float = Field(gt=0, le=1.0, default=0.1)
     operator: OperatorConfig = OperatorConfig()
     remote_commands: RemoteCommands = RemoteCommands()
