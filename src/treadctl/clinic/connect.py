@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,6 +26,7 @@ from pydantic import Field
 from treadctl.config.errors import ConfigError
 from treadctl.config.loader import load_model
 from treadctl.config.machine import Strict
+from treadctl.mqtt.config import BrokerConfig
 from treadctl.store.db import DatabaseError
 
 CONNECT_TIMEOUT_S = 10  # libpq's connect_timeout is whole seconds
@@ -58,12 +60,25 @@ def default_treadmill_id() -> str:
 
 
 class RecordsSection(Strict):
-    url: str = Field(min_length=1, max_length=1000)
+    url: str | None = Field(default=None, min_length=1, max_length=1000)
     treadmill_id: str = Field(default_factory=default_treadmill_id, pattern=ID_PATTERN)
+    site: str = Field(default="clinic", pattern=ID_PATTERN)  # the MQTT topics' site level
 
 
 class ClinicFile(Strict):
+    """[records], and [broker] (as mqtt.toml's) to ship over the clinic's MQTT broker:
+    a treadmill's file may have only [broker]; the ingester's has both."""
+
     records: RecordsSection
+    broker: BrokerConfig | None = None
+
+
+@dataclass(frozen=True)
+class ClinicSetup:
+    url: str | None
+    treadmill_id: str
+    site: str
+    broker: BrokerConfig | None
 
 
 def is_clinic_url(text: str | Path) -> bool:
@@ -82,12 +97,44 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=user + host))
 
 
-def load_clinic_file(path: Path) -> RecordsSection:
-    """The [records] section of a clinic file (ConfigError names the file and field)."""
-    section = load_model(path, ClinicFile).records
-    if not is_clinic_url(section.url):
+def load_clinic_setup(path: Path) -> ClinicSetup:
+    """A clinic file: records URL and/or broker (relative password_file and TLS paths are
+    from the file's folder). ConfigError names the file and field."""
+    loaded = load_model(path, ClinicFile)
+    section = loaded.records
+    if section.url is not None and not is_clinic_url(section.url):
         raise ConfigError.single(path, "records.url", "must be a postgresql:// URL")
-    return section
+    if section.url is None and loaded.broker is None:
+        raise ConfigError.single(path, "records.url", "give the records' URL or a [broker]")
+    broker = loaded.broker
+    if broker is not None:
+        base = path.parent
+        tls = broker.tls
+        if tls is not None:
+            tls = tls.model_copy(
+                update={
+                    k: _resolve(base, getattr(tls, k)) for k in ("ca_file", "cert_file", "key_file")
+                }
+            )
+        broker = broker.model_copy(
+            update={"password_file": _resolve(base, broker.password_file), "tls": tls}
+        )
+    return ClinicSetup(section.url, section.treadmill_id, section.site, broker)
+
+
+def _resolve(base: Path, value: str | None) -> str | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def load_clinic_file(path: Path) -> ClinicSetup:
+    """The clinic file where the records' URL is required (migrate, export, progress)."""
+    setup = load_clinic_setup(path)
+    if setup.url is None:
+        raise ConfigError.single(path, "records.url", "must be a postgresql:// URL")
+    return setup
 
 
 def connect(url: str, *, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> Conn:
@@ -121,7 +168,9 @@ def records_source(db: Path | str, clinic_file: Path | None = None) -> Path | st
     switch to the clinic's records (history.read_history / load_progress take either).
     """
     if clinic_file is not None:
-        return load_clinic_file(clinic_file).url
+        url = load_clinic_file(clinic_file).url
+        assert url is not None
+        return url
     if isinstance(db, str) and not is_clinic_url(db):
         return Path(db)
     return db

@@ -3,6 +3,7 @@
     records migrate   create or upgrade the clinic's schema
     records ship      copy this treadmill's file into the clinic's records (once, or --follow)
     records export    sessions as a FHIR Bundle of Observations (from a file or the records)
+    records serve     the ingester: the clinic's broker into the records (MQTT shipping)
 
 The clinic's records are named by a clinic file (--clinic, TOML: [records] url and
 treadmill_id; docs/records.md) or a URL (--url postgresql://...).
@@ -25,11 +26,21 @@ from treadctl.clinic.connect import (
     default_treadmill_id,
     is_clinic_url,
     load_clinic_file,
+    load_clinic_setup,
     redact,
 )
 from treadctl.clinic.export import clinic_bundle, local_bundle
+from treadctl.clinic.mqtt_ship import MqttSink
 from treadctl.clinic.schema import ClinicSchemaError, migrate
-from treadctl.clinic.ship import PERIOD_S, RETRY_MAX_S, Shipper, ShipReport, run_shipper
+from treadctl.clinic.ship import (
+    BATCH_ROWS,
+    PERIOD_S,
+    RETRY_MAX_S,
+    Shipper,
+    ShipReport,
+    run_shipper,
+)
+from treadctl.clinic.wire import MQTT_BATCH_ROWS
 from treadctl.config.errors import ConfigError
 from treadctl.store.db import DEFAULT_DB, DatabaseError
 
@@ -42,6 +53,8 @@ examples:
   treadctl records migrate --clinic clinic.toml
   treadctl records ship --clinic clinic.toml --follow      (as a service, next to serve)
   treadctl records ship --url postgresql://tm3@clinic-pc/treadctl --treadmill tm3
+  treadctl records ship --clinic tm3-mqtt.toml --follow   (a [broker] and no url: over MQTT)
+  treadctl records serve --clinic ingester.toml           (the clinic PC: [records] url + [broker])
   treadctl records export --patient P017 --clinic clinic.toml --out p017.fhir.json
   treadctl records export --session 12 --db runs/treadctl.sqlite
 
@@ -88,6 +101,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help=f"keep shipping (a pass every {PERIOD_S:g} s, back-off up to {RETRY_MAX_S:g} s "
         "when the records cannot be reached) until SIGTERM or Ctrl-C",
     )
+    srv = rsub.add_parser(
+        "serve", help="the ingester: batches from the clinic's broker into the records"
+    )
+    srv.add_argument("--clinic", type=Path, required=True, help="[records] url and [broker]")
     exp = rsub.add_parser("export", help="sessions as a FHIR Bundle (JSON)")
     _where(exp)
     exp.add_argument("--db", type=Path, default=DEFAULT_DB, help="a treadmill's file")
@@ -149,11 +166,25 @@ def _run(args: argparse.Namespace) -> int:
             conn.close()
         print(f"clinic records {redact(url)}: schema version {version}")
         return EXIT_OK
+    if verb == "serve":
+        return _serve(args.clinic)
     if verb == "ship":
-        url, file_id = _records(args, required=True)
-        assert url is not None
-        treadmill = args.treadmill or file_id or default_treadmill_id()
-        shipper = Shipper(args.db, url, treadmill)
+        sink = None
+        if args.clinic is not None and args.url is None:
+            setup = load_clinic_setup(args.clinic)
+            treadmill = args.treadmill or setup.treadmill_id
+            if setup.url is None:
+                assert setup.broker is not None
+                sink = MqttSink(setup.broker, setup.site, treadmill)
+            url = setup.url or ""
+        else:
+            url_given, file_id = _records(args, required=True)
+            assert url_given is not None
+            url = url_given
+            treadmill = args.treadmill or file_id or default_treadmill_id()
+        shipper = Shipper(
+            args.db, url, treadmill, sink=sink, batch_rows=MQTT_BATCH_ROWS if sink else BATCH_ROWS
+        )
         try:
             if not args.follow:
                 report = shipper.ship_once()
@@ -178,6 +209,37 @@ def _run(args: argparse.Namespace) -> int:
             args.out.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise DatabaseError(args.out, f"cannot write: {exc}") from exc
+    return EXIT_OK
+
+
+def _serve(clinic: Path) -> int:
+    """The ingester until SIGTERM/SIGINT."""
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    from treadctl.clinic.ingest import Ingester  # noqa: PLC0415
+
+    setup = load_clinic_setup(clinic)
+    if setup.url is None or setup.broker is None:
+        raise ConfigError.single(clinic, "records.url", "serve needs [records] url and [broker]")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    broker, url = setup.broker, setup.url
+    ingester = Ingester(broker, url)
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for s in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(s, stop.set)
+        print(
+            f"ingesting {broker.host}:{broker.port} into {redact(url)}",
+            flush=True,
+        )
+        await ingester.run(stop)
+
+    asyncio.run(_main())
+    st = ingester.stats
+    print(f"ingested {st.batches} batches ({st.samples} samples), refused {st.refused}")
     return EXIT_OK
 
 
