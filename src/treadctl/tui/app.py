@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,6 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
+from textual.timer import Timer
 
 from treadctl.api.client import ServerMsg
 from treadctl.api.messages import (
@@ -35,6 +37,7 @@ from treadctl.api.messages import (
     Status,
     Welcome,
 )
+from treadctl.metronome.beat import BeatFollower, wanted_cadence
 from treadctl.tui import commands, paint, terminal
 from treadctl.tui.chart import SpeedChart
 from treadctl.tui.dialogs import StartConfirm
@@ -44,6 +47,7 @@ from treadctl.tui.widgets import DirectionBadge, EventLog, Interlock, KeyBar, Li
 LOG_LINES = 1000
 STOP_ENDS_SESSION = "a stop ends the session (p pauses)"
 LARGE_MIN = (120, 34)  # columns, rows: at least this much room gets the large layout
+BEAT_FRAME_S = 0.04  # the visible beat is repainted this often (a flash lasts 0.12 s)
 
 
 class DashboardApp(App[int]):
@@ -63,6 +67,7 @@ class DashboardApp(App[int]):
         Binding("q", "quit", "quit"),
         Binding("c", "remote(True)", "confirm remote"),
         Binding("x", "remote(False)", "reject remote"),
+        Binding("h", "incline_home", "incline home"),
         Binding("e", "sim_estop", "sim e-stop"),
         Binding("k", "sim_key", "sim key"),
     ]
@@ -75,8 +80,16 @@ class DashboardApp(App[int]):
         socket: Path | None = None,
         feed: Iterable[ServerMsg] = (),
         controller: ControllerExit | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """`clock`: local seconds, for the beat between two statuses (tests step it);
+        None: the monotonic clock with a controller, and no time between statuses for a
+        fed screen (its picture does not depend on when it is taken)."""
         super().__init__()
+        self.clock = clock or (time.monotonic if socket is not None else None)
+        self.follower = BeatFollower()  # the visible beat, on the clicks' grid
+        self.status_at = 0.0  # self.clock() when the last status arrived
+        self.beat_timer: Timer | None = None
         self.socket = socket
         self.controller = controller  # the controller process `treadctl run` started
         self.controller_code: int | None = None  # its exit code, once it has exited
@@ -112,6 +125,7 @@ class DashboardApp(App[int]):
                 with Vertical(id="dirbox"):
                     yield DirectionBadge(id="direction")
                     yield Line(id="cues")
+            yield Line(id="pace")
             yield Line(id="notice")
             yield Line(id="remote")
             yield Line(id="warnings")
@@ -134,6 +148,8 @@ class DashboardApp(App[int]):
         for msg in self._feed:
             self.apply(msg)
         self._feed.clear()
+        # painted only while a beat runs (paused otherwise: nothing to repaint)
+        self.beat_timer = self.set_interval(BEAT_FRAME_S, self.show_beat, name="beat", pause=True)
         if self.link is not None:
             self.run_worker(self.link.run(), name="link", group="link", exit_on_error=False)
             self.set_interval(0.5, self._check_stale, name="stale")
@@ -166,6 +182,8 @@ class DashboardApp(App[int]):
             paint.show_session(self)
         elif isinstance(msg, Status):
             self.status = msg
+            self.status_at = self.clock() if self.clock is not None else 0.0
+            self._follow_beat(msg)
             self.query_one(SpeedChart).add(msg.t_s, msg.target_kmh, msg.actual_kmh)
             paint.show_status(self)
         elif isinstance(msg, Event):
@@ -182,6 +200,32 @@ class DashboardApp(App[int]):
             self.refused("controller", msg.text)
         elif isinstance(msg, Reply):
             self.answered(f"request {msg.id}", msg)
+
+    def _follow_beat(self, status: Status) -> None:
+        try:
+            self.follower.update(wanted_cadence(status), status.t_s)
+        except ValueError:  # a cadence outside the metronome's range: no beat, not a crash
+            with contextlib.suppress(ValueError):
+                self.follower.update(None, status.t_s)
+        if self.follower.cadence_spm is not None and self.beat_timer is not None:
+            self.beat_timer.resume()
+
+    def beat_time(self) -> float | None:
+        """Session time now, for the beat: the last status's plus the local time since it
+        arrived; None once the statuses are stale (a beat for a silent controller lies)."""
+        st = self.status
+        if st is None or self.link_state in ("lost", "exited"):
+            return None
+        since = self.clock() - self.status_at if self.clock is not None else 0.0
+        return st.t_s + since if 0 <= since <= paint.BEAT_HOLD_S else None
+
+    def show_beat(self) -> None:
+        with contextlib.suppress(NoMatches):  # a tick while the app shuts down
+            paint.show_pace(self)
+        t = self.beat_time()
+        idle = self.follower.cadence_spm is None and (t is None or not self.follower.showing(t))
+        if idle and self.beat_timer is not None:
+            self.beat_timer.pause()  # the next status with a cadence resumes it
 
     def link_changed(self, state: str, text: str) -> None:
         self.link_state = state
@@ -309,6 +353,14 @@ class DashboardApp(App[int]):
         oldest = min(pending, key=lambda r: r.ref)
         action = Action.CONFIRM_REMOTE if confirm else Action.REJECT_REMOTE
         self._command(f"{what} {oldest.ref}", action, ref=oldest.ref)
+
+    def action_incline_home(self) -> None:
+        """h: the powered incline back to 0 % (belt stopped; where the machine allows it)."""
+        inc = self.status.incline if self.status is not None else None
+        if inc is None:
+            self.refused("incline home", "no powered incline on this machine")
+            return
+        self._command("incline home", Action.INCLINE_HOME)
 
     def action_sim_estop(self) -> None:
         press = not self.sim_estop

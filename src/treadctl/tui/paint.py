@@ -17,6 +17,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from treadctl.api.messages import Ended, Role, SessionInfo, Status
+from treadctl.metronome.beat import BeatFollower
 from treadctl.tui import view
 from treadctl.tui.link import STALE_S, Link
 from treadctl.tui.widgets import DirectionBadge, EventLog, Interlock, KeyBar, Line, SpeedBox
@@ -39,7 +40,9 @@ class Board(Protocol):
     sim_estop: bool
     sim_key_in: bool
     event_lines: deque[str]
+    follower: BeatFollower
 
+    def beat_time(self) -> float | None: ...
     @property
     def size(self) -> Size: ...
     def query_one(self, selector: str, expect_type: type[W]) -> W: ...
@@ -49,6 +52,7 @@ class Board(Protocol):
 
 
 ENDED_STYLE = view.ENDED
+BEAT_HOLD_S = 1.0  # the beat runs on this long past the last status (ten are sent a second)
 
 
 def _line(app: Board, name: str) -> Line:
@@ -88,6 +92,7 @@ def show_status(app: Board) -> None:
     show_guide(app)
     show_limit(app)
     show_keys(app)
+    show_pace(app)
     if st is None:
         return
     mph = app.mph
@@ -126,6 +131,24 @@ def show_status(app: Board) -> None:
     warnings = _line(app, "warnings")
     warnings.show(Text("▲ " + "; ".join(st.warnings), view.WARN) if st.warnings else "")
     warnings.display = bool(st.warnings)
+
+
+def show_pace(app: Board) -> None:
+    """The incline and the visible beat, on one row: there for the whole session when
+    the machine drives the incline (the layout stays put), else while a beat runs."""
+    st = app.status
+    shown = st is not None and not st.ended and app.ended is None
+    t = app.beat_time() if shown else None
+    beat = Text("")
+    if st is not None and t is not None:
+        f = app.follower
+        lit = f.showing(t)
+        if f.cadence_spm is not None or lit:
+            beat = view.beat_text(f.cadence_spm, lit, f.count(t), st.metronome_sound)
+    inc = view.incline_text(st.incline if st is not None and shown else None)
+    line = _line(app, "pace")
+    line.show(view.pace_line(inc, beat))
+    line.display = shown and (bool(beat.plain) or (st is not None and st.incline is not None))
 
 
 def show_guide(app: Board) -> None:
@@ -232,6 +255,11 @@ def show_keys(app: Board) -> None:
         simulated=info is not None and info.simulated,
         remote=st is not None and bool(st.remote_requests),
         turn=st is not None and st.turn_pending and not st.ended,
+        home=st is not None
+        and st.incline is not None
+        and st.incline.home_allowed
+        and not st.incline.faults
+        and state == "idle",
         estop=app.sim_estop,
         key_in=app.sim_key_in,
         state=state,

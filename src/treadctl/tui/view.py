@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from treadctl.api.messages import Level, RemoteRequest, SegmentInfo, Status
+from treadctl.api.messages import InclineStatus, Level, RemoteRequest, SegmentInfo, Status
 from treadctl.safety.types import Reason
 from treadctl.units import kmh_to_mph
 
@@ -274,3 +274,55 @@ def event_style(line: str) -> str:
     if "notice" in line or "warning" in line:
         return "#ffaf00"
     return ""
+
+
+INCLINE_ARROW = {"moving up": "↑ moving up", "moving down": "↓ moving down"}
+BEAT_ON = "bold #000000 on #ffff00"  # the lit beat: neither a health state nor a direction
+BEAT_OFF = "#5f5f5f"
+
+
+def incline_text(inc: InclineStatus | None) -> Text:
+    """The powered incline: "INCLINE target 7.5 %  actual 6.9 %  ↑ moving up", or its
+    latched fault in red with the reason; empty without an actuator (set by hand)."""
+    if inc is None:
+        return Text("")
+    if inc.faults or inc.mode == "faulted":
+        why = "; ".join(inc.faults) or inc.detail or "incline fault"
+        return Text(f" INCLINE FAULT: {why} · r resets ", FAULT)
+    actual = "--" if inc.actual_pct is None else f"{inc.actual_pct:.1f} %"
+    text = Text("INCLINE ", "bold")
+    text.append("target ")
+    text.append(f"{inc.target_pct:.1f} %", "bold #5fd7ff")
+    text.append("  actual ")
+    text.append(actual, "bold #ff8700" if inc.actual_pct is None else "bold")
+    text.append(f"  {INCLINE_ARROW.get(inc.mode, inc.mode)}", "bold")
+    if inc.goal_pct is not None and abs(inc.goal_pct - inc.target_pct) > 1e-6:
+        text.append(f" (to {inc.goal_pct:.1f} %)", "dim")
+    return text
+
+
+def beat_text(cadence_spm: float | None, showing: bool, count: int, sound: bool | None) -> Text:
+    """The visible beat: a block lit on each beat, the beat count and the cadence; empty
+    when there is no beat (no cue, or the belt not running a segment)."""
+    if cadence_spm is None and not showing:
+        return Text("")
+    text = Text("BEAT ", "bold")
+    text.append(" ● " if showing else " ○ ", BEAT_ON if showing else BEAT_OFF)
+    text.append(f" {count:<5}", "bold")
+    text.append("--/min" if cadence_spm is None else f"{cadence_spm:.0f}/min")
+    if sound is False:
+        text.append(" (no sound)", "bold #ffaf00")
+    return text
+
+
+def pace_line(inc: Text, beat: Text) -> Text:
+    """The beat and the incline on one row: the beat first, at a fixed width so the
+    incline does not move; a row too short cuts the incline's end."""
+    if not beat.plain:
+        return inc
+    if not inc.plain:
+        return beat
+    line = beat.copy()
+    line.append("  ")
+    line.append_text(inc)
+    return line

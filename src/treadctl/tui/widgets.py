@@ -31,6 +31,11 @@ class Line(Static):
     def plain(self) -> str:
         return self._text.plain
 
+    @property
+    def shown(self) -> Text:
+        """What it shows, with its styles."""
+        return self._text
+
 
 class EventLog(RichLog):
     """The event log: lines wrap, never cut (80 columns leave the log about 44), and are
@@ -137,6 +142,7 @@ KEYS = {  # key: (what in the large layout, what in the compact one); in display
     "r": ("reset", "reset"),
     "c": ("confirm remote", "confirm"),
     "x": ("reject remote", "reject"),
+    "h": ("incline home", "home"),
     "u": ("km/h|mph", "units"),
     "q": ("quit", "quit"),
     "e": ("estop", "estop"),
@@ -149,7 +155,7 @@ KEYS = {  # key: (what in the large layout, what in the compact one); in display
 PRIORITY = {
     "latched": ["space", "t", "c", "x", "r", "e", "k", "q", "s", "p", "+/-", "u"],
     "running": ["space", "t", "c", "x", "p", "+/-", "q", "s", "r", "e", "k", "u"],
-    "idle": ["space", "t", "c", "x", "s", "r", "q", "p", "+/-", "e", "k", "u"],
+    "idle": ["space", "t", "c", "x", "s", "r", "q", "p", "+/-", "e", "k", "h", "u"],
     "ended": ["space", "q", "u"],
 }
 KEY_STYLE = "bold #000000 on #d0d0d0"
@@ -173,11 +179,13 @@ class KeyBar(Line):
         estop: bool,
         key_in: bool,
         turn: bool = False,
+        home: bool = False,
         state: str = "idle",
         width: int = 80,
     ) -> None:
-        offered = set(KEYS) - {"t", "c", "x", "e", "k"}
+        offered = set(KEYS) - {"t", "c", "x", "e", "k", "h"}
         offered |= {"t"} if turn else set()
+        offered |= {"h"} if home else set()
         offered |= {"c", "x"} if remote else set()
         offered |= {"e", "k"} if simulated else set()
         order = PRIORITY.get(state, PRIORITY["idle"])
