@@ -64,6 +64,16 @@ class Segment(Model):
     target_kmh: float
 
 
+class Incline(Model):
+    """The powered incline (absent without an actuator); bounded: the Status's own
+    fault words, the first only (the dashboard shows them all)."""
+
+    target_pct: float
+    actual_pct: float | None  # None: no position reading
+    mode: Literal["halted", "holding", "moving up", "moving down", "faulted"]
+    fault: str | None = None  # the first latched incline fault in words
+
+
 class Snapshot(Payload):
     sampled_at: float  # seconds since the epoch, when the controller took this status
     mode: Literal["faulted", "stopped", "running", "stopping"]
@@ -89,6 +99,7 @@ class Snapshot(Payload):
     ended: bool
     dropped_telemetry: int  # telemetry this bridge dropped so far (broker slow or down)
     dropped_events: int
+    incline: Incline | None = None  # None: no powered incline (or an older bridge)
 
 
 class Telemetry(Snapshot):
@@ -181,7 +192,20 @@ def snapshot_fields(status: Status) -> dict[str, Any]:
         "operator_present": status.operator_present,
         "remote_pending": len(status.remote_requests),
         "ended": status.ended,
+        "incline": incline_fields(status),
     }
+
+
+def incline_fields(status: Status) -> Incline | None:
+    inc = status.incline
+    if inc is None:
+        return None
+    return Incline(
+        target_pct=round(inc.target_pct, 2),
+        actual_pct=None if inc.actual_pct is None else round(inc.actual_pct, 2),
+        mode=inc.mode,
+        fault=inc.faults[0] if inc.faults else None,
+    )
 
 
 def state_key(status: Status) -> tuple[Any, ...]:
@@ -199,6 +223,8 @@ def state_key(status: Status) -> tuple[Any, ...]:
         len(status.remote_requests),
         tuple(status.warnings),
         status.detail,
+        # a latched incline fault is news; its moving and holding are telemetry
+        tuple(status.incline.faults) if status.incline is not None else None,
     )
 
 
@@ -209,6 +235,7 @@ __all__ = [
     "Availability",
     "CommandResult",
     "EventMsg",
+    "Incline",
     "Payload",
     "SessionRef",
     "Snapshot",
