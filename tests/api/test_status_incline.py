@@ -20,7 +20,10 @@ from treadctl.api.client import ControllerClient
 from treadctl.api.messages import Action, InclineStatus, Role, Status, server_message
 from treadctl.api.verbs import incline_summary, status_lines
 from treadctl.app import load_session
+from treadctl.console import incline_home as console_home
+from treadctl.console import parse_line
 from treadctl.control.clock import MonotonicClock
+from treadctl.control.loop import LoopSnapshot
 from treadctl.serve import Controller
 from treadctl.store.eventlog import EventLog
 
@@ -251,3 +254,28 @@ def test_the_incline_in_one_line() -> None:
     assert "FAULT: incline stalled: no position change while driven (reset: r)" in (
         incline_summary(stalled)
     )
+
+
+async def test_the_headless_consoles_home(start: Start) -> None:
+    assert parse_line("home", 0.0, 0.1).incline_home
+    assert not parse_line("home now", 0.0, 0.1).incline_home
+    assert "home" in parse_line("help", 0.0, 0.1).message
+    plain = await start("sim")
+    assert plain.controller.api is not None
+    said = console_home(plain.controller.api.loop)
+    assert said.startswith("refused: ")
+    assert "no powered incline on this machine" in said
+    lift = await start("sim-incline")
+    assert lift.controller.api is not None
+    loop = lift.controller.api.loop
+    seen: list[tuple[str, bool, str]] = []
+
+    def listen(snap: LoopSnapshot) -> None:
+        if snap.incline is not None:
+            seen.extend(d for d in snap.incline.decisions if d[0] == "incline_home")
+
+    loop.listeners.append(listen)
+    assert console_home(loop).startswith("incline home asked")
+    # the rules decide at the next cycle: latched at power-on, the belt is not stopped
+    await wait_for(lambda: bool(seen), "the incline rules' decision")
+    assert seen[0] == ("incline_home", False, "belt not stopped")
