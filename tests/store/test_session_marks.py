@@ -81,7 +81,9 @@ def test_an_old_database_is_migrated_and_only_clinic_sessions_are_listed(
     assert row.endswith("Prof: completed")
     assert hidden == HIDDEN_3
     with connect(db) as conn:
-        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (
+            SCHEMA_VERSION,
+        )
         assert conn.execute("SELECT id, simulated, moved FROM sessions ORDER BY id").fetchall() == [
             (1, 0, 1),
             (2, 1, 1),
