@@ -215,6 +215,22 @@ class Session:
     belt: BeltSim | None  # the in-process simulated world, when the drive is simulated
 
 
+def _bus_named_drive(machine: MachineConfig) -> MachineConfig:
+    """The machine with an incline actuator that names the drive's own link written out
+    as `link = "drive"`: one client on the bus, as the safety inputs share it."""
+    rng = machine.incline
+    act = rng.actuator if rng is not None else None
+    if (
+        rng is None
+        or not isinstance(act, RelayInclineConfig | PositionInclineConfig)
+        or not isinstance(machine.drive, ModbusDriveConfig)
+        or act.link != machine.drive.link
+    ):
+        return machine
+    shared = rng.model_copy(update={"actuator": act.model_copy(update={"link": "drive"})})
+    return machine.model_copy(update={"incline": shared})
+
+
 def _modbus_parts(
     files: SessionFiles,
 ) -> tuple[Drive, SafetyInputSource | None, ModbusLink]:
@@ -274,7 +290,7 @@ def build_session(
     drive.reverse_allowed = not machine.walker_turns  # the drive's own last line
     # the simulated lift lives beside the simulated belt, where the scenario reaches it
     lift = sim_lift(machine) if belt is not None else None
-    incline = build_incline(machine, clock, drive_link=drive_link, lift=lift)
+    incline = build_incline(_bus_named_drive(machine), clock, drive_link=drive_link, lift=lift)
 
     injector = None
     if scenario is not None and belt is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from treadctl.app import build_sim_session, load_session
+from treadctl.app import build_session, build_sim_session, load_session
 from treadctl.cli import main
 from treadctl.cli.common import EXIT_NOT_COMPLETED, EXIT_OK
 from treadctl.config.errors import ConfigError
@@ -19,6 +19,8 @@ from treadctl.config.machine import SimInclineConfig
 from treadctl.control.clock import VirtualClock
 from treadctl.control.loop import NO_INCLINE_ACTUATOR_WARNING
 from treadctl.control.operator import ScriptedOperator
+from treadctl.drives.modbus import ModbusDrive
+from treadctl.incline.modbus import RelayIncline
 from treadctl.incline.sim import SimIncline
 from treadctl.samples import folder
 from treadctl.store.eventlog import EventLog
@@ -234,3 +236,43 @@ async def test_simulate_replaces_a_modbus_actuator_with_the_simulators_lift(
     await session.loop.run()
     events.close()
     assert incline.lift.position_pct > 5.0  # climbing to Bruce's 10 % by then
+
+
+TCP_DRIVE = """
+[drive]
+kind = "modbus"
+map = "generic"
+kmh_per_hz = 0.1
+[drive.link]
+kind = "tcp"
+host = "127.0.0.1"
+port = 1502
+"""
+
+
+@pytest.mark.parametrize("written", ['link = "drive"', "same link written out"])
+async def test_an_actuator_on_the_drives_link_shares_its_client(
+    tmp_path: Path, written: str
+) -> None:
+    """Named "drive" or with the drive's link written out: one Modbus client on the bus
+    (two clients on one serial port would garble each other)."""
+    head, _, _ = SIM_INCLINE_TEXT.partition("[incline.actuator]")
+    text = head.replace('[drive]\nkind = "sim"', TCP_DRIVE, 1)
+    before, _, after = text.partition("[drive.belt]")
+    actuator = '[incline.actuator]\nkind = "relay"\n'
+    if written == 'link = "drive"':
+        actuator += 'link = "drive"\n'
+    else:
+        actuator += '[incline.actuator.link]\nkind = "tcp"\nhost = "127.0.0.1"\nport = 1502\n'
+    machine = tmp_path / "tcp.toml"
+    machine.write_text(before + after[after.index("[loop]") :] + actuator)
+    files = load_session(machine, PROFILES / "bruce.toml", None)
+    events = EventLog(tmp_path / "events.jsonl")
+    session = build_session(files, VirtualClock(), events)
+    incline = session.loop.p.incline
+    assert isinstance(incline, RelayIncline)
+    drive = session.loop.p.drive
+    assert isinstance(drive, ModbusDrive)
+    assert incline.link is drive.link
+    assert drive.link.users == 2  # the drive and the lift (the inputs are simulated here)
+    events.close()
