@@ -268,6 +268,9 @@ async def test_without_an_actuator_the_manual_incline_stays_and_h_is_refused(
     incline_rig: MakeRig,
 ) -> None:
     rig = await incline_rig("sim")
+    api = rig.controller.api
+    assert api is not None
+    api.builder.sound = lambda: False  # what serve's metronome says with no sound device
     app = DashboardApp(rig.socket)
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot)
@@ -281,3 +284,4 @@ async def test_without_an_actuator_the_manual_incline_stays_and_h_is_refused(
         await start(pilot, app)
         await until(pilot, lambda: "BEAT" in line(app, "pace"), "the beat")
         assert "INCLINE" not in line(app, "pace")
+        assert line(app, "pace").endswith("100/min (no sound)")
