@@ -36,6 +36,8 @@ from treadctl.mqtt.config import NODELAY, BrokerConfig
 from treadctl.untrusted import InputRefusedError, printable
 
 RECONNECT_S = 1.0
+WORKERS = 4  # batches written at once, each on its own PostgreSQL connection
+QUEUE_BATCHES = 1_000  # received, not yet written: the broker holds the rest
 
 log = logging.getLogger("treadctl.clinic.ingest")
 
@@ -54,26 +56,30 @@ class Ingester:
         self.url = url
         self.client_id = broker.client_id or client_id
         self.stats = IngestStats()
-        self._conn: Conn | None = None
+        self._conns: list[Conn | None] = [None] * WORKERS
 
-    def _store(self, treadmill: str, wire: WireBatch) -> Ack:
-        """One batch into PostgreSQL (runs in a worker thread)."""
+    def _store(self, slot: int, treadmill: str, wire: WireBatch) -> Ack:
+        """One batch into PostgreSQL (runs in a worker thread, on its slot's connection).
+
+        Batches of different treadmills are written at once; two copies of one batch at
+        once are still stored once (the keys; a session row by its local version)."""
+        conn = self._conns[slot]
         try:
-            if self._conn is None or self._conn.closed:
+            if conn is None or conn.closed:
                 conn = connect(self.url)
+                self._conns[slot] = conn
                 migrate(conn)
-                self._conn = conn
-            write_batch(self._conn, treadmill, batch_of(wire))
+            write_batch(conn, treadmill, batch_of(wire))
         except (psycopg.IntegrityError, psycopg.DataError) as exc:
             return Ack(batch=wire.batch, ok=False, reason=_line(exc))
         except (psycopg.Error, ClinicUnreachableError) as exc:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if conn is not None:
+                conn.close()
+            self._conns[slot] = None
             return Ack(batch=wire.batch, ok=False, retry=True, reason=_line(exc))
         return Ack(batch=wire.batch, ok=True)
 
-    async def handle(self, topic: str, payload: bytes) -> tuple[str, Ack] | None:
+    async def handle(self, topic: str, payload: bytes, slot: int = 0) -> tuple[str, Ack] | None:
         """The answer to one message and where it goes (None: nothing to answer)."""
         where = topic_treadmill(topic)
         if where is None:
@@ -91,7 +97,7 @@ class Ingester:
             reason = f"treadmill {wire.treadmill} did not send this (topic of {treadmill})"
             log.warning("records refused: %s", printable(reason))
             return answer_to, Ack(batch=wire.batch, ok=False, reason=reason[:500])
-        ack = await asyncio.to_thread(self._store, treadmill, wire)
+        ack = await asyncio.to_thread(self._store, slot, treadmill, wire)
         if ack.ok:
             self.stats.batches += 1
             self.stats.samples += len(wire.samples)
@@ -119,8 +125,9 @@ class Ingester:
                 log.warning("ingester: broker %s:%s: %s", self.broker.host, self.broker.port, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RECONNECT_S)
-        if self._conn is not None:
-            self._conn.close()
+        for conn in self._conns:
+            if conn is not None:
+                conn.close()
 
     async def _session(self, stop: asyncio.Event) -> None:
         b = self.broker
@@ -142,15 +149,31 @@ class Ingester:
         ) as client:
             await client.subscribe(RECORDS_FILTER, qos=1)
             log.info("ingester: subscribed to %s, writing to %s", RECORDS_FILTER, redact(self.url))
-            async for message in client.messages:
-                if stop.is_set():
-                    return
-                payload = message.payload
-                if not isinstance(payload, bytes | bytearray):
-                    continue
-                answer = await self.handle(str(message.topic), bytes(payload))
-                if answer is not None:
-                    await client.publish(answer[0], encode_ack(answer[1]), qos=1)
+            queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(QUEUE_BATCHES)
+            workers = [
+                asyncio.ensure_future(self._worker(client, queue, i)) for i in range(WORKERS)
+            ]
+            try:
+                async for message in client.messages:
+                    if stop.is_set():
+                        return
+                    payload = message.payload
+                    if isinstance(payload, bytes | bytearray):
+                        await queue.put((str(message.topic), bytes(payload)))
+            finally:
+                for w in workers:
+                    w.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _worker(
+        self, client: aiomqtt.Client, queue: asyncio.Queue[tuple[str, bytes]], slot: int
+    ) -> None:
+        while True:
+            topic, payload = await queue.get()
+            answer = await self.handle(topic, payload, slot)
+            if answer is not None:
+                await client.publish(answer[0], encode_ack(answer[1]), qos=1)
+
 
 def _line(exc: BaseException) -> str:
     text = str(exc).strip()

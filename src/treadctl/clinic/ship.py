@@ -504,5 +504,6 @@ def run_shipper(
             on_report(report)
         for sid, why in report.failed.items():
             log.warning("clinic records refused session %s: %s", sid, why)
-        busy = report.sessions > 0 and not report.failed
-        stop.wait(0 if busy else period_s)
+        # a pass ships each session up to its snapshot's end, backlog included: the next
+        # pass is due after the period (a running session is not polled back to back)
+        stop.wait(period_s)

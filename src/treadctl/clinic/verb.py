@@ -4,6 +4,9 @@
     records ship      copy this treadmill's file into the clinic's records (once, or --follow)
     records export    sessions as a FHIR Bundle of Observations (from a file or the records)
     records serve     the ingester: the clinic's broker into the records (MQTT shipping)
+    records patients  patients in the records (--patient P: one, with its sessions)
+    records sessions  sessions of every treadmill (--patient P, --session ID, --all)
+    records report    one patient's HTML report across every treadmill
 
 The clinic's records are named by a clinic file (--clinic, TOML: [records] url and
 treadmill_id; docs/records.md) or a URL (--url postgresql://...).
@@ -105,6 +108,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "serve", help="the ingester: batches from the clinic's broker into the records"
     )
     srv.add_argument("--clinic", type=Path, required=True, help="[records] url and [broker]")
+    pat = rsub.add_parser("patients", help="patients in the records (list, or one: --patient)")
+    _where(pat)
+    pat.add_argument("--patient", help="show this pseudonym and its sessions")
+    pat.add_argument("--all", action="store_true", help="also demo runs and idle sessions")
+    ses = rsub.add_parser("sessions", help="sessions of every treadmill (list, or one)")
+    _where(ses)
+    ses.add_argument("--patient", help="only this pseudonym's")
+    ses.add_argument("--session", type=int, help="show this session (its clinic-wide id)")
+    ses.add_argument("--all", action="store_true", help="also demo runs and idle sessions")
+    rep_ = rsub.add_parser("report", help="a patient's HTML report across every treadmill")
+    _where(rep_)
+    rep_.add_argument("--patient", required=True, help="pseudonym")
+    rep_.add_argument("--out", type=Path, help="the HTML file (default: PSEUDONYM.html)")
     exp = rsub.add_parser("export", help="sessions as a FHIR Bundle (JSON)")
     _where(exp)
     exp.add_argument("--db", type=Path, default=DEFAULT_DB, help="a treadmill's file")
@@ -168,6 +184,10 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if verb == "serve":
         return _serve(args.clinic)
+    if verb in ("patients", "sessions", "report"):
+        url, _ = _records(args, required=True)
+        assert url is not None
+        return _read_verb(args, url)
     if verb == "ship":
         sink = None
         if args.clinic is not None and args.url is None:
@@ -209,6 +229,24 @@ def _run(args: argparse.Namespace) -> int:
             args.out.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise DatabaseError(args.out, f"cannot write: {exc}") from exc
+    return EXIT_OK
+
+
+def _read_verb(args: argparse.Namespace, url: str) -> int:
+    from treadctl.clinic import reads  # noqa: PLC0415
+
+    if args.records_verb == "patients":
+        if args.patient is None:
+            return reads.patients_list(url)
+        return reads.patients_show(url, args.patient, args.all)
+    if args.records_verb == "sessions":
+        if args.session is not None:
+            return reads.sessions_show(url, args.session)
+        return reads.sessions_list(url, args.patient, args.all)
+    from treadctl.clinic.report import write_patient_report  # noqa: PLC0415
+
+    out = write_patient_report(url, args.patient, args.out or Path(f"{args.patient}.html"))
+    print(f"report of {args.patient} written to {out}")
     return EXIT_OK
 
 
