@@ -38,8 +38,9 @@ from treadctl.drives.wire import (
     transaction_s,
     write_registers_bytes,
 )
+from treadctl.heartrate.config import SimSourceConfig
 from treadctl.incline.factory import build_incline, sim_lift
-from treadctl.inputs.base import SafetyInputSource
+from treadctl.inputs.base import HeartRateSource, SafetyInputSource
 from treadctl.inputs.modbus import ModbusSafetyInputs
 from treadctl.inputs.sim import SimHeartRate, SimSafetyInputs
 from treadctl.protocol.plan import Plan, build_plan
@@ -231,6 +232,19 @@ def _bus_named_drive(machine: MachineConfig) -> MachineConfig:
     return machine.model_copy(update={"incline": shared})
 
 
+def _heart_rate(machine: MachineConfig, panel: Panel) -> HeartRateSource | None:
+    """The machine file's heart-rate source (not started: the loop starts it)."""
+    if not machine.heart_rate.present:
+        return None
+    source = machine.heart_rate.source
+    if isinstance(source, SimSourceConfig):
+        return SimHeartRate(panel)
+    # only a real strap needs the Bluetooth stack, which takes about a second to import
+    from treadctl.heartrate.factory import build_source  # noqa: PLC0415
+
+    return build_source(source, panel)
+
+
 def _modbus_parts(
     files: SessionFiles,
 ) -> tuple[Drive, SafetyInputSource | None, ModbusLink]:
@@ -320,7 +334,7 @@ def build_session(
         ),
         drive=drive,
         inputs=inputs,
-        heart_rate=SimHeartRate(panel) if machine.heart_rate.present else None,
+        heart_rate=_heart_rate(machine, panel),
         clock=clock,
         events=events,
         operator=operator,
@@ -359,6 +373,11 @@ def build_sim_session(
     ):
         lift = SimInclineConfig(travel_pct_per_s=rng.rate_pct_per_s)
         machine = machine.model_copy(update={"incline": rng.model_copy(update={"actuator": lift})})
+    # virtual time: minutes pass in seconds, so a real strap (Bluetooth, MQTT) has no place
+    # here; the simulator's panel gives the heart rate, and scenarios set it
+    if not isinstance(machine.heart_rate.source, SimSourceConfig):
+        hr = machine.heart_rate.model_copy(update={"source": SimSourceConfig()})
+        machine = machine.model_copy(update={"heart_rate": hr})
     if machine is not files.machine:
         files = SessionFiles(
             machine, files.profile, files.patient, files.plan, files.machine_source

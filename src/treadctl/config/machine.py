@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from treadctl.config.errors import FieldError
+from treadctl.heartrate.config import HeartRateSourceConfig, SimSourceConfig
 from treadctl.metronome.config import MetronomeConfig
 from treadctl.units import mps2_to_kmh_per_s
 
@@ -181,6 +182,19 @@ class LoopConfig(Strict):
 
 class HeartRateConfig(Strict):
     present: bool = False
+    # Where the reading comes from (docs/heart-rate.md): the simulator's panel, a strap
+    # over Bluetooth, or a gateway's MQTT topic. A real source needs `present = true`.
+    source: HeartRateSourceConfig = SimSourceConfig()
+
+    @model_validator(mode="after")
+    def _source_needs_present(self) -> HeartRateConfig:
+        if not self.present and not isinstance(self.source, SimSourceConfig):
+            raise FieldError(
+                "source.kind",
+                f'a "{self.source.kind}" heart-rate source needs heart_rate.present = true '
+                "(without it nothing reads the strap)",
+            )
+        return self
 
 
 class SimInclineConfig(Strict):
