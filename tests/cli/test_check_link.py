@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serial
 
 from treadctl.cli import EXIT_CONFIG, EXIT_CONNECT, EXIT_OK, main
 from treadctl.drives.reach import serial_problem
@@ -196,3 +197,52 @@ def test_a_bad_file_is_still_exit_2_before_any_link(
     code, out, _err = check(capsys, machine)
     assert code == EXIT_CONFIG
     assert "link" not in out
+
+
+def test_line_settings_the_device_refuses_are_exit_3_in_check_probe_and_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pty_pair: tuple[str, str]
+) -> None:
+    """A Linux pty opened once with even parity refuses it the next time (EINVAL from
+    tcsetattr: a termios.error, not an OSError): `check` said "can be opened", and
+    `drive probe` and `run` then died with a traceback (exit 1). All three now name the
+    settings and exit 3; `check` puts the device's line state back as it found it."""
+    a, _b = pty_pair
+    serial.Serial(a, 115200, parity="E").close()  # a pty's first use: accepted once
+    link = rtu(a).replace('parity = "N"', 'parity = "E"')
+    machine = machine_file(tmp_path, link)
+    code, out, err = check(capsys, machine)
+    assert code == EXIT_CONNECT
+    assert f"serial port {a} refuses 115200 baud, 8E1" in err + out
+    code = main(["drive", "probe", "--map", "generic", "--rtu", a, "--baud", "115200"])
+    out, err = capsys.readouterr()
+    assert code == EXIT_CONNECT, out + err
+    assert "cannot open with 115200 baud, 8E1" in out + err
+    assert "Traceback" not in out + err
+    done = subprocess.run(
+        [
+            *("treadctl", "run", "--headless", "--machine", str(machine)),
+            *("--profile", "demo-short", "--db", str(tmp_path / "r.sqlite")),
+            *("--events", str(tmp_path / "e.jsonl")),
+        ],
+        input="quit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == EXIT_CONNECT, done.stdout + done.stderr
+    assert "cannot open with 115200 baud, 8E1" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_check_leaves_the_line_state_as_it_found_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pty_pair: tuple[str, str]
+) -> None:
+    """`check` opens the port with the file's settings; had it left them set, the pty's
+    quirk above would make the controller's own first open fail."""
+    a, _b = pty_pair
+    link = rtu(a).replace('parity = "N"', 'parity = "E"')
+    code, out, _err = check(capsys, machine_file(tmp_path, link))
+    assert code == EXIT_OK, out
+    serial.Serial(a, 115200, parity="E").close()  # the controller's open still works

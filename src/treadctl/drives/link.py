@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import termios
 import time
 from typing import Any
 
@@ -139,8 +140,20 @@ class ModbusLink:
     async def open(self) -> None:
         if self.client.connected:
             return
-        if not await self._connect():
+        try:
+            connected = await self._connect()
+        except (termios.error, OSError, ValueError) as exc:
+            # pyserial applies the line settings while opening: a device (or a pty) that
+            # refuses them raises termios.error, which is not an OSError.
+            raise LinkError(self.name, f"cannot open with {self._settings()}: {exc}") from exc
+        if not connected:
             raise LinkError(self.name, "cannot connect")
+
+    def _settings(self) -> str:
+        cfg = self.cfg
+        if isinstance(cfg, TcpLink):
+            return f"{cfg.host}:{cfg.port}"
+        return f"{cfg.baudrate} baud, 8{cfg.parity}{cfg.stopbits} (the device refuses them?)"
 
     def close(self) -> None:
         if self._reconnect_task is not None:
@@ -285,7 +298,7 @@ class ModbusLink:
             self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
-        with contextlib.suppress(OSError, ModbusException):
+        with contextlib.suppress(OSError, ModbusException, termios.error, ValueError):
             await self._connect()
 
     async def _call(self, what: str, coro: Any) -> Any:

@@ -13,7 +13,11 @@ import grp
 import os
 import socket
 import stat
+import termios
 from dataclasses import dataclass
+from typing import Any
+
+import serial
 
 from treadctl.config.machine import (
     MachineConfig,
@@ -46,7 +50,7 @@ def describe(link: TcpLink | SerialLink) -> str:
     return f"Modbus RTU {link.port}, {link.baudrate} baud 8{link.parity}{link.stopbits}"
 
 
-def serial_problem(path: str) -> str | None:
+def serial_problem(path: str, settings: SerialLink | None = None) -> str | None:
     """Why the serial device at `path` cannot be opened now, in words; None if it can."""
     try:
         st = os.stat(path)
@@ -64,7 +68,44 @@ def serial_problem(path: str) -> str | None:
         return f"permission denied on {path}: {_group_advice(st.st_gid)}"
     except OSError as exc:
         return f"serial port {path} cannot be opened: {exc.strerror}"
-    os.close(fd)
+    try:
+        if settings is None:
+            return None
+        saved = _line_state(fd)
+        try:
+            return _settings_problem(path, settings)
+        finally:  # the device as it was: a check leaves nothing behind
+            if saved is not None:
+                with contextlib.suppress(termios.error):
+                    termios.tcsetattr(fd, termios.TCSANOW, saved)
+    finally:
+        os.close(fd)
+
+
+def _line_state(fd: int) -> list[Any] | None:
+    try:
+        return termios.tcgetattr(fd)
+    except termios.error:
+        return None
+
+
+def _settings_problem(path: str, link: SerialLink) -> str | None:
+    """Whether the device takes the link's line settings, opened as the controller opens
+    it (pyserial, as pymodbus does; no byte is sent). A pty or an adapter that refuses a
+    parity would otherwise pass here and fail only when the controller opens it."""
+    words = f"{link.baudrate} baud, 8{link.parity}{link.stopbits}"
+    try:
+        port = serial.Serial(
+            port=path,
+            baudrate=link.baudrate,
+            parity=link.parity,
+            stopbits=link.stopbits,
+            bytesize=8,
+            timeout=0,
+        )
+    except (termios.error, serial.SerialException, OSError, ValueError) as exc:
+        return f"serial port {path} refuses {words}: {exc}"
+    port.close()
     return None
 
 
@@ -98,7 +139,7 @@ def tcp_problem(host: str, port: int, timeout_s: float) -> str | None:
 def link_problem(link: TcpLink | SerialLink) -> str | None:
     if isinstance(link, TcpLink):
         return tcp_problem(link.host, link.port, min(link.connect_timeout_s, TCP_TIMEOUT_S))
-    return serial_problem(link.port)
+    return serial_problem(link.port, link)
 
 
 def machine_links(machine: MachineConfig) -> list[tuple[str, TcpLink | SerialLink]]:
