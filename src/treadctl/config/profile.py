@@ -22,6 +22,11 @@ HARNESS_INCLINE_PCT = 5.0
 # Backward targets above this are backward running: they need `athlete_opt_in` in the
 # profile and in the patient file (treadctl's line; no source gives one).
 BACKWARD_WALKING_MAX_KMH = 5.0
+# A heart-rate zone's bounds and its narrowest width (below it a strap's beat-to-beat
+# noise crosses the whole zone and the speed would hunt up and down).
+HR_ZONE_MIN_BPM = 50.0
+HR_ZONE_MAX_BPM = 200.0
+HR_ZONE_MIN_WIDTH_BPM = 8.0
 
 
 class SegmentKind(StrEnum):
@@ -68,6 +73,45 @@ class RampOverride(Strict):
         return self
 
 
+class HrZoneSpec(Strict):
+    """A heart-rate zone instead of a speed: the belt starts at `start_kmh`, then steps
+    up by `up_step_kmh` below `low_bpm` and down by `down_step_kmh` (the larger step) above
+    `high_bpm`, at most one step per `step_interval_s`, within [min_kmh, max_kmh]. Above
+    the zone for `above_zone_stop_s` in spite of the steps down: a controlled stop."""
+
+    low_bpm: float = Field(ge=HR_ZONE_MIN_BPM, le=HR_ZONE_MAX_BPM)
+    high_bpm: float = Field(ge=HR_ZONE_MIN_BPM, le=HR_ZONE_MAX_BPM)
+    start_kmh: float = Field(gt=0, le=25.0)
+    max_kmh: float = Field(gt=0, le=25.0)
+    min_kmh: float = Field(default=0.5, gt=0, le=25.0)
+    up_step_kmh: float = Field(default=0.1, gt=0, le=0.5)
+    down_step_kmh: float = Field(default=0.3, gt=0, le=1.0)
+    step_interval_s: float = Field(default=15.0, ge=2.0, le=300.0)
+    above_zone_stop_s: float = Field(default=60.0, ge=5.0, le=600.0)
+
+    @model_validator(mode="after")
+    def _order(self) -> HrZoneSpec:
+        if self.high_bpm - self.low_bpm < HR_ZONE_MIN_WIDTH_BPM:
+            raise FieldError(
+                "high_bpm",
+                f"a zone from {self.low_bpm:g} to {self.high_bpm:g} bpm is narrower than "
+                f"{HR_ZONE_MIN_WIDTH_BPM:g} bpm: the speed would hunt",
+            )
+        if not self.min_kmh <= self.start_kmh <= self.max_kmh:
+            raise FieldError(
+                "start_kmh",
+                f"{self.start_kmh:g} km/h is outside min_kmh..max_kmh "
+                f"({self.min_kmh:g}..{self.max_kmh:g} km/h)",
+            )
+        if self.down_step_kmh < self.up_step_kmh:
+            raise FieldError(
+                "down_step_kmh",
+                f"{self.down_step_kmh:g} km/h is smaller than up_step_kmh "
+                f"{self.up_step_kmh:g} km/h: steps down are the larger ones",
+            )
+        return self
+
+
 class SegmentSpec(Strict):
     name: str = ""
     direction: SegmentKind = Field(strict=False)
@@ -80,6 +124,7 @@ class SegmentSpec(Strict):
     cadence_spm: float | None = Field(default=None, ge=30.0, le=200.0)  # metronome cue
     ramp: RampOverride | None = None
     progress: bool = False  # this segment's target (and length) follow [progression]
+    hr_zone: HrZoneSpec | None = None  # the speed follows a heart-rate zone instead
 
     @model_validator(mode="after")
     def _one_of_each(self) -> SegmentSpec:
@@ -93,9 +138,19 @@ class SegmentSpec(Strict):
                 ("incline_pct", "incline (it stands level)"),
                 ("cadence_spm", "metronome cadence"),
                 ("ramp", "ramp"),
+                ("hr_zone", "heart-rate zone"),
             ):
                 if getattr(self, field) is not None:
                     raise FieldError(field, f"a rest segment has no {what}")
+        elif self.hr_zone is not None:
+            if speeds:
+                raise FieldError(
+                    "hr_zone",
+                    "a heart-rate zone sets the speed: give no speed_kmh or "
+                    "speed_pct_comfortable (the start speed is hr_zone.start_kmh)",
+                )
+            if self.progress:
+                raise FieldError("progress", "a heart-rate zone segment does not progress")
         elif speeds != 1:
             raise ValueError("give exactly one of speed_kmh or speed_pct_comfortable")
         if self.progress and self.direction is not SegmentKind.BACKWARD:
@@ -111,6 +166,8 @@ class SegmentSpec(Strict):
 
     @property
     def speed_field(self) -> str:
+        if self.hr_zone is not None:
+            return "hr_zone.start_kmh"
         return "speed_kmh" if self.speed_kmh is not None else "speed_pct_comfortable"
 
     @property

@@ -22,6 +22,12 @@ from typing import Any, Protocol
 from treadctl.config.machine import MachineConfig
 from treadctl.config.profile import HARNESS_INCLINE_PCT, SegmentKind
 from treadctl.control.clock import Clock
+from treadctl.control.hr_target import (
+    HR_TARGET_SOURCE,
+    HrTargetState,
+    HrTargetStep,
+    step_hr_target,
+)
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.setpoint import Ramp, Setpoint, step_setpoint
 from treadctl.control.stats import CycleStats
@@ -52,6 +58,7 @@ from treadctl.safety.types import (
     SafetyInputs,
     SafetyIO,
     SafetyOutputs,
+    SegmentPolicy,
 )
 from treadctl.store.eventlog import EventLog
 
@@ -224,6 +231,9 @@ class ControlLoop:
             for seg in parts.plan.segments
         ]
         self.commands: deque[Command] = deque()  # thread-safe appends from any client
+        self.hr_zones = tuple(seg.hr_zone for seg in parts.plan.segments)
+        self.hr_target = HrTargetState()
+        self.any_hr_zone = any(z is not None for z in self.hr_zones)  # else no per-cycle cost
         self.stats = CycleStats()
         self.totals = SessionTotals(m.limits.standstill_kmh)
         self.snapshot = LoopSnapshot()
@@ -495,6 +505,8 @@ class ControlLoop:
                     commands.extend(p.operator.poll(out, policy, seq_state.ended, now))
                 if out is not None and (commands or self._held_reset is not None):
                     commands = await self._drive_fault_reset(commands, out, drive, now, guard)
+                if self.any_hr_zone:
+                    self._hr_zone_step(commands, out, seq_state, policy, hr_bpm, now)
                 inc_reset = any(c.kind is CommandKind.RESET for c in commands)
                 if inc_out is not None and inc_out.faulted and self.belt_stop_on_incline_fault:
                     commands = self._incline_fault_stop(commands, out, now)
@@ -747,6 +759,54 @@ class ControlLoop:
                 self._held_until = now + self.p.machine.watchdog.fault_reset_wait_s
                 return commands[:i] + commands[i + 1 :]
         return commands
+
+    def _hr_zone_step(
+        self,
+        commands: list[Command],
+        out: SafetyOutputs | None,
+        seq: SequencerState,
+        policy: SegmentPolicy | None,
+        hr_bpm: float | None,
+        now: float,
+    ) -> None:
+        """The heart-rate zone's speed step for this cycle, appended after everyone else's
+        commands. A speed someone else asks for this cycle wins: no step this cycle, and
+        the controller goes on from that speed once the interlock has accepted it."""
+        if any(c.kind is CommandKind.SET_SPEED and c.source != HR_TARGET_SOURCE for c in commands):
+            return
+        zones = self.hr_zones
+        zone = zones[seq.index] if not seq.ended and seq.index < len(zones) else None
+        adopted: float | None = None
+        if out is not None:
+            for d in out.decisions:
+                c = d.command
+                if d.accepted and c.kind is CommandKind.SET_SPEED and c.source != HR_TARGET_SOURCE:
+                    adopted = c.speed_kmh
+        running = (
+            out is not None
+            and policy is not None
+            and out.mode is Mode.RUNNING
+            and out.direction is policy.direction
+        )
+        cap = out.speed_cap_kmh if out is not None else 0.0
+        step: HrTargetStep = step_hr_target(
+            self.hr_target, zone, seq.index, running, hr_bpm, cap, adopted, now
+        )
+        self.hr_target = step.state
+        cmd = step.command
+        if cmd is None or zone is None:
+            return
+        commands.append(cmd)
+        if cmd.kind is CommandKind.STOP:
+            self._log(
+                now,
+                "hr_zone_stop",
+                bpm=hr_bpm,
+                zone_bpm=[zone.low_bpm, zone.high_bpm],
+                above_s=zone.above_zone_stop_s,
+            )
+        else:
+            self._log(now, "hr_step", bpm=hr_bpm, from_kmh=step.from_kmh, to_kmh=cmd.speed_kmh)
 
     def _bounded(self, coro: Any, guard: float | None) -> Any:
         """The backend's own awaitable when no guard applies (the virtual clock), else one

@@ -36,6 +36,22 @@ from treadctl.protocol.progression import (
     SessionResult,
     next_prescription,
 )
+from treadctl.units import KMH_PER_MPS
+
+
+@dataclass(frozen=True, slots=True)
+class HrZone:
+    """A heart-rate-target segment's zone and the bounds of its speed controller."""
+
+    low_bpm: float
+    high_bpm: float
+    start_kmh: float
+    max_kmh: float
+    min_kmh: float
+    up_step_kmh: float
+    down_step_kmh: float
+    step_interval_s: float
+    above_zone_stop_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,7 @@ class PlannedSegment:
     ramp: RampLimits | None = None  # this segment's ramp (machine's with the overrides)
     role: BlockRole = BlockRole.MAIN
     progress: bool = False  # target and length set by the progression
+    hr_zone: HrZone | None = None  # the speed follows a heart-rate zone from target_kmh
 
     @property
     def label(self) -> str:
@@ -180,6 +197,56 @@ class _Checker:
                 f"{pct:g} % is outside the machine's incline range "
                 f"{rng.min_pct:g} to {rng.max_pct:g} %",
             )
+
+    def zone(self, field: str, spec: SegmentSpec, first_backward: bool) -> HrZone | None:
+        """A heart-rate zone: a sensor on the machine, the zone below the profile's limit,
+        start and top speeds inside every cap, and each step done by the ramp in time."""
+        ctl = spec.hr_zone
+        if ctl is None:
+            return None
+        before = len(self.problems)
+        if not self.machine.heart_rate.present:
+            self.add(
+                f"{field}.hr_zone",
+                "the machine file has no heart-rate sensor: a heart-rate zone needs one",
+            )
+        limit = self.profile.heart_rate.max_bpm
+        if limit is not None and ctl.high_bpm >= limit:
+            self.add(
+                f"{field}.hr_zone.high_bpm",
+                f"the zone's top {ctl.high_bpm:g} bpm is not below the profile's limit "
+                f"heart_rate.max_bpm = {limit:g} bpm",
+            )
+        self.speed(f"{field}.hr_zone.start_kmh", spec.direction, ctl.start_kmh, first_backward)
+        self.speed(f"{field}.hr_zone.max_kmh", spec.direction, ctl.max_kmh, False)
+        backward = spec.direction is SegmentKind.BACKWARD
+        ramp = self.machine.limits.backward if backward else self.machine.limits.forward
+        accel = spec.ramp.accel_mps2 if spec.ramp and spec.ramp.accel_mps2 else ramp.accel_mps2
+        decel = spec.ramp.decel_mps2 if spec.ramp and spec.ramp.decel_mps2 else ramp.decel_mps2
+        for name, step, rate in (
+            ("up_step_kmh", ctl.up_step_kmh, accel),
+            ("down_step_kmh", ctl.down_step_kmh, decel),
+        ):
+            ramp_s = step / KMH_PER_MPS / rate
+            if ramp_s > ctl.step_interval_s:
+                self.add(
+                    f"{field}.hr_zone.{name}",
+                    f"a {step:g} km/h step takes {ramp_s:.1f} s at the segment's ramp, longer "
+                    f"than step_interval_s = {ctl.step_interval_s:g} s",
+                )
+        if len(self.problems) > before:
+            return None
+        return HrZone(
+            ctl.low_bpm,
+            ctl.high_bpm,
+            ctl.start_kmh,
+            ctl.max_kmh,
+            ctl.min_kmh,
+            ctl.up_step_kmh,
+            ctl.down_step_kmh,
+            ctl.step_interval_s,
+            ctl.above_zone_stop_s,
+        )
 
     def ramp(self, field: str, spec: SegmentSpec) -> RampLimits | None:
         if spec.ramp is None:
@@ -318,7 +385,11 @@ def build_plan(
                     duration = prescription.bout_s
             is_first = spec.direction is SegmentKind.BACKWARD and not first_backward_checked
             first_backward_checked = first_backward_checked or is_first
-            chk.speed(field_speed, spec.direction, target, is_first)
+            zone = chk.zone(field, spec, is_first)
+            if spec.hr_zone is not None:
+                target = spec.hr_zone.start_kmh  # checked by zone()
+            else:
+                chk.speed(field_speed, spec.direction, target, is_first)
             incline = spec.incline_pct or 0.0
             if spec.incline_pct is not None:
                 chk.incline(f"{field}.incline_pct", spec.incline_pct)
@@ -336,6 +407,7 @@ def build_plan(
                     ramp=chk.ramp(field, spec),
                     role=block.role,
                     progress=spec.progress,
+                    hr_zone=zone,
                 )
             )
     if chk.problems:
@@ -424,8 +496,10 @@ def _pre_start_checks(
         checks.append(
             PreStartCheck("harness", f"chest harness on and attached to the safety arch: {why}")
         )
-    if profile.heart_rate.required:
-        checks.append(PreStartCheck("heart_rate", "heart-rate strap on and reading"))
+    zones = any(s.hr_zone is not None for s in segments)
+    if profile.heart_rate.required or zones:
+        why = ": the speed follows a heart-rate zone" if zones else ""
+        checks.append(PreStartCheck("heart_rate", f"heart-rate strap on and reading{why}"))
     if profile.mode is ProfileMode.FORWARD_ONLY:
         checks.append(
             PreStartCheck("forward_only", "exercise test: forward only, backward is refused")

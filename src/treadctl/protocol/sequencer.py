@@ -76,7 +76,7 @@ def _policies(plan: Plan, profile: ProfileConfig) -> tuple[SegmentPolicy, ...]:
                 direction=direction,
                 target_kmh=seg.target_kmh,
                 rail_policy=seg.rail_policy,
-                hr_required=profile.heart_rate.required,
+                hr_required=profile.heart_rate.required or seg.hr_zone is not None,
                 hr_max_bpm=profile.heart_rate.max_bpm,
             )
         )
