@@ -179,6 +179,7 @@ class DashboardApp(App[int]):
         """Show one message from the controller (the link calls this; so can tests)."""
         if isinstance(msg, Welcome):
             self.session = msg.session
+            self.follower = BeatFollower()  # a (new) session's time starts again
             paint.show_session(self)
         elif isinstance(msg, Status):
             self.status = msg
