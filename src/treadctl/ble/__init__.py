@@ -1,0 +1,1 @@
+"""Emulated Bluetooth LE machines on the virtual radio (heartrate.emulator.VirtualRadio)."""
