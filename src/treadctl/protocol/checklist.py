@@ -28,6 +28,21 @@ SIDES_SWAPPED = (
 )
 
 
+NO_WATCHDOG_KEY = (
+    "the treadmill's own safety key clipped to the walker: this drive has no comm-loss "
+    "watchdog, so if treadctl or its link fails only that key stops the belt"
+)
+
+
+def no_watchdog(machine: MachineConfig) -> bool:
+    """The machine file's drive has no comm-loss watchdog (a Modbus drive declared without
+    one, or a Bluetooth FTMS treadmill: the standard has none)."""
+    drive = machine.drive
+    return getattr(drive, "has_comm_watchdog", True) is False or getattr(drive, "kind", "") == (
+        "ftms"
+    )
+
+
 def segment_words(seg: PlannedSegment, total: int) -> str:
     """ "segment 2/3 BACKWARD at 1.00 km/h": one numbering (1-based) everywhere."""
     what = f"segment {seg.index + 1}/{total} {seg.kind.value.upper()}"
@@ -94,6 +109,8 @@ def checklist(machine: MachineConfig, plan: Plan, segment_index: int) -> list[st
             lines.append(f"the checks of {segment_words(nxt, len(segs))} come before its start")
         return lines
     lines = _orientation(machine, plan, seg)
+    if no_watchdog(machine):
+        lines.append(NO_WATCHDOG_KEY)  # on every start: nothing else stops a runaway belt
     lines.append(_rails(seg, machine))
     if plan.requires_harness or seg.incline_pct >= HARNESS_INCLINE_PCT:
         if seg.incline_pct >= HARNESS_INCLINE_PCT:
@@ -114,7 +131,13 @@ def checklist(machine: MachineConfig, plan: Plan, segment_index: int) -> list[st
             lines.append(
                 f"incline set by hand to {seg.incline_pct:g} % (treadctl does not drive it)"
             )
-    if plan.profile.heart_rate.required:
+    if seg.hr_zone is not None:
+        z = seg.hr_zone
+        lines.append(
+            f"heart-rate strap on and reading: the speed follows {z.low_bpm:g}-{z.high_bpm:g} bpm "
+            f"({z.min_kmh:g}-{z.max_kmh:g} km/h)"
+        )
+    elif plan.profile.heart_rate.required:
         lines.append("heart-rate strap on and reading")
     if seg.kind is SegmentKind.BACKWARD and seg.target_kmh > BACKWARD_WALKING_MAX_KMH:
         lines.append(f"backward running above {BACKWARD_WALKING_MAX_KMH:g} km/h: athlete opted in")
@@ -125,4 +148,11 @@ def checklist(machine: MachineConfig, plan: Plan, segment_index: int) -> list[st
     return lines
 
 
-__all__ = ["ONLY_STOP", "SIDES_SWAPPED", "checklist", "segment_words"]
+__all__ = [
+    "NO_WATCHDOG_KEY",
+    "ONLY_STOP",
+    "SIDES_SWAPPED",
+    "checklist",
+    "no_watchdog",
+    "segment_words",
+]
