@@ -74,3 +74,17 @@ def test_patient_report_names_each_treadmill(two_treadmills: str, tmp_path: Path
                 str(tmp_path / "v.html")]) == 0  # fmt: skip
     assert run(["records", "sessions", "--url", url, "--patient", "DEMO-001"]) == 0
     assert run(["records", "patients", "--url", url, "--patient", "NOBODY"]) == 3
+
+
+def test_store_verbs_read_the_records_given_their_url(
+    two_treadmills: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seam the CLI's `--db postgresql://...` goes through (treadctl.store.verbs)."""
+    from treadctl.store import verbs  # noqa: PLC0415
+
+    assert verbs.sessions_list(two_treadmills, "DEMO-001") == 0
+    out = capsys.readouterr().out
+    assert out.count(" tm-a ") == 2
+    assert out.count(" tm-b ") == 2
+    assert verbs.patients_show(two_treadmills, "DEMO-001") == 0
+    assert "patient DEMO-001 (clinic records" in capsys.readouterr().out

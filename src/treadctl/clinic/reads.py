@@ -132,7 +132,8 @@ def _hidden(n: int) -> str:
     return f"  ({n} more not shown: simulated or the belt never moved; --all shows them)"
 
 
-def patients_list(url: str, out: TextIO = sys.stdout) -> int:
+def patients_list(url: str, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout
     with records(url) as conn:
         found = patients(conn)
     if not found:
@@ -150,8 +151,9 @@ def patients_list(url: str, out: TextIO = sys.stdout) -> int:
 
 
 def patients_show(
-    url: str, pseudonym: str, include_all: bool = False, out: TextIO = sys.stdout
+    url: str, pseudonym: str, include_all: bool = False, out: TextIO | None = None
 ) -> int:
+    out = out if out is not None else sys.stdout
     with records(url) as conn:
         p = patient(conn, pseudonym)
         if p is None:
@@ -169,8 +171,9 @@ def patients_show(
 
 
 def sessions_list(
-    url: str, pseudonym: str | None, include_all: bool = False, out: TextIO = sys.stdout
+    url: str, pseudonym: str | None, include_all: bool = False, out: TextIO | None = None
 ) -> int:
+    out = out if out is not None else sys.stdout
     with records(url) as conn:
         pid = None
         if pseudonym is not None:
@@ -189,7 +192,8 @@ def sessions_list(
     return 0
 
 
-def sessions_show(url: str, session_id: int, out: TextIO = sys.stdout) -> int:
+def sessions_show(url: str, session_id: int, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout
     with records(url) as conn:
         s = session(conn, session_id)
         if s is None:

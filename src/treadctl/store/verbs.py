@@ -82,7 +82,17 @@ def patients_add(db: Path, patient_file: Path) -> int:
     return 0
 
 
-def patients_list(db: Path) -> int:
+def _clinic_url(db: Path | str) -> str | None:
+    """The clinic's records' URL when `--db` names them (postgresql://...), else None."""
+    return db if isinstance(db, str) and db.startswith(("postgresql://", "postgres://")) else None
+
+
+def patients_list(db: Path | str) -> int:
+    if (url := _clinic_url(db)) is not None:
+        from treadctl.clinic import reads  # noqa: PLC0415 - psycopg only when asked for
+
+        return reads.patients_list(url)
+    db = Path(db)
     with _db(db) as conn:
         rows = queries.patients(conn)
     if not rows:
@@ -111,7 +121,12 @@ def _hidden_line(n: int) -> str:
     return f"  ({n} more {which} not shown: {_HIDDEN_WORDS}; --all shows them)"
 
 
-def patients_show(db: Path, pseudonym: str, include_all: bool = False) -> int:
+def patients_show(db: Path | str, pseudonym: str, include_all: bool = False) -> int:
+    if (url := _clinic_url(db)) is not None:
+        from treadctl.clinic import reads  # noqa: PLC0415
+
+        return reads.patients_show(url, pseudonym, include_all)
+    db = Path(db)
     with _db(db) as conn:
         p = queries.patient(conn, pseudonym)
         if p is None:
@@ -149,7 +164,12 @@ def _session_table(rows: list[dict[str, Any]], out: TextIO) -> None:
         )
 
 
-def sessions_list(db: Path, pseudonym: str | None, include_all: bool = False) -> int:
+def sessions_list(db: Path | str, pseudonym: str | None, include_all: bool = False) -> int:
+    if (url := _clinic_url(db)) is not None:
+        from treadctl.clinic import reads  # noqa: PLC0415
+
+        return reads.sessions_list(url, pseudonym, include_all)
+    db = Path(db)
     with _db(db) as conn:
         patient_id = None
         if pseudonym is not None:
@@ -175,7 +195,12 @@ def _session(conn: sqlite3.Connection, db: Path, session_id: int) -> dict[str, A
     return s
 
 
-def sessions_show(db: Path, session_id: int) -> int:
+def sessions_show(db: Path | str, session_id: int) -> int:
+    if (url := _clinic_url(db)) is not None:
+        from treadctl.clinic import reads  # noqa: PLC0415
+
+        return reads.sessions_show(url, session_id)
+    db = Path(db)
     with _db(db) as conn:
         s = _session(conn, db, session_id)
         segs = queries.segments(conn, session_id)
