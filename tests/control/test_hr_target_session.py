@@ -23,9 +23,9 @@ from hr_walker import Walker
 from treadctl.app import build_session, load_session
 from treadctl.config.errors import ConfigError
 from treadctl.control.clock import VirtualClock
-from treadctl.control.operator import ScriptedOperator
+from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.protocol.plan import HrZone
-from treadctl.safety.types import Direction, Mode
+from treadctl.safety.types import Command, CommandKind, Direction, Mode
 from treadctl.store.eventlog import EventLog
 
 HERE = Path(__file__).resolve().parent
@@ -200,3 +200,43 @@ def assert_bounded(steps: list[dict], zone: HrZone, index: int, records: list[di
 
 def await_run(session: object) -> object:
     return asyncio.run(session.loop.run())  # type: ignore[attr-defined]
+
+
+def test_an_operator_speed_change_wins_over_the_zone(tmp_path: Path) -> None:
+    """The operator sets 2 km/h in the forward zone segment: accepted, no step for a full
+    interval, then the controller goes on from 2 km/h (below the zone: up)."""
+    files = load_session(SIM_HR, SAMPLE, DEMO)
+    events = EventLog(tmp_path / "events.jsonl")
+    clock = VirtualClock()
+    walker = Walker(rest_bpm=72.0, gain_bpm_per_kmh=11.0, tau_s=30.0, noise_bpm=0.0)
+    at_s = 400.0  # in the forward zone segment (3 to 15 min)
+    operator = ScriptedOperator(
+        timed=[TimedCommand(at_s, Command(CommandKind.SET_SPEED, "operator", speed_kmh=2.0))]
+    )
+    box: dict[str, object] = {}
+    last = [clock.now()]
+
+    def on_cycle(now: float) -> None:
+        belt = box["session"].belt  # type: ignore[attr-defined]
+        belt.panel.heart_rate_bpm = walker.step(belt.speed_kmh, now - last[0])
+        last[0] = now
+        if now - box["t0"] > 600:  # type: ignore[operator]
+            box["session"].loop.request_quit("test")  # type: ignore[attr-defined]
+
+    session = build_session(files, clock, events, operator, on_cycle=on_cycle)
+    box["session"], box["t0"] = session, clock.now()
+    await_run(session)
+    events.close()
+    (set_by_operator,) = [
+        r for r in events.records
+        if r["kind"] == "command" and r["command"] == "set_speed" and r["source"] == "operator"
+    ]  # fmt: skip
+    assert set_by_operator["accepted"]
+    t_op = set_by_operator["t_s"]
+    zone = files.plan.segments[1].hr_zone
+    assert zone is not None
+    after = [r for r in events.records if r["kind"] == "hr_step" and r["t_s"] > t_op - 1e-3]
+    assert after, "the controller carried on"
+    assert after[0]["t_s"] - t_op >= zone.step_interval_s - 1e-3
+    assert after[0]["from_kmh"] == 2.0  # from the operator's speed
+    assert after[0]["to_kmh"] == 2.1

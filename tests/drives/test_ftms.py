@@ -6,10 +6,13 @@ target and stop reach the belt; the safety key and silence are faults, never sta
 from __future__ import annotations
 
 import asyncio
+import math
 import struct
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from treadctl.ble.ftms_emulator import EmulatedTreadmill
 from treadctl.drives.base import DriveCommand, DriveError
@@ -178,3 +181,17 @@ async def test_silence_is_a_fault_never_a_stale_speed(rig: Rig) -> None:
     with pytest.raises(DriveError, match="no answer in 2 s"):
         await d.write_command(DriveCommand(True, Direction.FORWARD, 2.5))
     assert t.running  # no watchdog: the belt runs on until the key is pulled
+
+
+@settings(max_examples=3000)
+@given(st.binary(max_size=40))
+def test_any_bytes_decode_or_are_refused(frame: bytes) -> None:
+    """A hostile peripheral: every frame either decodes to finite values or is refused."""
+    try:
+        data = decode_treadmill_data(frame)
+    except FrameError:
+        return
+    for value in (data.speed_kmh, data.incline_pct):
+        assert value is None or math.isfinite(value)
+    if data.speed_kmh is not None:
+        assert 0.0 <= data.speed_kmh <= 655.35
