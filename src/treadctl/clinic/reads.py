@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from treadctl.clinic.connect import ClinicUnreachableError, Conn, connect, redact
 from treadctl.clinic.history import _SESSION_SELECT
 from treadctl.clinic.schema import SCHEMA_VERSION, current_version
+from treadctl.store.db import DatabaseError
 from treadctl.store.queries import session_view
 
 CLINIC_SQL = "(s.simulated = 0 AND coalesce(s.moved, 1) = 1)"
@@ -157,7 +158,7 @@ def patients_show(
     with records(url) as conn:
         p = patient(conn, pseudonym)
         if p is None:
-            raise ClinicUnreachableError(redact(url), f"no patient {pseudonym!r}")
+            raise DatabaseError(redact(url), f"no patient {pseudonym!r}")
         found, hidden = sessions(conn, p["id"], include_all=include_all)
     out.write(f"patient {p['pseudonym']} (clinic records {redact(url)})\n")
     out.write(f"  comfortable forward: {_kmh(p['comfortable_forward_kmh'])} km/h\n")
@@ -179,7 +180,7 @@ def sessions_list(
         if pseudonym is not None:
             p = patient(conn, pseudonym)
             if p is None:
-                raise ClinicUnreachableError(redact(url), f"no patient {pseudonym!r}")
+                raise DatabaseError(redact(url), f"no patient {pseudonym!r}")
             pid = p["id"]
         found, hidden = sessions(conn, pid, include_all=include_all)
     if not found:
@@ -197,7 +198,7 @@ def sessions_show(url: str, session_id: int, out: TextIO | None = None) -> int:
     with records(url) as conn:
         s = session(conn, session_id)
         if s is None:
-            raise ClinicUnreachableError(redact(url), f"no session {session_id}")
+            raise DatabaseError(redact(url), f"no session {session_id}")
         segs = rows(
             conn,
             "SELECT idx, label, kind, target_kmh, planned_s, moving_s, distance_m, completed "

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from treadctl.clinic.connect import ClinicUnreachableError, Conn, redact
+from treadctl.clinic.connect import Conn, redact
 from treadctl.clinic.reads import patient, records, rows, sessions
 from treadctl.config.profile import SegmentKind
 from treadctl.store import plots
@@ -93,7 +93,7 @@ def patient_rows(url: str, pseudonym: str) -> list[Row]:
     with records(url) as conn:
         p = patient(conn, pseudonym)
         if p is None:
-            raise ClinicUnreachableError(redact(url), f"no patient {pseudonym!r}")
+            raise DatabaseError(redact(url), f"no patient {pseudonym!r}")
         found, _hidden = sessions(conn, p["id"])
         return [_row(conn, s) for s in found if s["kind"] == "run"]
 
