@@ -227,3 +227,42 @@ def test_acl_treadmill_check_and_hostile_batches(tmp_path: Path, clinic_url: str
         ingester.kill()
         ingester.wait(30)
         broker.stop()
+
+
+def test_records_ship_over_mqtt_from_a_clinic_file(tmp_path: Path, clinic_url: str) -> None:
+    """`records ship --clinic FILE` with a [broker] and no url: one pass over MQTT, through
+    the ingester; the password file relative to the clinic file's folder."""
+    broker = make_broker(tmp_path / "broker", ["tm-01"])
+    broker.start()
+    ingester = start_ingester(tmp_path, broker, clinic_url)
+    t = Treadmill("tm-01", tmp_path / "tm-01.sqlite", 0)
+    try:
+        t.begin()
+        time.sleep(1.0)
+        t.end()
+        (tmp_path / "tm-01.password").write_text(broker.users["tm-01"] + "\n")
+        clinic = tmp_path / "tm-01.toml"
+        clinic.write_text(
+            f'[records]\ntreadmill_id = "tm-01"\nsite = "{SITE}"\n\n[broker]\n'
+            f'host = "{broker.host}"\nport = {broker.port}\nusername = "tm-01"\n'
+            'password_file = "tm-01.password"\n'
+        )
+        argv = ["records", "ship", "--clinic", str(clinic), "--db", str(t.db)]
+        log = tmp_path / "ingester.log"
+        wait_for("the ingester's subscription", lambda: "subscribed" in log.read_text())
+        done = subprocess.run(
+            [sys.executable, str(HERE / "records_cli.py"), *argv],
+            capture_output=True,
+            text=True,
+            timeout=WAIT_S,
+            cwd=HERE,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"shipped 1 sessions ({t.written} samples" in done.stdout
+        assert totals(clinic_url)["tm-01"] == (1, t.written, t.written)
+    finally:
+        t.end()
+        ingester.kill()
+        ingester.wait(30)
+        broker.stop()
