@@ -116,6 +116,7 @@ class MqttSink:
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         self._ready.clear()
         self._problem = f"broker connection lost: {rc}"
+        self._answer.set()  # a batch waiting for its answer fails now, not at the timeout
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         try:
@@ -149,7 +150,8 @@ class MqttSink:
             )
         with self._lock:
             ack, self._waiting = self._ack, None
-        assert ack is not None
+        if ack is None:
+            raise ClinicUnreachableError(self.where, self._problem)
         if ack.ok:
             return
         if ack.retry:
