@@ -3,6 +3,7 @@ latched, on the virtual clock through the real control loop and the simulator's 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -225,14 +226,16 @@ async def test_home_returns_to_zero_only_on_command_at_rest(tmp_path: Path) -> N
 async def test_a_session_built_without_the_actuator_says_to_set_it_by_hand(
     tmp_path: Path,
 ) -> None:
-    """Until every session builder passes the actuator, the loop says when it has none."""
+    """A loop whose machine file names an actuator but that was given none (a builder
+    that forgot it) says so rather than staying silent about the incline."""
     profile = tmp_path / "step.toml"
     profile.write_text(FORWARD_STEP)
     files = load_session(SIM_INCLINE, profile, None)
     events = EventLog(tmp_path / "events.jsonl")
     session = build_sim_session(files, VirtualClock(), events, ScriptedOperator())
-    session.loop.p.max_session_s = 5.0
-    await session.loop.run()
+    # the builder now passes it: the same parts again without it
+    loop = ControlLoop(dataclasses.replace(session.loop.p, incline=None, max_session_s=5.0))
+    await loop.run()
     events.close()
     lines = (tmp_path / "events.jsonl").read_text()
     assert NO_INCLINE_ACTUATOR_WARNING in lines
