@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -96,11 +97,12 @@ def test_incline_row_and_beat_fit_with_the_key_bar_on_one_row(
         term.keys("s")
         term.see("START THE BELT?")
         term.keys("Enter")
-        term.see("RUNNING", "↑ moving up", "BEAT")
+        term.see("RUNNING", "BEAT")
         wait_keys(term, size, "running")
         screen = fits(term, size, "running")
         assert "100/min" in pace_row(screen), screen
-        # the beat lights and goes dark while the incline climbs toward its target
+        # the beat lights and goes dark while the incline goes to its target (moving up
+        # for 3 s only: a loaded machine may paint it holding already)
         seen: set[str] = set()
         actuals: list[float] = []
         deadline = time.monotonic() + DEADLINE_S
@@ -112,9 +114,13 @@ def test_incline_row_and_beat_fit_with_the_key_bar_on_one_row(
                 actuals.append(float(words[words.index("actual") + 1]))
             time.sleep(0.03)
         assert {"●", "○"} <= seen, f"the beat never {'lit' if '●' not in seen else 'went dark'}"
-        assert actuals[-1] > actuals[0], actuals
+        # up toward the target, never down (one display step of sensor noise allowed)
+        assert all(b >= a - 0.1 for a, b in pairwise(actuals)), actuals
         assert all(0.0 <= a <= 3.2 for a in actuals), actuals
-        term.see("holding")  # reached: within tolerance of 3.0 %
+        # from 0.0 % at rest to its target: holding within the tolerance (0.2 %)
+        wait(lambda: "holding" in pace_row(term.screen()), "the incline holding")
+        words = pace_row(term.screen()).split()
+        assert abs(float(words[words.index("actual") + 1]) - 3.0) <= 0.2
         fits(term, size, "running")
         term.keys("Space")
         term.see("SESSION ENDED")
