@@ -246,3 +246,22 @@ def test_check_leaves_the_line_state_as_it_found_it(
     code, out, _err = check(capsys, machine_file(tmp_path, link))
     assert code == EXIT_OK, out
     serial.Serial(a, 115200, parity="E").close()  # the controller's open still works
+
+
+def test_an_incline_actuator_on_its_own_link_is_tried_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pty_pair: tuple[str, str]
+) -> None:
+    """A lift on its own bus (not the drive's) is a link the controller opens: `check`
+    tries it like the drive's."""
+    port = closed_port()
+    machine = machine_file(tmp_path, rtu(pty_pair[0]))
+    machine.write_text(
+        machine.read_text(encoding="utf-8")
+        + '\n[incline.actuator]\nkind = "position"\n'
+        + f'[incline.actuator.link]\nkind = "tcp"\nhost = "127.0.0.1"\nport = {port}\n',
+        encoding="utf-8",
+    )
+    code, out, err = check(capsys, machine)
+    assert code == EXIT_CONNECT, out + err
+    assert "drive link:" in out
+    assert f"incline link: Modbus TCP 127.0.0.1:{port}: UNREACHABLE" in out

@@ -23,6 +23,8 @@ from treadctl.config.machine import (
     MachineConfig,
     ModbusDriveConfig,
     ModbusInputsConfig,
+    PositionInclineConfig,
+    RelayInclineConfig,
     SerialLink,
     TcpLink,
 )
@@ -150,6 +152,12 @@ def machine_links(machine: MachineConfig) -> list[tuple[str, TcpLink | SerialLin
     inputs = machine.safety_inputs
     if isinstance(inputs, ModbusInputsConfig) and inputs.link != "drive":
         links.append(("safety inputs", inputs.link))
+    actuator = machine.incline.actuator if machine.incline is not None else None
+    if (
+        isinstance(actuator, RelayInclineConfig | PositionInclineConfig)
+        and actuator.link != "drive"
+    ):
+        links.append(("incline", actuator.link))  # the simulator's own lift has no link
     return links
 
 
