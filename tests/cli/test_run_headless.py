@@ -176,3 +176,21 @@ def test_sigint_is_a_stop_and_the_program_leaves_at_standstill(session_factory) 
     out = "\n".join(s.seen)
     assert "outcome: stopped by signal" in out
     assert "final state: stopped" in out
+
+
+def test_home_returns_the_incline_or_says_why_not(session_factory) -> None:  # type: ignore[no-untyped-def]
+    """`home` at the headless console: asked on a machine whose lift may return to 0 %,
+    refused with the reason on one without a powered incline."""
+    lifted = session_factory("--machine", "sim-incline")
+    lifted.wait_for("session   Short forward check")
+    lifted.send("home")
+    lifted.wait_for("incline home asked")
+    lifted.send("quit")
+    lifted.finish()
+    flat = session_factory()
+    flat.wait_for("session   Short forward check")
+    flat.send("home")
+    refused = flat.wait_for("refused:")
+    assert "no powered incline" in refused
+    flat.send("quit")
+    flat.finish()

@@ -11,7 +11,7 @@ import threading
 
 from treadctl.config.machine import MachineConfig
 from treadctl.config.profile import SegmentKind
-from treadctl.console import HELP, parse_line
+from treadctl.console import HELP, incline_home, parse_line
 from treadctl.control.loop import ControlLoop, LoopSnapshot
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.checklist import checklist, segment_words
@@ -100,6 +100,8 @@ async def run_console(loop: ControlLoop) -> SessionSummary:
         action = parse_line(line, target, step)
         if action.command is not None:
             loop.submit(action.command)
+        if action.incline_home:
+            print(incline_home(loop), flush=True)
         if action.quit:
             loop.request_quit()
         if action.status and out is not None:
