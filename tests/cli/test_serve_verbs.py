@@ -86,6 +86,8 @@ def test_clients_that_hang_up_never_kill_the_controller(
     assert status.returncode == 0, status.stderr
     assert status.stdout.splitlines()[0] == "Demo: short backward bout: FAULTED FORWARD"
     assert "LATCHED: controller started: reset required" in status.stdout
+    # numbered from 1 of the plan's count, as everywhere else (the demo has three)
+    assert "  segment 1/3: " in status.stdout
     assert "[fault] Operator      no console attached: start refused" in status.stdout
 
 

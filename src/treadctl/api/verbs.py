@@ -8,13 +8,14 @@ from pathlib import Path
 
 from treadctl.api.client import ApiError, ControllerClient
 from treadctl.api.messages import Action, InclineStatus, Role, Status
+from treadctl.store.timeline import segment_number
 
 EXIT_OK = 0
 EXIT_REFUSED = 4
 EXIT_UNREACHABLE = 3
 
 
-def status_lines(status: Status, profile: str) -> list[str]:
+def status_lines(status: Status, profile: str, total_segments: int | None = None) -> list[str]:
     actual = "-" if status.actual_kmh is None else f"{status.actual_kmh:.2f}"
     seg = status.segment
     lines = [
@@ -22,7 +23,8 @@ def status_lines(status: Status, profile: str) -> list[str]:
         + (" (session ended)" if status.ended else ""),
         f"  belt {actual} km/h, target {status.target_kmh:.2f} km/h, "
         f"command {status.setpoint_kmh:.2f} km/h, cap {status.cap_kmh:.2f} km/h",
-        f"  segment: {seg.label} ({seg.kind}), {status.segment_remaining_s:.0f} s left"
+        f"  segment {segment_number(seg.index, total_segments)}: {seg.label} ({seg.kind}), "
+        f"{status.segment_remaining_s:.0f} s left"
         if seg is not None
         else "  segment: none (end of profile)",
         f"  session: {status.session_elapsed_s:.0f} s done, "
@@ -64,7 +66,10 @@ async def _status(path: Path, as_json: bool) -> int:
                     if as_json:
                         print(msg.model_dump_json())
                     else:
-                        print("\n".join(status_lines(msg, welcome.session.profile)))
+                        lines = status_lines(
+                            msg, welcome.session.profile, len(welcome.session.segments)
+                        )
+                        print("\n".join(lines))
                     return EXIT_OK
     finally:
         await client.close()

@@ -16,6 +16,7 @@ SAMPLE_COLUMNS = (
     "actual_kmh",
     "direction",
     "incline_pct",
+    "incline_target_pct",  # schema 5: what the profile asked of a powered incline
     "rail_left",
     "rail_right",
     "heart_rate_bpm",
