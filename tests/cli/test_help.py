@@ -62,6 +62,8 @@ def test_the_walk_finds_every_verb() -> None:
         "patients", "patients add", "patients list", "patients show", "sessions",
         "sessions list", "sessions show", "sessions export", "sessions report", "sessions rpe",
         "progress", "web", "web dashboard", "web monitor",
+        "records", "records migrate", "records ship", "records serve", "records patients",
+        "records sessions", "records report", "records export",
     }  # fmt: skip
 
 
@@ -76,7 +78,7 @@ def test_each_verb_has_one_entry_point_in_one_group() -> None:
 
 def test_the_serving_verbs_keep_sigpipe_off() -> None:
     """Verbs that serve sockets must see a hung-up peer as EPIPE, not die of SIGPIPE."""
-    assert {"serve", "run", "sim", "dashboard", "monitor", "web"} == SERVING_VERBS
+    assert {"serve", "run", "sim", "dashboard", "monitor", "web", "records"} == SERVING_VERBS
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["sessions", "rpe", "--help"], ["--version"]])

@@ -12,7 +12,7 @@ import argparse
 import signal
 import sys
 
-from treadctl.cli import clients, drive, records, session
+from treadctl.cli import clients, clinic, drive, records, session
 from treadctl.cli.common import (
     EXIT_CONFIG,
     EXIT_CONNECT,
@@ -63,6 +63,7 @@ GROUPS: tuple[Group, ...] = (
     clients.GROUP,
     web.GROUP,
     records.GROUP,
+    clinic.GROUP,
     drive.GROUP,
 )
 VERBS: dict[str, Verb] = {verb: run for group in GROUPS for verb, run in group.verbs.items()}

@@ -23,6 +23,13 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from treadctl.cli.common import (
+    EXIT_CONFIG,
+    EXIT_CONNECT,
+    EXIT_OK,
+    Subparsers,
+    verb_parser,
+)
 from treadctl.clinic.connect import (
     ID_PATTERN,
     ClinicUnreachableError,
@@ -47,25 +54,17 @@ from treadctl.clinic.wire import MQTT_BATCH_ROWS
 from treadctl.config.errors import ConfigError
 from treadctl.store.db import DEFAULT_DB, DatabaseError
 
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_UNREACHABLE = 3
+EXIT_UNREACHABLE = EXIT_CONNECT  # the clinic's records are a link like any other
 
-EPILOG = f"""\
-examples:
-  treadctl records migrate --clinic clinic.toml
-  treadctl records ship --clinic clinic.toml --follow      (as a service, next to serve)
-  treadctl records ship --url postgresql://tm3@clinic-pc/treadctl --treadmill tm3
-  treadctl records ship --clinic tm3-mqtt.toml --follow   (a [broker] and no url: over MQTT)
-  treadctl records serve --clinic ingester.toml           (the clinic PC: [records] url + [broker])
-  treadctl records export --patient P017 --clinic clinic.toml --out p017.fhir.json
-  treadctl records export --session 12 --db runs/treadctl.sqlite
+CLINIC_FILE = "examples/clinic/ingester.toml"  # a clinic file with [records] url
+MQTT_FILE = "examples/clinic/treadmill-mqtt.toml"  # no url: shipping over the broker
+URL = "postgresql://tm3@clinic-pc/treadctl"
+UNREACHABLE = "the clinic's records cannot be reached or read (the reason is printed)"
+NO_RECORDS = "no --clinic or --url, both, a clinic file refused (one line per problem)"
 
-exit codes:
-  {EXIT_OK}  done
-  {EXIT_CONFIG}  a file is refused, a usage error, or the local file cannot be read
-  {EXIT_UNREACHABLE}  the clinic's records cannot be reached (ship --follow keeps retrying)
-"""
+
+def _examples(*lines: str) -> list[str]:
+    return [f"treadctl records {line}" for line in lines]
 
 
 def _treadmill_id(text: str) -> str:
@@ -74,29 +73,102 @@ def _treadmill_id(text: str) -> str:
     return text
 
 
-def _where(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--clinic", type=Path, help="clinic file (TOML) naming the records")
-    sp.add_argument("--url", help="the records' postgresql:// URL (instead of --clinic)")
+def _where(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sp.add_argument(
+        "--clinic",
+        type=Path,
+        default=None,
+        help="clinic file (TOML) whose [records] url names the records (default: none)",
+    )
+    sp.add_argument(
+        "--url",
+        default=None,
+        help="the records' postgresql:// URL, instead of --clinic (default: none)",
+    )
+    return sp
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    rec = sub.add_parser(
+def add_parser(sub: Subparsers) -> None:
+    rec = verb_parser(
+        sub,
         "records",
-        help="the clinic's records on PostgreSQL: ship, export, migrate",
-        description=__doc__,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "the clinic's records on PostgreSQL: ship, serve, read, report, export, migrate",
+        _examples(
+            f"migrate --clinic {CLINIC_FILE}",
+            f"ship --url {URL} --treadmill tm3 --follow  # a service, next to serve",
+            f"ship --clinic {MQTT_FILE} --follow  # over the clinic's broker",
+            f"serve --clinic {CLINIC_FILE}  # the clinic PC: [records] url and [broker]",
+            f"sessions --url {URL} --patient P017",
+            f"export --patient P017 --clinic {CLINIC_FILE} --out p017.fhir.json",
+            "export --session 12 --db runs/treadctl.sqlite",
+        ),
+        {
+            EXIT_OK: "done (each sub-verb's --help says what it prints or writes)",
+            EXIT_CONFIG: f"{NO_RECORDS}, no such patient or session, a file that cannot be "
+            "read or written, or a session the records refused",
+            EXIT_UNREACHABLE: f"{UNREACHABLE}; ship --follow and serve keep retrying",
+        },
     )
-    rsub = rec.add_subparsers(dest="records_verb", required=True)
-    mig = rsub.add_parser("migrate", help="create or upgrade the clinic's schema")
-    _where(mig)
-    ship = rsub.add_parser("ship", help="copy this treadmill's sessions into the records")
-    _where(ship)
-    ship.add_argument(
-        "--db", type=Path, default=DEFAULT_DB, help=f"this treadmill's file ({DEFAULT_DB})"
+    rec.description = __doc__
+    rsub = rec.add_subparsers(dest="records_verb", required=True, metavar="VERB")
+    _where(
+        verb_parser(
+            rsub,
+            "migrate",
+            "create or upgrade the clinic's schema",
+            _examples(f"migrate --clinic {CLINIC_FILE}", f"migrate --url {URL}"),
+            {
+                EXIT_OK: "the schema is at this treadctl's version (printed)",
+                EXIT_CONFIG: f"{NO_RECORDS}, or the schema is one this treadctl cannot use",
+                EXIT_UNREACHABLE: UNREACHABLE,
+            },
+        )
+    )
+    _add_ship(rsub)
+    srv = verb_parser(
+        rsub,
+        "serve",
+        "the ingester: batches from the clinic's broker into the records",
+        _examples(f"serve --clinic {CLINIC_FILE}"),
+        {
+            EXIT_OK: "stopped by SIGTERM or Ctrl-C (what was ingested is printed); the "
+            "records or the broker out of reach are retried, never an exit",
+            EXIT_CONFIG: "the clinic file is refused (one line per problem) or lacks "
+            "[records] url or [broker]",
+        },
+    )
+    srv.add_argument("--clinic", type=Path, required=True, help="[records] url and [broker]")
+    _add_reads(rsub)
+    _add_export(rsub)
+
+
+def _add_ship(rsub: Subparsers) -> None:
+    ship = _where(
+        verb_parser(
+            rsub,
+            "ship",
+            "copy this treadmill's sessions into the records (once, or --follow)",
+            _examples(
+                f"ship --url {URL} --treadmill tm3 --db runs/treadctl.sqlite",
+                f"ship --clinic {MQTT_FILE} --follow",
+            ),
+            {
+                EXIT_OK: "shipped (a line says what), or --follow stopped by SIGTERM or Ctrl-C",
+                EXIT_CONFIG: f"{NO_RECORDS}, this treadmill's file cannot be read, or the "
+                "records refused a session (each refusal is printed)",
+                EXIT_UNREACHABLE: "the clinic's records (over MQTT: the broker or the "
+                "ingester) cannot be reached; --follow retries with back-off instead",
+            },
+        )
     )
     ship.add_argument(
-        "--treadmill", type=_treadmill_id, help="this treadmill's id (default: the clinic file's)"
+        "--db", type=Path, default=DEFAULT_DB, help=f"this treadmill's file (default: {DEFAULT_DB})"
+    )
+    ship.add_argument(
+        "--treadmill",
+        type=_treadmill_id,
+        default=None,
+        help="this treadmill's id (default: the clinic file's, else the host name)",
     )
     ship.add_argument(
         "--follow",
@@ -104,26 +176,98 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help=f"keep shipping (a pass every {PERIOD_S:g} s, back-off up to {RETRY_MAX_S:g} s "
         "when the records cannot be reached) until SIGTERM or Ctrl-C",
     )
-    srv = rsub.add_parser(
-        "serve", help="the ingester: batches from the clinic's broker into the records"
+
+
+def _add_reads(rsub: Subparsers) -> None:
+    all_help = "also demo runs and idle sessions"
+    pat = _where(
+        verb_parser(
+            rsub,
+            "patients",
+            "patients in the records (every one, or one with its sessions)",
+            _examples(
+                f"patients --clinic {CLINIC_FILE}",
+                f"patients --url {URL} --patient P017 --all",
+            ),
+            {
+                EXIT_OK: "the patients (or the one) are printed",
+                EXIT_CONFIG: f"{NO_RECORDS}, or no such patient",
+                EXIT_UNREACHABLE: UNREACHABLE,
+            },
+        )
     )
-    srv.add_argument("--clinic", type=Path, required=True, help="[records] url and [broker]")
-    pat = rsub.add_parser("patients", help="patients in the records (list, or one: --patient)")
-    _where(pat)
-    pat.add_argument("--patient", help="show this pseudonym and its sessions")
-    pat.add_argument("--all", action="store_true", help="also demo runs and idle sessions")
-    ses = rsub.add_parser("sessions", help="sessions of every treadmill (list, or one)")
-    _where(ses)
-    ses.add_argument("--patient", help="only this pseudonym's")
-    ses.add_argument("--session", type=int, help="show this session (its clinic-wide id)")
-    ses.add_argument("--all", action="store_true", help="also demo runs and idle sessions")
-    rep_ = rsub.add_parser("report", help="a patient's HTML report across every treadmill")
-    _where(rep_)
+    pat.add_argument(
+        "--patient", default=None, help="show this pseudonym and its sessions (default: all)"
+    )
+    pat.add_argument("--all", action="store_true", help=all_help)
+    ses = _where(
+        verb_parser(
+            rsub,
+            "sessions",
+            "sessions of every treadmill (a list, or one)",
+            _examples(
+                f"sessions --clinic {CLINIC_FILE} --all",
+                f"sessions --url {URL} --patient P017",
+                f"sessions --clinic {CLINIC_FILE} --session 12",
+            ),
+            {
+                EXIT_OK: "the sessions (or the one) are printed",
+                EXIT_CONFIG: f"{NO_RECORDS}, no such patient, or no such session",
+                EXIT_UNREACHABLE: UNREACHABLE,
+            },
+        )
+    )
+    ses.add_argument(
+        "--patient", default=None, help="only this pseudonym's (default: every patient's)"
+    )
+    ses.add_argument(
+        "--session", type=int, default=None, help="show this session (its clinic-wide id)"
+    )
+    ses.add_argument("--all", action="store_true", help=all_help)
+    rep_ = _where(
+        verb_parser(
+            rsub,
+            "report",
+            "a patient's HTML report across every treadmill",
+            _examples(
+                f"report --clinic {CLINIC_FILE} --patient P017",
+                f"report --url {URL} --patient P017 --out p017.html",
+            ),
+            {
+                EXIT_OK: "the report is written (its path is printed)",
+                EXIT_CONFIG: f"{NO_RECORDS}, no such patient, or the report cannot be written",
+                EXIT_UNREACHABLE: UNREACHABLE,
+            },
+        )
+    )
     rep_.add_argument("--patient", required=True, help="pseudonym")
-    rep_.add_argument("--out", type=Path, help="the HTML file (default: PSEUDONYM.html)")
-    exp = rsub.add_parser("export", help="sessions as a FHIR Bundle (JSON)")
-    _where(exp)
-    exp.add_argument("--db", type=Path, default=DEFAULT_DB, help="a treadmill's file")
+    rep_.add_argument(
+        "--out", type=Path, default=None, help="the HTML file (default: PSEUDONYM.html)"
+    )
+
+
+def _add_export(rsub: Subparsers) -> None:
+    exp = _where(
+        verb_parser(
+            rsub,
+            "export",
+            "sessions as a FHIR Bundle of Observations (JSON)",
+            _examples(
+                f"export --patient P017 --clinic {CLINIC_FILE} --out p017.fhir.json",
+                "export --session 12 --session 13 --db runs/treadctl.sqlite",
+            ),
+            {
+                EXIT_OK: "the bundle is written (standard output, or --out)",
+                EXIT_CONFIG: "--patient without --clinic or --url, a clinic file refused, no "
+                "such session in the file, the file cannot be read, or --out cannot be "
+                "written",
+                EXIT_UNREACHABLE: f"with --patient: {UNREACHABLE}",
+            },
+        )
+    )
+    exp.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"a treadmill's file (default: {DEFAULT_DB})"
+    )
     which = exp.add_mutually_exclusive_group(required=True)
     which.add_argument("--patient", help="pseudonym: every session in the clinic's records")
     which.add_argument(
@@ -132,9 +276,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     exp.add_argument(
         "--treadmill",
         type=_treadmill_id,
-        help="the file's treadmill id (default: the host name)",
+        default=None,
+        help="the file's treadmill id (default: the clinic file's, else the host name)",
     )
-    exp.add_argument("--out", type=Path, help="write here (default: standard output)")
+    exp.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
 
 
 def _records(args: argparse.Namespace, required: bool) -> tuple[str | None, str | None]:
