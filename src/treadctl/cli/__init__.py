@@ -30,6 +30,7 @@ from treadctl.cli.common import (
 )
 from treadctl.cli.headless import ConsolePrompts, checklist_lines
 from treadctl.cli.session import plan_lines
+from treadctl.clinic.connect import ClinicUnreachableError
 from treadctl.config.errors import ConfigError
 from treadctl.control.loop import ConnectError
 from treadctl.store.db import DatabaseError
@@ -117,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         return run(args)
+    except ClinicUnreachableError as exc:  # a DatabaseError, but a link out of reach: 3
+        print(f"treadctl: {exc}", file=sys.stderr)
+        return EXIT_CONNECT
     except (DatabaseError, RpeError, UsageError) as exc:
         print(f"treadctl: {exc}", file=sys.stderr)
         return EXIT_CONFIG

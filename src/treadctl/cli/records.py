@@ -1,4 +1,8 @@
-"""The records verbs: `patients`, `sessions` and `progress`, on the session database."""
+"""The records verbs: `patients`, `sessions` and `progress`, on the session database.
+
+`--db` may name the clinic's records instead (a postgresql:// URL): the reading verbs
+read them (every treadmill's sessions); the writing ones refuse and say which command
+does that, since the records are only written by shipping a treadmill's file."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from treadctl.app import apply_prescription, load_session
 from treadctl.cli.common import (
     DEFAULT_MACHINE,
     EXIT_CONFIG,
+    EXIT_CONNECT,
     EXIT_OK,
     MACHINE,
     PATIENT,
@@ -16,30 +21,55 @@ from treadctl.cli.common import (
     PROFILE_HELP,
     Group,
     Subparsers,
+    UsageError,
     verb_parser,
 )
 from treadctl.store import report, verbs
 from treadctl.store.db import DEFAULT_DB
-from treadctl.store.history import DEFAULT_RPE_SCALE, RPE_SCALES
+from treadctl.store.history import CLINIC_URL_SCHEMES, DEFAULT_RPE_SCALE, RPE_SCALES
 
 ALL_HELP = "also sessions on the built-in simulator and those in which the belt never moved"
 PATIENT_FILE_HELP = "patient file (TOML) or a sample's name"
 UNREADABLE = "the database cannot be read"
+UNREACHABLE = "--db is the clinic's records and they cannot be reached or read (the reason)"
+READ_ONLY = "the clinic's records are read-only here"
+CLINIC_URL = "postgresql://clinic-pc/treadctl"
+NOT_HERE = "--db is the clinic's records (read-only here: the message says which command)"
 
 
 def _examples(*lines: str) -> list[str]:
     return [f"treadctl {line}" for line in lines]
 
 
-def _exits(done: str, refused: str) -> dict[int, str]:
-    return {EXIT_OK: done, EXIT_CONFIG: refused}
+def _exits(done: str, refused: str, clinic: bool = False) -> dict[int, str]:
+    """Exit codes; `clinic`: the verb reads the clinic's records too (3: out of reach)."""
+    return {EXIT_OK: done, EXIT_CONFIG: refused, **({EXIT_CONNECT: UNREACHABLE} if clinic else {})}
 
 
-def _db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def db_location(text: str) -> Path | str:
+    """--db: a postgresql:// URL stays a string (a Path would fold its `//`), else a Path."""
+    return text if text.startswith(CLINIC_URL_SCHEMES) else Path(text)
+
+
+def _db(sp: argparse.ArgumentParser, clinic: bool = False) -> argparse.ArgumentParser:
+    """--db; `clinic`: the help says the verb reads the clinic's records given their URL."""
     sp.add_argument(
-        "--db", type=Path, default=DEFAULT_DB, help=f"session database (default: {DEFAULT_DB})"
+        "--db",
+        type=db_location,
+        default=DEFAULT_DB,
+        help="session database"
+        + (", or the clinic's records (postgresql://...)" if clinic else "")
+        + f" (default: {DEFAULT_DB})",
     )
     return sp
+
+
+def _local(db: Path | str, instead: str) -> Path:
+    """The treadmill's file of a verb that writes it; the clinic's URL is refused, saying
+    which command does it (`instead`)."""
+    if isinstance(db, str):
+        raise UsageError(f"{READ_ONLY}: {instead}")
+    return db
 
 
 def _session_id(sp: argparse.ArgumentParser) -> None:
@@ -67,7 +97,9 @@ def _add_patients(sub: Subparsers) -> None:
         PATIENTS_EXAMPLES,
         _exits(
             "done (each sub-verb's --help says what it prints or writes)",
-            f"a patient file is refused (one line per problem), no such patient, or {UNREADABLE}",
+            f"a patient file is refused (one line per problem), no such patient, "
+            f"{UNREADABLE}, or {NOT_HERE}",
+            clinic=True,
         ),
     )
     pat_sub = pat.add_subparsers(dest="patients_verb", required=True)
@@ -79,8 +111,8 @@ def _add_patients(sub: Subparsers) -> None:
             _examples("patients add --patient p017.toml", "patients add --patient demo"),
             _exits(
                 "the patient is added or updated",
-                "the patient file is refused (one line per problem), or the database "
-                "cannot be written",
+                "the patient file is refused (one line per problem), the database "
+                f"cannot be written, or {NOT_HERE}",
             ),
         )
     )
@@ -90,18 +122,28 @@ def _add_patients(sub: Subparsers) -> None:
             pat_sub,
             "list",
             "every patient: speeds, caps, sessions counted, last session",
-            _examples("patients list", "patients list --db runs/sim.sqlite"),
-            _exits("the list is printed (or that there are none)", UNREADABLE),
-        )
+            _examples(
+                "patients list",
+                "patients list --db runs/sim.sqlite",
+                f"patients list --db {CLINIC_URL}",
+            ),
+            _exits("the list is printed (or that there are none)", UNREADABLE, clinic=True),
+        ),
+        clinic=True,
     )
     show = _db(
         verb_parser(
             pat_sub,
             "show",
             "one patient and their sessions",
-            _examples("patients show DEMO-001", "patients show DEMO-001 --all"),
-            _exits("the patient is printed", f"no such patient, or {UNREADABLE}"),
-        )
+            _examples(
+                "patients show DEMO-001",
+                "patients show DEMO-001 --all",
+                f"patients show P017 --db {CLINIC_URL}",
+            ),
+            _exits("the patient is printed", f"no such patient, or {UNREADABLE}", clinic=True),
+        ),
+        clinic=True,
     )
     show.add_argument("pseudonym", help="the patient's pseudonym (treadctl patients list)")
     show.add_argument("--all", action="store_true", help=ALL_HELP)
@@ -122,7 +164,8 @@ def _add_sessions(sub: Subparsers) -> None:
         ),
         _exits(
             "done (each sub-verb's --help says what it prints or writes)",
-            f"a rating off its scale (nothing recorded), {no_session}",
+            f"a rating off its scale (nothing recorded), {no_session}; or {NOT_HERE}",
+            clinic=True,
         ),
     )
     ses_sub = ses.add_subparsers(dest="sessions_verb", required=True)
@@ -131,11 +174,18 @@ def _add_sessions(sub: Subparsers) -> None:
             ses_sub,
             "list",
             "every session, or one patient's",
-            _examples("sessions list", "sessions list --patient DEMO-001 --all"),
-            _exits(
-                "the list is printed (or that there are none)", f"no such patient, or {UNREADABLE}"
+            _examples(
+                "sessions list",
+                "sessions list --patient DEMO-001 --all",
+                f"sessions list --patient P017 --db {CLINIC_URL}",
             ),
-        )
+            _exits(
+                "the list is printed (or that there are none)",
+                f"no such patient, or {UNREADABLE}",
+                clinic=True,
+            ),
+        ),
+        clinic=True,
     )
     slist.add_argument(
         "--patient",
@@ -150,9 +200,14 @@ def _add_sessions(sub: Subparsers) -> None:
                 ses_sub,
                 "show",
                 "one session: status, segments, summary",
-                _examples("sessions show 12", "sessions show 3 --db runs/sim.sqlite"),
-                _exits("the session is printed", no_session),
-            )
+                _examples(
+                    "sessions show 12",
+                    "sessions show 3 --db runs/sim.sqlite",
+                    f"sessions show 12 --db {CLINIC_URL}",
+                ),
+                _exits("the session is printed", no_session, clinic=True),
+            ),
+            clinic=True,
         )
     )
     _add_export_report_rpe(ses_sub, no_session)
@@ -168,7 +223,10 @@ def _add_export_report_rpe(ses_sub: Subparsers, no_session: str) -> None:
                 "sessions export 12 --out session-12.csv",
                 "sessions export 12 --format json --out session-12.json",
             ),
-            _exits("the export is written", f"{no_session}, or --out cannot be written"),
+            _exits(
+                "the export is written",
+                f"{no_session}, --out cannot be written, or {NOT_HERE}",
+            ),
         )
     )
     _session_id(exp)
@@ -187,7 +245,7 @@ def _add_export_report_rpe(ses_sub: Subparsers, no_session: str) -> None:
             _examples("sessions report 12", "sessions report 12 --out p017-12.html"),
             _exits(
                 "the report is written (its path is printed on stderr)",
-                f"{no_session}, or the report cannot be written",
+                f"{no_session}, the report cannot be written, or {NOT_HERE}",
             ),
         )
     )
@@ -207,7 +265,7 @@ def _add_export_report_rpe(ses_sub: Subparsers, no_session: str) -> None:
             _exits(
                 "the rating is recorded (a second one corrects the first)",
                 "the rating is not a number on the scale (nothing recorded), the session is "
-                f"still running, {no_session}",
+                f"still running, {no_session}; or {NOT_HERE}",
             ),
         )
     )
@@ -230,14 +288,18 @@ def _add_progress(sub: Subparsers) -> None:
             _examples(
                 "progress --patient p017.toml --profile stroke-30min",
                 "progress --patient demo --profile demo-short --db runs/sim.sqlite --simulated",
+                f"progress --patient p017.toml --profile stroke-30min --db {CLINIC_URL}",
             ),
             _exits(
-                "the history and the prescription (or, for a profile without a "
-                "progression, the history) are printed",
+                "the history (and where it was read) and the prescription (or, for a "
+                "profile without a progression, the history) are printed",
                 "a file is refused or the prescription would break a limit (one line per "
-                f"problem), or {UNREADABLE}",
+                f"problem), {UNREADABLE}, or the clinic's records given for a profile "
+                "without a progression",
+                clinic=True,
             ),
-        )
+        ),
+        clinic=True,
     )
     prog.add_argument("--patient", type=PATIENT, required=True, help=PATIENT_FILE_HELP)
     prog.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
@@ -262,7 +324,11 @@ def _add_progress(sub: Subparsers) -> None:
 
 def patients_verb(args: argparse.Namespace) -> int:
     if args.patients_verb == "add":
-        return verbs.patients_add(args.db, args.patient)
+        instead = (
+            "a patient reaches them when a treadmill ships its file: `treadctl patients add "
+            "--patient FILE --db FILE`, then `treadctl records ship --clinic FILE`"
+        )
+        return verbs.patients_add(_local(args.db, instead), args.patient)
     if args.patients_verb == "list":
         return verbs.patients_list(args.db)
     return verbs.patients_show(args.db, args.pseudonym, args.all)
@@ -274,10 +340,22 @@ def sessions_verb(args: argparse.Namespace) -> int:
     if args.sessions_verb == "show":
         return verbs.sessions_show(args.db, args.id)
     if args.sessions_verb == "rpe":
-        return verbs.sessions_rpe(args.db, args.id, args.value, args.scale)
+        instead = (
+            "record the rating in the treadmill's file, `treadctl sessions rpe ID VALUE "
+            "--db FILE`, and `treadctl records ship --clinic FILE` takes it to them"
+        )
+        return verbs.sessions_rpe(_local(args.db, instead), args.id, args.value, args.scale)
     if args.sessions_verb == "report":
-        return report.report_verb(args.db, args.id, args.out)
-    return verbs.sessions_export(args.db, args.id, args.format, args.out)
+        instead = (
+            "a per-patient report is `treadctl records report --clinic FILE --patient P`; "
+            "a session's is `treadctl sessions report ID --db FILE` on its treadmill's file"
+        )
+        return report.report_verb(_local(args.db, instead), args.id, args.out)
+    instead = (
+        "a patient's sessions as FHIR are `treadctl records export --clinic FILE --patient P`; "
+        "a session's samples are `treadctl sessions export ID --db FILE` on its treadmill's file"
+    )
+    return verbs.sessions_export(_local(args.db, instead), args.id, args.format, args.out)
 
 
 def progress_verb(args: argparse.Namespace) -> int:
@@ -292,6 +370,12 @@ def progress_verb(args: argparse.Namespace) -> int:
         files.machine.limits.standstill_kmh,
     )
     params = files.plan.progression
+    if params is None and isinstance(args.db, str):
+        raise UsageError(
+            f"the clinic's records give the history of a profile with a progression and "
+            f"{name!r} has none: the patient's sessions in them are `treadctl records "
+            f"sessions --clinic FILE --patient {who}`"
+        )
     if params is None:  # no rule to prescribe from: the history only
         lines = verbs.history_lines(
             args.db, who, name, kind, standstill, where, include_all=args.all
@@ -303,6 +387,8 @@ def progress_verb(args: argparse.Namespace) -> int:
     )
     # the plan with the prescription: refused here already if it breaks any rule
     apply_prescription(files, args.profile, progress.prescription)
+    if isinstance(args.db, str):  # the history is every treadmill's: say whose it is
+        where = f"{which} in {progress.source}; machine {files.machine.name}"
     print("\n".join(verbs.progress_lines(progress, who, name, where)))
     return EXIT_OK
 
