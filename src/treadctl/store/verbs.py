@@ -442,7 +442,7 @@ def history_lines(
 
 
 def progress_of(
-    db: Path,
+    db: Path | str,  # a treadmill file, or the clinic records' postgresql:// URL
     params: ProgressionParams,
     pseudonym: str,
     profile_name: str,
