@@ -7,10 +7,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from treadctl.config.errors import ConfigError, ConfigProblem
 from treadctl.config.loader import load_model
 from treadctl.config.machine import (
+    FtmsDriveConfig,
     MachineConfig,
     ModbusDriveConfig,
     ModbusInputsConfig,
@@ -51,6 +53,9 @@ from treadctl.sim.scenario import FaultEvent, Injector, Scenario
 from treadctl.sim.world import BeltSim, Panel
 from treadctl.store.eventlog import EventLog
 from treadctl.store.history import Progress, load_progress
+
+if TYPE_CHECKING:  # the Bluetooth stack is imported only by a session that uses it
+    from treadctl.heartrate.link import HciLink
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,20 @@ def _modbus_parts(
     return drive, inputs, link
 
 
+def ftms_drive(cfg: FtmsDriveConfig, link: HciLink | None = None) -> Drive:
+    """The machine file's FTMS treadmill, on its dongle or on `link` (the tests' and the
+    simulator's virtual radio). Not connected: the loop connects it."""
+    # only a Bluetooth drive needs the Bluetooth stack, which takes about a second to import
+    from treadctl.drives.ftms import FtmsDrive  # noqa: PLC0415
+    from treadctl.heartrate.link import TransportLink  # noqa: PLC0415
+
+    if link is None:
+        link = TransportLink(cfg.transport, cfg.own_address, cfg.connect_timeout_s)
+    return FtmsDrive(
+        link, cfg.address, cfg.connect_timeout_s, cfg.answer_timeout_s, cfg.stale_after_s
+    )
+
+
 def build_session(
     files: SessionFiles,
     clock: Clock,
@@ -274,11 +293,13 @@ def build_session(
     recorder: CycleRecorder | None = None,
     supervised: bool = False,
     on_cycle: Callable[[float], None] | None = None,
+    ble_link: HciLink | None = None,
 ) -> Session:
     """The controller for the machine file's drive. `supervised`: a remote operator console
     is attached and the profile requires supervision (its heartbeats are a safety input).
     `on_cycle`: called after each cycle, after the scenario's fault injection (the
-    service's watchdog pings); it must return at once and never raise."""
+    service's watchdog pings); it must return at once and never raise. `ble_link`: the
+    Bluetooth controller of an FTMS drive instead of the machine file's transport."""
     machine = files.machine
     panel = Panel()
     if machine.heart_rate.present:
@@ -298,7 +319,10 @@ def build_session(
                 "scenario fault events need the built-in simulated drive; with a Modbus "
                 "drive inject them in the simulator (treadctl sim --scenario)",
             )
-        drive, inputs, drive_link = _modbus_parts(files)
+        if isinstance(machine.drive, FtmsDriveConfig):
+            drive = ftms_drive(machine.drive, ble_link)
+        else:
+            drive, inputs, drive_link = _modbus_parts(files)
     if inputs is None:
         inputs = SimSafetyInputs(panel)
     drive.reverse_allowed = not machine.walker_turns  # the drive's own last line
@@ -395,6 +419,7 @@ __all__ = [
     "apply_prescription",
     "build_session",
     "build_sim_session",
+    "ftms_drive",
     "load_session",
     "session_progress",
 ]

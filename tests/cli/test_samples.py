@@ -136,7 +136,7 @@ def test_an_unknown_name_names_the_choices(tmp_path: Path) -> None:
     last = result.stderr.strip().splitlines()[-1]
     assert "argument --machine: no file 'nosuchthing' and no shipped machine" in last
     assert "did you mean" not in last
-    assert "shipped machines: sim, sim-athlete, sim-hr, sim-incline, sim-turn" in last
+    assert "shipped machines: ftms, sim, sim-athlete, sim-hr, sim-incline, sim-turn" in last
 
 
 def test_profiles_list(tmp_path: Path) -> None:

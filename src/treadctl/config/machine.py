@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from treadctl.config.errors import FieldError
-from treadctl.heartrate.config import HeartRateSourceConfig, SimSourceConfig
+from treadctl.heartrate.config import ADDRESS_RE, HeartRateSourceConfig, SimSourceConfig
 from treadctl.metronome.config import MetronomeConfig
 from treadctl.units import mps2_to_kmh_per_s
 
@@ -137,6 +137,35 @@ class ModbusDriveConfig(Strict):
     kmh_per_hz: float = Field(gt=0, le=1.0, description="belt calibration: km/h per motor Hz")
     retries: int = Field(default=0, ge=0, le=1)
     has_comm_watchdog: bool = True  # False only for a drive that truly has none
+
+
+# A Bluetooth link has 7.5-50 ms connection intervals and retransmits: a drive read
+# timeout below this trips the interlock on an ordinary radio hiccup (docs/ftms.md).
+FTMS_MIN_READ_TIMEOUT_S = 1.0
+
+
+class FtmsDriveConfig(Strict):
+    """A treadmill with the Bluetooth Fitness Machine Service (docs/ftms.md): forward only,
+    no comm-loss watchdog (the treadmill's own safety key is the stop that stays)."""
+
+    kind: Literal["ftms"]
+    # The treadmill's address as `treadctl hr scan` lists it ("/P": a public address).
+    address: str = Field(max_length=20)
+    # A bumble transport spec: "usb:0", "hci-socket:0", "serial:/dev/ttyACM0" ...
+    transport: str = Field(default="usb:0", min_length=1, max_length=200)
+    # Our own (random static) address on the air; not the heart-rate source's.
+    own_address: str = Field(default="C0:7E:AD:C7:00:02", max_length=20)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120.0)  # before the loop runs
+    answer_timeout_s: float = Field(default=2.0, gt=0, le=10.0)  # a control point request
+    # Treadmill Data older than this is no reading (a comm-loss fault, never a stale speed).
+    stale_after_s: float = Field(default=1.0, gt=0, le=3.0)
+
+    @field_validator("address", "own_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not ADDRESS_RE.match(value):
+            raise ValueError("a Bluetooth address: six hex pairs, e.g. F7:1A:33:0C:52:9E")
+        return value
 
 
 class SimInputsConfig(Strict):
@@ -322,9 +351,9 @@ class MachineConfig(Strict):
     # from the console; most clinic treadmills, every FTMS one. The default is the one
     # that never reverses a drive: a machine that can reverse must say so.
     backward_walking: Literal["belt_reverses", "walker_turns"] = "walker_turns"
-    drive: Annotated[SimDriveConfig | ModbusDriveConfig, Field(discriminator="kind")] = (
-        SimDriveConfig()
-    )
+    drive: Annotated[
+        SimDriveConfig | ModbusDriveConfig | FtmsDriveConfig, Field(discriminator="kind")
+    ] = SimDriveConfig()
     safety_inputs: Annotated[SimInputsConfig | ModbusInputsConfig, Field(discriminator="kind")] = (
         SimInputsConfig()
     )
@@ -350,6 +379,8 @@ class MachineConfig(Strict):
             raise FieldError("watchdog.drive_read_timeout_s", why)
         if self.watchdog.input_read_timeout_s < 2 * period:
             raise FieldError("watchdog.input_read_timeout_s", why)
+        if isinstance(self.drive, FtmsDriveConfig):
+            self._ftms_fits()
         if (
             isinstance(self.safety_inputs, ModbusInputsConfig)
             and not isinstance(self.drive, ModbusDriveConfig)
@@ -364,3 +395,18 @@ class MachineConfig(Strict):
         ):
             raise FieldError("incline.actuator.link", '"drive" needs a Modbus drive')
         return self
+
+    def _ftms_fits(self) -> None:
+        if not self.walker_turns:
+            raise FieldError(
+                "backward_walking",
+                'an FTMS treadmill runs forward only: it needs "walker_turns" '
+                "(the walker turns round for backward segments)",
+            )
+        if self.watchdog.drive_read_timeout_s < FTMS_MIN_READ_TIMEOUT_S:
+            raise FieldError(
+                "watchdog.drive_read_timeout_s",
+                f"an FTMS treadmill is read over Bluetooth: use at least "
+                f"{FTMS_MIN_READ_TIMEOUT_S:g} s (connection intervals and retransmissions "
+                "make a fieldbus timeout trip on an ordinary radio hiccup)",
+            )
