@@ -143,9 +143,16 @@ def simulate_verb(args: argparse.Namespace) -> int:
         files, clock, events, operator, scenario, end_on_fault=True, recorder=recorder
     )
     events.add_sink(_end_on_incline_fault(session.loop))
+
+    async def run_and_close() -> SessionSummary:
+        try:
+            return await session.loop.run()
+        finally:  # stops a background heart-rate source and closes the drive's links
+            await session.loop.close()
+
     error: BaseException | None = None
     try:
-        summary = asyncio.run(session.loop.run())
+        summary = asyncio.run(run_and_close())
     except BaseException as exc:
         error = exc
         raise
