@@ -3,19 +3,37 @@ TCP socket (bumble's tcp-client transport), as it would drive a USB dongle."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import re
+import shlex
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 import pytest
 
+from treadctl.cli.common import (
+    EXIT_CONFIG,
+    EXIT_CONNECT,
+    EXIT_NOT_COMPLETED,
+    EXIT_OK,
+    HelpFormatter,
+)
 from treadctl.heartrate.ble import BleHeartRate
 from treadctl.heartrate.config import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio
 from treadctl.heartrate.link import TransportLink
-from treadctl.heartrate.verb import EXIT_FOUND, EXIT_NO_CONTROLLER, EXIT_NONE
+from treadctl.heartrate.verb import (
+    EXIT_FOUND,
+    EXIT_NO_CONTROLLER,
+    EXIT_NONE,
+    add_parser,
+    main,
+)
 
 WAIT_S = 60.0
 
@@ -82,7 +100,7 @@ async def test_scan_verb_lists_two_straps_with_rssi(served: tuple[VirtualRadio, 
 async def test_scan_verb_says_none_in_range(served: tuple[VirtualRadio, str]) -> None:
     _, spec = served
     rc, out, _ = await run_verb("--transport", spec, "--duration-s", "0.5")
-    assert rc == EXIT_NONE
+    assert rc == EXIT_NONE == EXIT_NOT_COMPLETED
     assert "no heart-rate straps in range" in out
 
 
@@ -116,3 +134,53 @@ async def test_ble_source_through_a_transport_link(served: tuple[VirtualRadio, s
     finally:
         await bounded(src.stop(), "the source stops")
         await bounded(strap.stop(), "the strap stops")
+
+
+def scan_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, Any]:
+    """treadctl's parser with the hr group added, as cli.GROUPS will add it; the hr and
+    the hr scan parsers."""
+    parser = argparse.ArgumentParser(prog="treadctl", formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="verb", required=True)
+    add_parser(sub)
+    hr = sub.choices["hr"]
+    scan_verbs = next(a for a in hr._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, hr, scan_verbs.choices["scan"]
+
+
+def test_help_states_defaults_examples_and_exit_codes() -> None:
+    """The rules of tests/cli/test_help.py for every verb, on hr and hr scan."""
+    parser, hr, scan_p = scan_parsers()
+    formatter = HelpFormatter(prog="treadctl")
+    for action in scan_p._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, action.dest
+        if action.default not in (None, False):
+            assert "default" in (formatter._get_help_string(action) or ""), action.dest
+    for verb in (hr, scan_p):
+        text = verb.format_help()
+        examples = text.index("\nexamples:\n")
+        codes = text.index("\nexit codes:\n")
+        assert examples < codes
+        lines = [line for line in text[examples:codes].splitlines()[2:] if line.strip()]
+        assert lines
+        for line in lines:
+            assert line.strip().startswith("treadctl hr scan"), line
+            argv = shlex.split(line.split("#")[0])
+            args = parser.parse_args(argv[1:])
+            assert args.func is main
+        listed = [int(m) for m in re.findall(r"(?m)^  (\d)  ", text[codes:])]
+        assert listed == [EXIT_OK, EXIT_CONFIG, EXIT_CONNECT, EXIT_NOT_COMPLETED]
+    assert EXIT_NONE == EXIT_NOT_COMPLETED  # "none found" is never 1, Python's crash
+
+
+def test_importing_the_verb_does_not_import_bumble() -> None:
+    """`treadctl` imports every verb at start: the Bluetooth stack only when scanning."""
+    code = (
+        "import sys, treadctl.cli.common, treadctl.heartrate.verb; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'bumble'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -7,17 +7,29 @@ import asyncio
 import json
 import math
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from treadctl.cli.common import Group
+from treadctl.cli.common import (
+    EXIT_CONFIG,
+    EXIT_CONNECT,
+    EXIT_NOT_COMPLETED,
+    EXIT_OK,
+    Group,
+    HelpFormatter,
+    epilog,
+    verb_parser,
+)
 from treadctl.heartrate.config import ADDRESS_RE
-from treadctl.heartrate.link import HciLink, LinkError, TransportLink
-from treadctl.heartrate.scan import Found, scan
 
-EXIT_FOUND = 0
-EXIT_NONE = 1
-EXIT_USAGE = 2
-EXIT_NO_CONTROLLER = 3
+if TYPE_CHECKING:  # bumble takes about a second to import: only `hr scan` itself pays
+    from treadctl.heartrate.link import HciLink
+    from treadctl.heartrate.scan import Found
+
+EXIT_FOUND = EXIT_OK
+EXIT_USAGE = EXIT_CONFIG
+EXIT_NO_CONTROLLER = EXIT_CONNECT
+# None in range: the scan did not find what it was for (1 is Python's own crash status).
+EXIT_NONE = EXIT_NOT_COMPLETED
 
 DEFAULT_TRANSPORT = "usb:0"
 DEFAULT_OWN_ADDRESS = "C0:7E:AD:C7:00:01"
@@ -25,22 +37,23 @@ DEFAULT_DURATION_S = 5.0
 MAX_DURATION_S = 120.0
 OPEN_TIMEOUT_S = 10.0
 
-EPILOG = f"""\
-examples:
-  treadctl hr scan                          the first USB dongle, {DEFAULT_DURATION_S:g} s
-  treadctl hr scan --transport hci-socket:0 the Linux Bluetooth adapter hci0 (stop bluetoothd
-                                            or give bumble its own adapter)
-  treadctl hr scan --all --json             every advertiser, as JSON
-
-Put the address (or the name) of your strap in the machine file's [heart_rate.source]
-(docs/heart-rate.md).
-
-exit status:
-  {EXIT_FOUND}  at least one strap found
-  {EXIT_NONE}  none in range
-  {EXIT_USAGE}  bad options
-  {EXIT_NO_CONTROLLER}  the Bluetooth controller could not be opened
-"""
+TEXT = "list the heart-rate straps (or every advertiser) in range with their signal strength"
+EXAMPLES = [
+    f"treadctl hr scan                          # the first USB dongle, {DEFAULT_DURATION_S:g} s",
+    "treadctl hr scan --transport hci-socket:0 # Linux adapter hci0 (stop bluetoothd first)",
+    "treadctl hr scan --all --json             # every advertiser (an FTMS treadmill too)",
+]
+EXITS = {
+    EXIT_FOUND: "at least one found",
+    EXIT_USAGE: "bad options",
+    EXIT_NO_CONTROLLER: "the Bluetooth controller could not be opened",
+    EXIT_NONE: "none in range (not completed)",
+}
+DESCRIPTION = (
+    TEXT[:1].upper() + TEXT[1:] + ".\nPut the address (or the name) of your strap in the "
+    "machine file's [heart_rate.source]\n(docs/heart-rate.md), a treadmill's in [drive] "
+    "(docs/ftms.md)."
+)
 
 
 def _duration(text: str) -> float:
@@ -60,24 +73,36 @@ def _address(text: str) -> str:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    hr = sub.add_parser("hr", help="heart-rate sources (Bluetooth LE straps)")
-    verbs = hr.add_subparsers(dest="hr_verb", required=True)
+    hr = verb_parser(sub, "hr", "heart-rate sources (Bluetooth LE straps)", EXAMPLES, EXITS)
+    verbs = hr.add_subparsers(dest="hr_verb", required=True, metavar="{scan}")
     p = verbs.add_parser(
         "scan",
-        help="list heart-rate straps in range with their signal strength",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help=TEXT,
+        description=DESCRIPTION,
+        epilog=epilog(EXAMPLES, EXITS),
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "--transport",
         default=DEFAULT_TRANSPORT,
-        help=f"bumble transport of the Bluetooth controller (default {DEFAULT_TRANSPORT})",
+        help="bumble transport of the Bluetooth controller: usb:0, hci-socket:0, "
+        "serial:/dev/ttyACM0 ...",
     )
     p.add_argument(
-        "--duration-s", type=_duration, default=DEFAULT_DURATION_S, help="how long to listen"
+        "--duration-s",
+        type=_duration,
+        default=DEFAULT_DURATION_S,
+        help=f"how long to listen, seconds (at most {MAX_DURATION_S:g})",
     )
-    p.add_argument("--own-address", type=_address, default=DEFAULT_OWN_ADDRESS)
-    p.add_argument("--all", action="store_true", help="every advertiser, not only straps")
+    p.add_argument(
+        "--own-address",
+        type=_address,
+        default=DEFAULT_OWN_ADDRESS,
+        help="our own (random static) Bluetooth address on the air",
+    )
+    p.add_argument(
+        "--all", action="store_true", help="every advertiser, not only heart-rate straps"
+    )
     p.add_argument("--json", action="store_true", help="one JSON array on stdout")
     p.set_defaults(func=main)
 
@@ -95,7 +120,7 @@ def render(found: list[Found], as_json: bool) -> str:
         ]
         return json.dumps(rows, indent=2)
     if not found:
-        return "no heart-rate straps in range"
+        return "no heart-rate straps in range (exit status 4)"
     lines = [f"{'ADDRESS':<20} {'RSSI':>8}  NAME"]
     for f in found:
         rssi = f"{f.rssi_dbm} dBm" if f.rssi_dbm is not None else "?"
@@ -106,12 +131,17 @@ def render(found: list[Found], as_json: bool) -> str:
 async def scan_and_print(
     link: HciLink, duration_s: float, all_devices: bool, as_json: bool, out: TextIO
 ) -> int:
+    from treadctl.heartrate.scan import scan  # noqa: PLC0415 - bumble: only when scanning
+
     found = await scan(link, duration_s, all_devices=all_devices)
     print(render(found, as_json), file=out)
     return EXIT_FOUND if found else EXIT_NONE
 
 
 def main(args: argparse.Namespace) -> int:
+    # bumble takes about a second to import: `treadctl` pays for it only here
+    from treadctl.heartrate.link import LinkError, TransportLink  # noqa: PLC0415
+
     link = TransportLink(args.transport, args.own_address, OPEN_TIMEOUT_S)
     try:
         return asyncio.run(scan_and_print(link, args.duration_s, args.all, args.json, sys.stdout))
