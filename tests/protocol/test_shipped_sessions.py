@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROFILES = REPO / "src/treadctl/samples/profiles"
 SIM = REPO / "src/treadctl/samples/machines" / "sim.toml"
 SIM_ATHLETE = REPO / "src/treadctl/samples/machines" / "sim-athlete.toml"
+SIM_HR = REPO / "src/treadctl/samples/machines" / "sim-hr.toml"
 DEMO = REPO / "src/treadctl/samples/patients" / "demo.toml"
 ATHLETE = REPO / "src/treadctl/samples/patients" / "athlete.toml"
 SHIPPED = sorted(p.stem for p in PROFILES.glob("*.toml"))
@@ -40,6 +41,8 @@ def files_for(stem: str) -> tuple[Path, Path, Path | None]:
     profile = PROFILES / f"{stem}.toml"
     if stem == "backward-running-athlete":
         return SIM_ATHLETE, profile, ATHLETE
+    if stem == "hr-zone-walk":  # a heart-rate target: a machine with a strap
+        return SIM_HR, profile, DEMO
     uses_pct = "speed_pct_comfortable" in profile.read_text(encoding="utf-8")
     return SIM, profile, DEMO if uses_pct else None
 
@@ -127,7 +130,14 @@ async def test_shipped_profile_runs_to_completion(tmp_path: Path, stem: str) -> 
         walking = [c for c in running if c.direction.value == seg.kind.value]
         # each moving segment walks its planned time and settles on its target
         assert len(walking) * period == pytest.approx(seg.duration_s, abs=2 * period)
-        assert walking[-1].setpoint_kmh == pytest.approx(seg.target_kmh)
+        zone = seg.hr_zone
+        if zone is None:
+            assert walking[-1].setpoint_kmh == pytest.approx(seg.target_kmh)
+        else:  # the speed follows the heart rate, within the zone's speed bounds
+            assert all(
+                zone.min_kmh - 1e-9 <= c.setpoint_kmh <= zone.max_kmh + 1e-9
+                for c in walking[len(walking) // 2 :]
+            )
 
     # the belt changes direction only at rest, and runs backward only in backward segments
     for prev, cur in pairwise(run.cycles):
