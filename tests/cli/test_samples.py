@@ -154,7 +154,8 @@ def test_profiles_list(tmp_path: Path) -> None:
     for sample in samples.profile_samples():
         assert sample.source, f"{sample.name} has no source"
         athlete = sample.name == "backward-running-athlete"
-        machine = samples.resolve("machine", "sim-athlete" if athlete else "sim")
+        machine_name = {"backward-running-athlete": "sim-athlete", "hr-zone-walk": "sim-hr"}
+        machine = samples.resolve("machine", machine_name.get(sample.name, "sim"))
         try:
             patient = samples.resolve("patient", "athlete" if athlete else "demo")
             plan = load_session(machine, sample.path, patient).plan
