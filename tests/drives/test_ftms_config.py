@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +207,25 @@ async def test_a_session_from_the_machine_file_drives_the_treadmill(tmp_path: Pa
 )
 async def test_a_controlled_stop_reaches_standstill(tmp_path: Path) -> None:
     await drive_at_2_kmh(tmp_path, "quit")
+
+
+def test_the_app_imports_no_bluetooth_stack_until_an_ftms_session() -> None:
+    """bumble takes about a second to import: a Modbus or simulated session never pays."""
+    code = (
+        "import sys, treadctl.app; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'bumble'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_check_takes_the_shipped_machine_by_name(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "treadctl.cli", "check", "--machine", "ftms",
+         "--profile", "demo-short", "--offline"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("ok: ")
