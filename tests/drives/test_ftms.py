@@ -129,11 +129,18 @@ async def test_start_target_and_stop_reach_the_belt(rig: Rig) -> None:
     assert abs(got - 2.0) < 0.3
     await d.write_command(DriveCommand(True, Direction.FORWARD, 3.0))
     await until(lambda: t.target_kmh == pytest.approx(3.0), "target 3.0")
-    await d.write_command(DriveCommand(True, Direction.FORWARD, 0.1))  # below the range
-    await until(lambda: t.target_kmh == pytest.approx(0.5), "held at the range's minimum")
+    # below the range: the belt stands (held at the minimum, a stop's ramp down never
+    # reached standstill), and a start waits until the command reaches the minimum
+    await d.write_command(DriveCommand(True, Direction.FORWARD, 0.1))
+    await until(lambda: not t.running, "stopped below the range's minimum")
+    assert b"\x08\x01" in t.requests
+    await d.write_command(DriveCommand(True, Direction.FORWARD, 0.3))
+    await asyncio.sleep(0.5)
+    assert not t.running
+    await d.write_command(DriveCommand(True, Direction.FORWARD, 0.5))
+    await until(lambda: t.running and t.target_kmh == pytest.approx(0.5), "started at 0.5")
     await d.write_command(DriveCommand(False, Direction.FORWARD, 0.0))
     await until(lambda: not t.running, "stopped")
-    assert b"\x08\x01" in t.requests
 
 
 async def test_a_reverse_run_is_refused_and_sent_as_a_stop(rig: Rig) -> None:

@@ -459,6 +459,16 @@ class FtmsDrive(Drive):
                         await self._request(bytes([Op.STOP_OR_PAUSE, StopParam.STOP]))
                         self._sent = Wanted(False, 0.0)
                     continue
+                r = self.speed_range
+                assert r is not None
+                if wanted.speed_kmh < r.minimum:
+                    # Slower than the treadmill can go: the belt stands. Held at the
+                    # minimum instead, a controlled stop's ramp down never reached the
+                    # standstill it waits for, and a start would run faster than asked.
+                    if sent.run:
+                        await self._request(bytes([Op.STOP_OR_PAUSE, StopParam.STOP]))
+                        self._sent = Wanted(False, 0.0)
+                    continue
                 target = self._target(wanted.speed_kmh)
                 if not sent.run or abs(target - sent.speed_kmh) > 1e-9:
                     await self._request(set_speed_frame(target))
