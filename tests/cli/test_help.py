@@ -61,7 +61,7 @@ def test_the_walk_finds_every_verb() -> None:
         "dashboard", "status", "stop", "monitor", "sim", "drive", "drive probe", "calibrate",
         "patients", "patients add", "patients list", "patients show", "sessions",
         "sessions list", "sessions show", "sessions export", "sessions report", "sessions rpe",
-        "progress", "web", "web dashboard", "web monitor",
+        "progress", "web", "web dashboard", "web monitor", "hr", "hr scan",
         "records", "records migrate", "records ship", "records serve", "records patients",
         "records sessions", "records report", "records export",
     }  # fmt: skip

@@ -726,6 +726,8 @@ def turn_round_files(stem: str, tmp_path: Path) -> tuple[Path, Path, Path | None
             REPO / "src/treadctl/samples/machines" / "sim-athlete.toml",
             REPO / "src/treadctl/samples/patients/athlete.toml",
         )
+    elif stem == "hr-zone-walk":  # heart-rate zones: the machine with a heart-rate sensor
+        machine, patient = REPO / "src/treadctl/samples/machines" / "sim-hr.toml", DEMO
     else:
         uses_pct = "speed_pct_comfortable" in profile.read_text(encoding="utf-8")
         machine, patient = SIM, DEMO if uses_pct else None

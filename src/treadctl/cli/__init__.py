@@ -12,7 +12,7 @@ import argparse
 import signal
 import sys
 
-from treadctl.cli import clients, clinic, drive, records, session
+from treadctl.cli import clients, clinic, drive, hr, records, session
 from treadctl.cli.common import (
     EXIT_CONFIG,
     EXIT_CONNECT,
@@ -66,6 +66,7 @@ GROUPS: tuple[Group, ...] = (
     records.GROUP,
     clinic.GROUP,
     drive.GROUP,
+    hr.GROUP,
 )
 VERBS: dict[str, Verb] = {verb: run for group in GROUPS for verb, run in group.verbs.items()}
 # Verbs that serve sockets: a peer that hangs up must be an EPIPE error to handle, never
