@@ -1,20 +1,7 @@
-"""Configuration: machine, patient and profile files, validated before anything moves."""
+"""Configuration: machine, patient and profile files, validated before anything moves.
 
-from treadctl.config.errors import ConfigError, ConfigProblem
-from treadctl.config.loader import load_model
-from treadctl.config.machine import Limits, MachineConfig, RampLimits
-from treadctl.config.patient import PatientConfig
-from treadctl.config.profile import ProfileConfig, RailPolicy, SegmentKind
-
-__all__ = [
-    "ConfigError",
-    "ConfigProblem",
-    "Limits",
-    "MachineConfig",
-    "PatientConfig",
-    "ProfileConfig",
-    "RailPolicy",
-    "RampLimits",
-    "SegmentKind",
-    "load_model",
-]
+Import from the modules (treadctl.config.machine, .profile, .patient, .errors,
+.loader): this package imports nothing itself, because every other package reaches
+treadctl.config.errors, and an __init__ that loaded machine.py (which names the MQTT and
+heart-rate sections) made imports go round in a circle, depending on which came first.
+"""
