@@ -26,13 +26,14 @@ SESSION = {
     "status": "running", "outcome": None, "planned_s": 600.0, "summary_json": None,
     "host": "h", "pid": 1, "heartbeat": "2025-01-01T00:00:00Z", "prescription_json": None,
     "standstill_kmh": 0.1, "rpe": None, "rpe_scale": None, "rpe_recorded": None,
-    "simulated": 0, "moved": None,
+    "simulated": 0, "moved": None, "segments_recount": None,
 }  # fmt: skip
 PATIENT = {
     "pseudonym": "P-1", "comfortable_forward_kmh": 3.0, "max_forward_kmh": None,
     "max_backward_kmh": 2.0, "created": "x", "updated": "y",
 }  # fmt: skip
-SAMPLE = (5, 0.5, 2.0, 2.0, 1.9, "backward", None, 0, 1, None, "normal", None)
+# walker's direction backward, the belt's own forward (a turn-round machine)
+SAMPLE = (5, 0.5, 2.0, 2.0, 1.9, "backward", None, 0, 1, None, "normal", None, "forward")
 
 
 def good() -> dict[str, object]:
@@ -50,9 +51,24 @@ def test_a_batch_round_trips() -> None:
     assert wire.treadmill == "tm-01"
 
 
+def test_a_batch_from_a_shipper_before_schema_6_is_taken() -> None:
+    """No belt direction in its samples, no recount in its session: the ingester is
+    upgraded first, and the treadmills after it."""
+    data = good()
+    session = data["session"]
+    assert isinstance(session, dict)
+    del session["segments_recount"]
+    data["samples"] = [list(SAMPLE[:-1])]
+    back = batch_of(decode_batch(json.dumps(data).encode()))
+    assert back.samples == [(*SAMPLE[:-1], None)]
+    assert back.session == SESSION
+
+
 @pytest.mark.parametrize(
     ("mutate", "why"),
     [
+        (lambda d: d.update(samples=[[*SAMPLE[:-1], "sideways"]]), "samples"),
+        (lambda d: d["session"].update(segments_recount="guessed"), "segments_recount"),
         (lambda d: d["patient"].update(notes="Jane Example"), "notes"),
         (lambda d: d["patient"].update(name="Jane"), "name"),
         (lambda d: d.update(treadmill="tm/+"), "treadmill"),

@@ -121,7 +121,9 @@ def test_sessions_export_csv_and_json(
     assert tuple(rows[0]) == SAMPLE_COLUMNS
     assert len(rows) == 1 + n_samples
     assert rows[1][:3] == ["0.0", "0.0", "0.0"]
-    assert rows[1][5] == ""  # incline: none yet
+    header = rows[0]
+    assert rows[1][header.index("incline_pct")] == ""  # incline: none driven
+    assert rows[1][header.index("belt_direction")] == "forward"  # the belt's own, beside
 
     code, out, _ = cli(capsys, "sessions", "export", "1", "--format", "csv", "--db", str(recorded))
     assert code == 0

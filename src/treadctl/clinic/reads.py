@@ -22,6 +22,7 @@ from treadctl.clinic.history import _SESSION_SELECT
 from treadctl.clinic.schema import SCHEMA_VERSION, current_version
 from treadctl.store.db import DatabaseError
 from treadctl.store.queries import session_view
+from treadctl.store.segment_table import segment_table_lines
 
 CLINIC_SQL = "(s.simulated = 0 AND coalesce(s.moved, 1) = 1)"
 
@@ -220,13 +221,7 @@ def sessions_show(url: str, session_id: int, out: TextIO | None = None) -> int:
                 f"  ended:     {s['ended'] or '-'}",
                 f"  recorded:  {s['sample_count']} samples up to {_mmss(s['last_sample_s'])}, "
                 f"{s['event_count']} events",
-                "  segments:",
-                *(
-                    f"    {g['idx']:>3d}  {g['label']:24s} {g['kind']:8s} {g['target_kmh']:>6.1f} "
-                    f"{_mmss(g['planned_s']):>6s} {_mmss(g['moving_s']):>6s} "
-                    f"{g['distance_m']:>7.1f} m {'done' if g['completed'] else ''}"
-                    for g in segs
-                ),
+                *segment_table_lines(segs, s.get("segments_recount")),
             ]
         )
         + "\n"

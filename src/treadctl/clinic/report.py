@@ -22,6 +22,7 @@ from treadctl.clinic.reads import patient, records, rows, sessions
 from treadctl.config.profile import SegmentKind
 from treadctl.store import plots
 from treadctl.store.db import DatabaseError
+from treadctl.store.recount import DEFAULT_STANDSTILL_KMH, SAMPLE_PERIOD_S, UNKNOWN
 from treadctl.store.report import (
     _CSS,
     _e,
@@ -62,6 +63,16 @@ def _row(conn: Conn, s: dict[str, Any]) -> Row:
     )
     totals = direction_totals(segs)
     back_s, back_m = totals[SegmentKind.BACKWARD.value]
+    if s.get("segments_recount") == UNKNOWN:
+        # segment results unknown (treadctl.store.recount): the backward walking sampled
+        sampled = rows(
+            conn,
+            "SELECT count(*) AS n, coalesce(sum(actual_kmh), 0) AS kmh FROM samples "
+            "WHERE session_id = %s AND direction = 'backward' AND actual_kmh > %s",
+            (s["id"], s.get("standstill_kmh") or DEFAULT_STANDSTILL_KMH),
+        )[0]
+        back_s = int(sampled["n"]) * SAMPLE_PERIOD_S
+        back_m = float(sampled["kmh"]) / 3.6 * SAMPLE_PERIOD_S
     backward = [g for g in segs if g["kind"] == SegmentKind.BACKWARD.value]
     records_ = [
         json.loads(r["record"])

@@ -111,7 +111,14 @@ _V1 = (
 # Version 2: the incline's target at each sample (the treadmill file's schema 5).
 _V2 = ("ALTER TABLE samples ADD COLUMN incline_target_pct DOUBLE PRECISION",)
 
-MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2))
+# Version 3: the treadmill file's schema 6: the belt's own direction beside the walker's
+# (samples.direction), and what the upgrade did to a session's segment results.
+_V3 = (
+    "ALTER TABLE samples ADD COLUMN belt_direction TEXT",
+    "ALTER TABLE sessions ADD COLUMN segments_recount TEXT",
+)
+
+MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2), (3, _V3))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

@@ -47,11 +47,11 @@ _SESSION_COLUMNS = (
     "patient_json", "kind", "profile_name", "profile_sha256", "profile_text", "machine_name",
     "started", "ended", "status", "outcome", "planned_s", "summary_json", "host", "pid",
     "heartbeat", "prescription_json", "standstill_kmh", "rpe", "rpe_scale", "rpe_recorded",
-    "simulated", "moved",
+    "simulated", "moved", "segments_recount",
 )  # fmt: skip
 _SAMPLE_COLUMNS = (
     "t_s", "target_kmh", "setpoint_kmh", "actual_kmh", "direction", "incline_pct",
-    "rail_left", "rail_right", "heart_rate_bpm", "mode", "incline_target_pct",
+    "rail_left", "rail_right", "heart_rate_bpm", "mode", "incline_target_pct", "belt_direction",
 )  # fmt: skip
 _SEGMENT_COLUMNS = (
     "idx", "label", "kind", "target_kmh", "planned_s", "moving_s", "distance_m", "completed",

@@ -60,6 +60,7 @@ class WireSession(_Strict):
     rpe_recorded: Short | None
     simulated: int
     moved: int | None
+    segments_recount: Literal["recomputed", "unknown"] | None = None  # schema 6
 
 
 class WirePatient(_Strict):
@@ -74,10 +75,17 @@ class WirePatient(_Strict):
 
 
 SegmentRow = tuple[int, Short, Short, float, float, float, float, int, int | None]
-SampleRow = tuple[
+# A shipper before schema 6 sends samples without the belt's own direction (its last
+# column); both are taken, so the ingester can be upgraded before the treadmills.
+SampleRowV1 = tuple[
     int, float, float, float, float | None, Short, float | None, int | None, int | None,
     float | None, Short, float | None,
 ]  # fmt: skip
+SampleRow = tuple[
+    int, float, float, float, float | None, Short, float | None, int | None, int | None,
+    float | None, Short, float | None, Literal["forward", "backward"] | None,
+]  # fmt: skip
+SAMPLE_FIELDS = 13  # SampleRow's length
 EventRow = tuple[int, float, Short, Short, Text]
 
 
@@ -88,7 +96,7 @@ class WireBatch(_Strict):
     session: WireSession
     patient: WirePatient | None
     segments: Annotated[list[SegmentRow], Field(max_length=10_000)]
-    samples: Annotated[list[SampleRow], Field(max_length=MQTT_BATCH_ROWS)]
+    samples: Annotated[list[SampleRow | SampleRowV1], Field(max_length=MQTT_BATCH_ROWS)]
     events: Annotated[list[EventRow], Field(max_length=MQTT_BATCH_ROWS)]
     complete: bool
     sent: float = Field(ge=0)  # the shipper's wall clock when sent: for lag figures only
@@ -151,7 +159,7 @@ def batch_of(wire: WireBatch) -> Batch:
         wire.session.model_dump(),
         wire.patient.model_dump() if wire.patient is not None else None,
         [tuple(r) for r in wire.segments],
-        [tuple(r) for r in wire.samples],
+        [tuple(r) if len(r) == SAMPLE_FIELDS else (*r, None) for r in wire.samples],
         [tuple(r) for r in wire.events],
         wire.complete,
     )

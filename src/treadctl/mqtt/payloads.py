@@ -77,7 +77,7 @@ class Incline(Model):
 class Snapshot(Payload):
     sampled_at: float  # seconds since the epoch, when the controller took this status
     mode: Literal["faulted", "stopped", "running", "stopping"]
-    direction: Literal["forward", "backward"]
+    direction: Literal["forward", "backward"]  # the walker's (a turned walker: backward)
     target_kmh: float
     setpoint_kmh: float
     actual_kmh: float | None  # None: no fresh reading from the drive
@@ -100,6 +100,9 @@ class Snapshot(Payload):
     dropped_telemetry: int  # telemetry this bridge dropped so far (broker slow or down)
     dropped_events: int
     incline: Incline | None = None  # None: no powered incline (or an older bridge)
+    # the belt's own direction: always forward where the walker turns round (None: a bridge
+    # before it was published)
+    belt_direction: Literal["forward", "backward"] | None = None
 
 
 class Telemetry(Snapshot):
@@ -167,6 +170,7 @@ def snapshot_fields(status: Status) -> dict[str, Any]:
     return {
         "mode": status.mode,
         "direction": status.direction,
+        "belt_direction": status.belt_direction or status.direction,
         "target_kmh": round(status.target_kmh, 3),
         "setpoint_kmh": round(status.setpoint_kmh, 3),
         "actual_kmh": _r(status.actual_kmh),

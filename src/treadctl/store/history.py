@@ -69,6 +69,7 @@ from treadctl.safety.types import Mode, Reason
 from treadctl.store import queries
 from treadctl.store.db import DatabaseError, open_db
 from treadctl.store.recorder import SAMPLE_PERIOD_S
+from treadctl.store.recount import UNKNOWN
 
 # Backward time the samples may miss without it counting as unrecorded: the 10 Hz sample
 # grid against the cycle-accurate segment totals (a few tenths of a second a session).
@@ -290,6 +291,9 @@ def past_session(
     events = reader.events(sid, _EVENT_KINDS)
     backward_s = sum(float(g["moving_s"]) for g in segments if g["kind"] == "backward")
     n_backward, n_rail = reader.backward_samples(sid, standstill_kmh)
+    if s.get("segments_recount") == UNKNOWN:
+        backward_s = n_backward * SAMPLE_PERIOD_S
+        notes.append("segment times unknown (recorded before schema 6): backward time sampled")
     unrecorded = backward_s - n_backward * SAMPLE_PERIOD_S
     if unrecorded <= UNRECORDED_TOLERANCE_S:
         unrecorded = 0.0

@@ -207,7 +207,7 @@ def speed_plot(
             label="target (km/h)" if incline is None else "target (km/h; incline %)",
         ),
         Line2D([], [], color=BELT_COLOUR, lw=1.6, label="belt, measured (km/h)"),
-        Patch(color=BACKWARD_SHADE, alpha=0.25, label="belt direction backward"),
+        Patch(color=BACKWARD_SHADE, alpha=0.25, label="walking backward"),
         Line2D([], [], color=STOP_COLOUR, ls=":", lw=1.4, marker="v", label="stop (controlled)"),
         Line2D([], [], color=FAULT_COLOUR, lw=2.2, marker="X", label="stop (latched fault)"),
     ]

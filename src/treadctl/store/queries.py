@@ -14,7 +14,8 @@ SAMPLE_COLUMNS = (
     "target_kmh",
     "setpoint_kmh",
     "actual_kmh",
-    "direction",
+    "direction",  # the walker's walking direction (a turned walker walks backward)
+    "belt_direction",  # schema 6: the belt's own, as the drive reported it (NULL before)
     "incline_pct",
     "incline_target_pct",  # schema 5: what the profile asked of a powered incline
     "rail_left",

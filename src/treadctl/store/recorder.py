@@ -28,14 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from treadctl.config.patient import PatientConfig
-from treadctl.config.profile import SegmentKind
 from treadctl.control.clock import Clock
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.plan import PlannedSegment
 from treadctl.protocol.progression import Prescription
 from treadctl.safety.incline import InclineOutputs
 from treadctl.safety.types import (
-    Direction,
     DriveStatus,
     Mode,
     Reason,
@@ -45,6 +43,7 @@ from treadctl.safety.types import (
 from treadctl.store.db import DatabaseError, dumps, open_db, upsert_patient
 from treadctl.store.eventlog import EventLog
 from treadctl.store.schema import mark_session
+from treadctl.store.tally import SegmentTally
 from treadctl.store.timeutil import utc_iso
 
 SAMPLE_PERIOD_S = 0.1  # 10 Hz
@@ -57,8 +56,8 @@ _SAMPLE, _EVENT, _SEGMENT, _END = 0, 1, 2, 3
 
 _INSERT_SAMPLE = (
     "INSERT INTO samples (session_id, t_s, target_kmh, setpoint_kmh, actual_kmh, direction, "
-    "incline_pct, incline_target_pct, rail_left, rail_right, heart_rate_bpm, mode) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "belt_direction, incline_pct, incline_target_pct, rail_left, rail_right, heart_rate_bpm, "
+    "mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -85,14 +84,6 @@ def session_status(summary: SessionSummary) -> str:
     if summary.final_mode is Mode.FAULTED and summary.final_reasons != (Reason.POWER_ON,):
         return "faulted"
     return "stopped"  # an idle session still holding only the power-on latch is no fault
-
-
-def _direction_of(kind: SegmentKind) -> Direction | None:
-    if kind is SegmentKind.FORWARD:
-        return Direction.FORWARD
-    if kind is SegmentKind.BACKWARD:
-        return Direction.BACKWARD
-    return None
 
 
 class SessionRecorder:
@@ -127,13 +118,9 @@ class SessionRecorder:
         self._last_now: float | None = None
         self._k = 0
         self._next_sample = float("-inf")
-        self._seg_dirs = [_direction_of(s.kind) for s in info.segments]
-        n = len(info.segments)
-        self._moving = [0.0] * n
-        self._metres = [0.0] * n
-        self._completed = [False] * n
+        self._tally = SegmentTally([s.kind.value for s in info.segments])
+        self._completed = [False] * len(info.segments)
         self._index = 0
-        self._owner: int | None = None
         self._samples_since_update = 0
         # the powered incline as its last cycle left it (actual, target %); None: none
         self._incline_actual: float | None = None
@@ -179,13 +166,15 @@ class SessionRecorder:
             self._last_now = now
             if segment_index != self._index:
                 self._segment_changed(segment_index)
-            actual = None
+            actual = belt = None
             if drive is not None:
                 actual = drive.actual_speed_kmh
-                if actual > self._standstill and self._moving:
-                    owner = self._owner_of(segment_index, drive.direction)
-                    self._moving[owner] += dt
-                    self._metres[owner] += actual / 3.6 * dt
+                belt = drive.direction.value
+                if actual > self._standstill:
+                    # the walker's direction, as the summary counts it (not the belt's)
+                    left = self._tally.add(segment_index, out.direction, actual, dt)
+                    if left is not None:
+                        self._put_segment(left)
             if now < self._next_sample:
                 return
             t_s = now - self._t0
@@ -202,6 +191,7 @@ class SessionRecorder:
                     setpoint_kmh,
                     actual,
                     out.direction.value,
+                    belt,
                     self._incline_actual,
                     self._incline_target,
                     left,
@@ -211,9 +201,10 @@ class SessionRecorder:
                 )
             )
             self._samples_since_update += 1
-            if self._samples_since_update >= SEGMENT_UPDATE_SAMPLES and self._owner is not None:
+            owner = self._tally.owner
+            if self._samples_since_update >= SEGMENT_UPDATE_SAMPLES and owner is not None:
                 self._samples_since_update = 0
-                self._put_segment(self._owner)
+                self._put_segment(owner)
         except Exception as exc:  # a recorder bug must not end the session
             self._note_problem(f"recorder error: {exc!r}")
 
@@ -244,7 +235,7 @@ class SessionRecorder:
         if self._ended or self._closed:
             return
         self._ended = True
-        for i in range(len(self._moving)):
+        for i in range(len(self._tally)):
             self._put_segment(i)
         ended = utc_iso(self._clock.wall_time())
         self._queue.append((_END, ended, session_status(summary), summary.outcome, summary))
@@ -266,7 +257,7 @@ class SessionRecorder:
             return
         if not self._ended and self._thread is not None:
             self._ended = True
-            for i in range(len(self._moving)):
+            for i in range(len(self._tally)):
                 self._put_segment(i)
             why = outcome or "the controller ended without a session summary"
             self._queue.append((_END, utc_iso(self._clock.wall_time()), status, why, None))
@@ -285,29 +276,14 @@ class SessionRecorder:
         self._queue.append(item)
 
     def _put_segment(self, i: int) -> None:
-        self._put((_SEGMENT, i, self._moving[i], self._metres[i], self._completed[i]))
+        tally = self._tally
+        self._put((_SEGMENT, i, tally.moving_s[i], tally.metres[i], self._completed[i]))
 
     def _segment_changed(self, new: int) -> None:
         for i in range(self._index, min(new, len(self._completed))):
             self._completed[i] = True  # the sequencer moves on only when a segment is done
             self._put_segment(i)
         self._index = new
-
-    def _owner_of(self, index: int, direction: Direction) -> int:
-        """The segment the belt's movement counts for: the current one when the belt runs
-        its direction, else the one it ran for before (its stop after the segment ended)."""
-        owner = self._owner
-        if index < len(self._seg_dirs) and self._seg_dirs[index] is direction:
-            new = index
-        elif owner is None:
-            new = min(index, len(self._seg_dirs) - 1)
-        else:
-            return owner
-        if new != owner:
-            if owner is not None:
-                self._put_segment(owner)
-            self._owner = new
-        return new
 
     def _note_problem(self, reason: str) -> None:
         if self.problem is None:

@@ -53,6 +53,7 @@ from treadctl.safety.types import Reason
 from treadctl.store import plots, queries
 from treadctl.store.db import DatabaseError, effective_status, open_db
 from treadctl.store.history import RPE_SCALES, PastSession, past_session
+from treadctl.store.recount import DEFAULT_STANDSTILL_KMH, MAX_GAP_S, RECOUNT_NOTES, UNKNOWN
 from treadctl.store.timeutil import utc_iso
 
 EXIT_OK = 0
@@ -683,7 +684,8 @@ def _speed_section(d: _Data, stops: list[Stop]) -> list[str]:
     )
     caption = (
         "<figcaption>Target (dashed) and measured belt speed (solid) from the 10 Hz samples; "
-        "shaded: belt direction backward. Stops: dotted orange lines (controlled) and solid "
+        "shaded: walking backward (the walker's direction; where the walker turns round the belt "
+        "runs forward). Stops: dotted orange lines (controlled) and solid "
         "red lines (latched faults), numbered as in the table of stops."
     )
     if incline is not None:
@@ -757,27 +759,36 @@ def _incline_section(d: _Data) -> list[str]:
     return out
 
 
-def _segment_section(segs: list[dict[str, Any]]) -> list[str]:
+def _segment_section(segs: list[dict[str, Any]], recount: str | None) -> list[str]:
+    unknown = recount == UNKNOWN
     body = []
     for g in segs:
         target, planned_s, moving_s, metres = (
             float(g[k]) for k in ("target_kmh", "planned_s", "moving_s", "distance_m")
         )
+        done = (
+            "<td>unknown</td><td>unknown</td>"
+            if unknown
+            else f"{_td(moving_s, _mmss(moving_s))}{_td(metres, f'{metres:.1f}')}"
+        )
         body.append(
             f'<tr><td class="num">{int(g["idx"]) + 1}</td><td>{_e(g["label"])}</td>'
             f"<td>{_e(g['kind'])}</td>"
             f"{_td(target, f'{target:.2f}')}{_td(planned_s, _mmss(planned_s))}"
-            f"{_td(moving_s, _mmss(moving_s))}{_td(metres, f'{metres:.1f}')}"
-            f"<td>{'yes' if g['completed'] else 'no'}</td></tr>"
+            f"{done}<td>{'yes' if g['completed'] else 'no'}</td></tr>"
         )
     planned = sum(float(g["planned_s"]) for g in segs)
     moving = sum(float(g["moving_s"]) for g in segs)
     metres = sum(float(g["distance_m"]) for g in segs)
-    done = sum(bool(g["completed"]) for g in segs)
+    n_done = sum(bool(g["completed"]) for g in segs)
+    totals = (
+        "<td>unknown</td><td>unknown</td>"
+        if unknown
+        else f"{_td(moving, _mmss(moving))}{_td(metres, f'{metres:.1f}')}"
+    )
     foot = (
         '<tr><th scope="row" colspan="4">Total</th>'
-        f"{_td(planned, _mmss(planned))}{_td(moving, _mmss(moving))}"
-        f"{_td(metres, f'{metres:.1f}')}<td>{done} of {len(segs)}</td></tr>"
+        f"{_td(planned, _mmss(planned))}{totals}<td>{n_done} of {len(segs)}</td></tr>"
     )
     head = [
         ("#", True),
@@ -793,8 +804,14 @@ def _segment_section(segs: list[dict[str, Any]]) -> list[str]:
         "<section>",
         "<h2>Segments: planned and done</h2>",
         *_table("segments", "Segments", head, body, foot),
-        '<p class="note">Moving time and distance count belt movement above standstill; the '
-        "stop after a segment counts for that segment.</p>",
+        '<p class="note">Moving time and distance count belt movement above standstill, in '
+        "the walker's direction (where the walker turns round, the belt runs forward while "
+        "they walk backward); the stop after a segment counts for that segment.</p>",
+        *(
+            [f'<p id="segments-recount" class="note">{_e(RECOUNT_NOTES[recount])}.</p>']
+            if recount in RECOUNT_NOTES
+            else []
+        ),
         "</section>",
     ]
 
@@ -811,8 +828,34 @@ def direction_totals(segs: Sequence[dict[str, Any]]) -> dict[str, tuple[float, f
     return out
 
 
-def _direction_section(segs: list[dict[str, Any]]) -> list[str]:
-    totals = direction_totals(segs)
+def sampled_direction_totals(
+    t_s: Sequence[float],
+    actual: Sequence[float | None],
+    backward: Sequence[bool],
+    standstill_kmh: float,
+) -> dict[str, tuple[float, float]]:
+    """(moving seconds, metres) per walking direction, from the 10 Hz samples: for a
+    session whose segment results are unknown (treadctl.store.recount)."""
+    out = {SegmentKind.FORWARD.value: [0.0, 0.0], SegmentKind.BACKWARD.value: [0.0, 0.0]}
+    for i in range(1, len(t_s)):
+        speed = actual[i]
+        dt = t_s[i] - t_s[i - 1]
+        if speed is None or speed <= standstill_kmh or dt > MAX_GAP_S:
+            continue
+        row = out[SegmentKind.BACKWARD.value if backward[i] else SegmentKind.FORWARD.value]
+        row[0] += dt
+        row[1] += speed / 3.6 * dt
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _direction_section(d: _Data) -> list[str]:
+    recount = d.session.get("segments_recount")
+    standstill = d.session.get("standstill_kmh") or DEFAULT_STANDSTILL_KMH
+    totals = (
+        sampled_direction_totals(d.t_s, d.actual, d.backward, float(standstill))
+        if recount == UNKNOWN
+        else direction_totals(d.segments)
+    )
     all_s = sum(v[0] for v in totals.values())
     body = []
     for kind, (secs, metres) in totals.items():
@@ -839,6 +882,16 @@ def _direction_section(segs: list[dict[str, Any]]) -> list[str]:
         "<section>",
         "<h2>Time and distance per direction</h2>",
         *_table("directions", "Per direction", head, body, foot),
+        '<p class="note">The walker\'s direction: a walker turned round to face away from '
+        "the console walks backward on a belt that runs forward.</p>",
+        *(
+            [
+                '<p id="directions-from-samples" class="note">From the 10 Hz samples: the '
+                "segment results of this session are unknown.</p>"
+            ]
+            if recount == UNKNOWN
+            else []
+        ),
         "</section>",
     ]
 
@@ -1018,9 +1071,9 @@ def render(d: _Data) -> str:
         *_header(d, source, duration),
         "<main>",
         *_speed_section(d, stops),
-        *_segment_section(d.segments),
+        *_segment_section(d.segments, d.session.get("segments_recount")),
         *_incline_section(d),
-        *_direction_section(d.segments),
+        *_direction_section(d),
         *_effort_section(d),
         *_speed_changes_section(d),
         *_energy_section(est, incline_note),

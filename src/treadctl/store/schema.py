@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from treadctl.store.recount import recount_turn_round
 from treadctl.store.timeutil import utc_iso
 
-Migration = tuple[int, tuple[str, ...]]
+# A step is SQL, or a function run on the connection inside the migration's transaction
+# (a recomputation that SQL alone cannot say).
+Step = str | Callable[[sqlite3.Connection], None]
+Migration = tuple[int, tuple[Step, ...]]
 
 _V1 = (
     """CREATE TABLE patients (
@@ -168,7 +172,26 @@ _V4 = (
 # NULL when nothing measured it), so the report plots both under the speed.
 _V5 = ("ALTER TABLE samples ADD COLUMN incline_target_pct REAL",)
 
-MIGRATIONS: tuple[Migration, ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5))
+# Version 6: the record speaks in the walker's direction. Samples always kept the walker's
+# direction (`direction`); the belt's own measured direction is now a column of its own
+# (NULL before). Segment results were credited by the belt's direction, so a turn-round
+# session (the belt always runs forward) was recorded as 0 s backward: those are
+# recomputed from their samples where the samples allow it (treadctl.store.recount), and
+# `segments_recount` says what was done ('recomputed' or 'unknown'; NULL: as recorded).
+_V6: tuple[Step, ...] = (
+    "ALTER TABLE samples ADD COLUMN belt_direction TEXT",
+    "ALTER TABLE sessions ADD COLUMN segments_recount TEXT",
+    recount_turn_round,
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, _V1),
+    (2, _V2),
+    (3, _V3),
+    (4, _V4),
+    (5, _V5),
+    (6, _V6),
+)
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -220,8 +243,11 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
         for number, statements in migrations:
             if number <= version:
                 continue
-            for statement in statements:
-                conn.execute(statement)
+            for step in statements:
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
             conn.execute(
                 "INSERT INTO schema_version (version, applied) VALUES (?, ?)",
                 (number, utc_iso(time.time())),

@@ -31,6 +31,7 @@ from treadctl.store.history import (
     load_progress,
     mmss,
 )
+from treadctl.store.segment_table import segment_table_lines
 from treadctl.store.timeutil import utc_iso
 
 
@@ -221,16 +222,8 @@ def sessions_show(db: Path | str, session_id: int) -> int:
         f"  recorded: {s['sample_count']} samples up to {_mmss(s['last_sample_s'])}, "
         f"{s['event_count']} events",
         *_prescription_lines(s),
-        "  segments:",
-        f"    {'#':>3s}  {'label':24s} {'kind':8s} {'target':>6s} {'planned':>8s} "
-        f"{'moving':>8s} {'distance':>9s}  done",
     ]
-    for g in segs:
-        lines.append(
-            f"    {g['idx'] + 1:>3d}  {g['label'][:24]:24s} {g['kind']:8s} {g['target_kmh']:6.2f} "
-            f"{_mmss(g['planned_s']):>8s} {_mmss(g['moving_s']):>8s} "
-            f"{g['distance_m']:7.1f} m  {'yes' if g['completed'] else 'no'}"
-        )
+    lines.extend(segment_table_lines(segs, s.get("segments_recount")))
     summary = s["summary"]
     if summary is None:
         lines.append(
