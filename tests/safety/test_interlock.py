@@ -2200,3 +2200,75 @@ def test_a_reversing_belt_has_no_turn_to_confirm() -> None:
         "nothing to confirm: the belt reverses, the walker does not turn",
     )
     assert rig.step(2.0, start()).mode is Mode.RUNNING
+
+
+def test_turn_round_machine_file_gives_an_interlock_that_waits_for_the_turn() -> None:
+    machine = load_model(ROOT / "src/treadctl/samples/machines" / "sim-turn.toml", MachineConfig)
+    assert machine.backward_walking == "walker_turns"
+    cfg = InterlockConfig.from_config(
+        machine.limits,
+        machine.watchdog,
+        None,
+        machine.operator,
+        walker_turns=machine.walker_turns,
+    )
+    assert cfg.walker_turns
+    assert cfg == TURN  # sim-turn.toml has sim.toml's limits
+    rig = Rig(cfg)
+    out = turned_to_backward(rig)
+    assert (out.direction, out.belt_direction, out.turn_pending) == (BWD, FWD, True)
+    out = rig.step(2.0, start())
+    assert not decision(out)[0]
+    assert out.mode is Mode.STOPPED
+    assert decision(rig.step(2.1, confirm_turn()))[0]
+    assert rig.step(2.2, start()).mode is Mode.RUNNING
+
+
+def test_turn_round_start_refusal_tells_the_operator_to_turn_the_walker_and_confirm() -> None:
+    rig = Rig(TURN)
+    turned_to_backward(rig)
+    assert decision(rig.step(2.0, start())) == (
+        False,
+        "walker not confirmed facing away from the console: "
+        "turn the walker round, then confirm the turn",
+    )
+    rig.step(2.1, confirm_turn())
+    rig.segment = seg(1, FWD)
+    rig.step(2.2, set_direction(FWD))
+    assert decision(rig.step(2.3, start())) == (
+        False,
+        "walker not confirmed facing the console: turn the walker round, then confirm the turn",
+    )
+
+
+def test_turn_round_direction_change_answer_names_the_direction_and_the_turn() -> None:
+    rig = Rig(TURN)
+    out = turned_to_backward(rig)
+    assert decision(out) == (
+        True,
+        "direction now backward; the belt keeps running forward: the walker turns to face "
+        "away from the console, then the operator confirms the turn",
+    )
+    rig.step(1.6, confirm_turn())
+    rig.segment = seg(1, FWD)
+    assert decision(rig.step(2.0, set_direction(FWD))) == (
+        True,
+        "direction now forward; the belt keeps running forward: the walker turns to face "
+        "the console, then the operator confirms the turn",
+    )
+
+
+def test_a_reversing_belt_takes_the_walkers_facing_from_the_direction() -> None:
+    # A machine whose belt reverses never turns the walker: whatever facing the state
+    # holds (here the dataclass default, FORWARD, beside a backward direction), no turn
+    # is pending and nothing waits for one.
+    rig = Rig()
+    rig.segment = seg(0, BWD, target=2.0)
+    rig.stopped()
+    rig.state = replace(rig.state, direction=BWD, facing=FWD)
+    out = rig.step(1.5)
+    assert (out.direction, out.belt_direction, out.turn_pending) == (BWD, BWD, False)
+    assert rig.state.facing is BWD
+    out = rig.step(2.0, start())
+    assert decision(out) == (True, "")
+    assert out.mode is Mode.RUNNING
