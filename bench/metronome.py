@@ -115,7 +115,7 @@ async def loop_child(seconds: float, mode: str) -> dict[str, object]:
     import gc  # noqa: PLC0415
 
     from treadctl.app import load_session  # noqa: PLC0415
-    from treadctl.control.clock import MonotonicClock  # noqa: PLC0415
+    from treadctl.clock import MonotonicClock  # noqa: PLC0415
     from treadctl.control.operator import ScriptedOperator  # noqa: PLC0415
     from treadctl.metronome.bridge import MetronomeBridge  # noqa: PLC0415
     from treadctl.serve import Controller  # noqa: PLC0415

@@ -49,7 +49,7 @@ from treadctl.api.messages import Status, Welcome  # noqa: E402
 from treadctl.api.server import ApiServer  # noqa: E402
 from treadctl.api.status import StatusBuilder, session_info  # noqa: E402
 from treadctl.app import build_sim_session, load_session  # noqa: E402
-from treadctl.control.clock import MonotonicClock  # noqa: E402
+from treadctl.clock import MonotonicClock  # noqa: E402
 from treadctl.control.loop import ControlLoop  # noqa: E402
 from treadctl.control.operator import ScriptedOperator  # noqa: E402
 from treadctl.control.stats import BIN_US  # noqa: E402

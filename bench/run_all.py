@@ -32,7 +32,7 @@ import attached  # noqa: E402
 import hostile_clients  # noqa: E402
 
 from treadctl.app import build_sim_session, load_session  # noqa: E402
-from treadctl.control.clock import FINE_SLEEP_S, MonotonicClock, VirtualClock  # noqa: E402
+from treadctl.clock import FINE_SLEEP_S, MonotonicClock, VirtualClock  # noqa: E402
 from treadctl.control.operator import ScriptedOperator  # noqa: E402
 from treadctl.drives import wire  # noqa: E402
 from treadctl.drives.modbus import cycle_transfers  # noqa: E402

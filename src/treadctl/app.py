@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from treadctl.clock import Clock
 from treadctl.config.errors import ConfigError, ConfigProblem
 from treadctl.config.loader import load_model
 from treadctl.config.machine import (
@@ -25,7 +26,6 @@ from treadctl.config.machine import (
 )
 from treadctl.config.patient import PatientConfig
 from treadctl.config.profile import ProfileConfig
-from treadctl.control.clock import Clock
 from treadctl.control.loop import ControlLoop, CycleRecorder, LoopParts
 from treadctl.control.operator import ScriptedOperator
 from treadctl.drives.base import Drive

@@ -20,8 +20,8 @@ from treadctl.api.messages import Welcome
 from treadctl.api.server import ApiServer
 from treadctl.api.status import StatusBuilder, session_info
 from treadctl.app import SessionFiles, build_session
+from treadctl.clock import Clock
 from treadctl.config.profile import Supervision
-from treadctl.control.clock import Clock
 from treadctl.control.loop import CycleRecorder
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary

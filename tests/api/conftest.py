@@ -13,7 +13,7 @@ import pytest
 from api_fixtures import PROFILE, ROOT, Running, wait_for
 
 from treadctl.app import load_session
-from treadctl.control.clock import MonotonicClock
+from treadctl.clock import MonotonicClock
 from treadctl.serve import Controller
 from treadctl.store.eventlog import EventLog
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from treadctl.api.messages import Status, encode, server_message
 from treadctl.api.status import StatusBuilder
 from treadctl.app import build_session, load_session
-from treadctl.control.clock import MonotonicClock
+from treadctl.clock import MonotonicClock
 from treadctl.control.loop import LoopSnapshot
 from treadctl.store.eventlog import EventLog
 

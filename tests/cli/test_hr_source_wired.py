@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from treadctl.app import build_session, build_sim_session, load_session
+from treadctl.clock import VirtualClock
 from treadctl.config.errors import ConfigError
-from treadctl.control.clock import VirtualClock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.heartrate.mqtt import MqttHeartRate
 from treadctl.inputs.sim import SimHeartRate

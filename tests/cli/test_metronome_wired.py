@@ -12,7 +12,7 @@ from pathlib import Path
 
 from treadctl.app import build_session, load_session
 from treadctl.cli.metronome import HeadlessMetronome
-from treadctl.control.clock import FINE_SLEEP_S, MonotonicClock
+from treadctl.clock import FINE_SLEEP_S, MonotonicClock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.metronome.bridge import NO_SOUND
 from treadctl.samples import folder

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from treadctl.app import SessionFiles, build_sim_session, load_session
-from treadctl.control.clock import VirtualClock
+from treadctl.clock import VirtualClock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.sim.scenario import Scenario
 from treadctl.store.eventlog import EventLog

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from treadctl.control.clock import FINE_SLEEP_S, MonotonicClock, VirtualClock
+from treadctl.clock import FINE_SLEEP_S, MonotonicClock, VirtualClock
 
 
 async def test_virtual_clock_jumps_to_deadlines() -> None:

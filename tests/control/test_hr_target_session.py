@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hr_walker import Walker
 
 from treadctl.app import build_session, load_session
+from treadctl.clock import VirtualClock
 from treadctl.config.errors import ConfigError
-from treadctl.control.clock import VirtualClock
 from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.protocol.plan import HrZone
 from treadctl.safety.types import Command, CommandKind, Direction, Mode

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from treadctl.app import build_sim_session, load_session
-from treadctl.control.clock import VirtualClock
+from treadctl.clock import VirtualClock
 from treadctl.control.loop import ConnectError
 from treadctl.control.operator import ScriptedOperator
 from treadctl.drives.base import DriveCommand, WatchdogSetting

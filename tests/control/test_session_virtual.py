@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from treadctl.app import SessionFiles, SimSession, build_sim_session, load_session
+from treadctl.clock import VirtualClock
 from treadctl.config.profile import SegmentKind
-from treadctl.control.clock import VirtualClock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
 from treadctl.safety.types import Decel, Direction, Mode, Reason

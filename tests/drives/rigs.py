@@ -8,8 +8,8 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from treadctl.clock import MonotonicClock
 from treadctl.config.machine import SerialLink, SimBelt, TcpLink
-from treadctl.control.clock import MonotonicClock
 from treadctl.drives.base import Drive
 from treadctl.drives.link import ModbusLink
 from treadctl.drives.modbus import ModbusDrive

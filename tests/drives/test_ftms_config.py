@@ -17,10 +17,10 @@ import pytest
 
 from treadctl.app import build_session, build_sim_session, ftms_drive, load_session
 from treadctl.ble.ftms_emulator import EmulatedTreadmill
+from treadctl.clock import MonotonicClock, VirtualClock
 from treadctl.config.errors import ConfigError
 from treadctl.config.loader import load_model
 from treadctl.config.machine import FtmsDriveConfig, MachineConfig
-from treadctl.control.clock import MonotonicClock, VirtualClock
 from treadctl.drives.ftms import FtmsDrive, Range
 from treadctl.drives.sim import SimDrive
 from treadctl.heartrate.emulator import VirtualRadio

@@ -17,7 +17,7 @@ import pytest
 
 from treadctl.app import Session, SessionFiles, build_sim_session, load_session
 from treadctl.ble.ftms_emulator import EmulatedTreadmill
-from treadctl.control.clock import MonotonicClock
+from treadctl.clock import MonotonicClock
 from treadctl.control.loop import NO_WATCHDOG_WARNING
 from treadctl.drives.ftms import FtmsDrive, Range
 from treadctl.heartrate.emulator import VirtualRadio

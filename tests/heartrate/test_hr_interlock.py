@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from treadctl.app import SessionFiles, build_sim_session, load_session
-from treadctl.control.clock import MonotonicClock
+from treadctl.clock import MonotonicClock
 from treadctl.heartrate.ble import BleHeartRate
 from treadctl.heartrate.config import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio

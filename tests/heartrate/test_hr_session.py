@@ -13,7 +13,7 @@ from typing import Any
 from test_hr_interlock import DEMO, HR_PROFILE, SIM_HR, WAIT_S, records, until
 
 from treadctl.app import SessionFiles, build_sim_session, load_session
-from treadctl.control.clock import MonotonicClock
+from treadctl.clock import MonotonicClock
 from treadctl.heartrate.ble import BleHeartRate
 from treadctl.heartrate.config import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from treadctl.app import build_sim_session, load_session
+from treadctl.clock import VirtualClock
 from treadctl.config.profile import SegmentKind
-from treadctl.control.clock import VirtualClock
 from treadctl.control.loop import ControlLoop
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from treadctl.app import build_sim_session, load_session
+from treadctl.clock import VirtualClock
 from treadctl.config.loader import load_model
 from treadctl.config.machine import MachineConfig
 from treadctl.config.profile import SegmentKind
-from treadctl.control.clock import VirtualClock
 from treadctl.control.loop import NO_INCLINE_ACTUATOR_WARNING, ControlLoop
 from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.safety.incline import InclineFault, InclineMode

@@ -14,9 +14,9 @@ import pytest
 from treadctl.app import build_session, build_sim_session, load_session
 from treadctl.cli import main
 from treadctl.cli.common import EXIT_NOT_COMPLETED, EXIT_OK
+from treadctl.clock import VirtualClock
 from treadctl.config.errors import ConfigError
 from treadctl.config.machine import SimInclineConfig
-from treadctl.control.clock import VirtualClock
 from treadctl.control.loop import NO_INCLINE_ACTUATOR_WARNING
 from treadctl.control.operator import ScriptedOperator
 from treadctl.drives.modbus import ModbusDrive

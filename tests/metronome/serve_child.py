@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from treadctl.app import load_session
-from treadctl.control.clock import MonotonicClock
+from treadctl.clock import MonotonicClock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.metronome.bridge import MetronomeBridge
 from treadctl.metronome.config import MetronomeConfig

@@ -14,7 +14,7 @@ import pytest
 
 from treadctl.api.messages import Status
 from treadctl.app import load_session
-from treadctl.control.clock import MonotonicClock
+from treadctl.clock import MonotonicClock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.metronome.beat import wanted_cadence
 from treadctl.metronome.bridge import NO_SOUND, MetronomeBridge

@@ -19,7 +19,7 @@ import aiomqtt
 from mqtt_broker import Broker
 
 from treadctl.app import load_session
-from treadctl.control.clock import MonotonicClock
+from treadctl.clock import MonotonicClock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
 from treadctl.mqtt.bridge import MqttBridge

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from treadctl.app import SessionFiles, build_sim_session, load_session
+from treadctl.clock import VirtualClock
 from treadctl.config.machine import RampLimits
 from treadctl.config.profile import SegmentKind
-from treadctl.control.clock import VirtualClock
 from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.plan import build_plan

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from treadctl.clock import MonotonicClock, VirtualClock
 from treadctl.config.machine import SimBelt
-from treadctl.control.clock import MonotonicClock, VirtualClock
 from treadctl.drives.regmap import load_map
 from treadctl.drives.sim import SimDrive
 from treadctl.safety.types import Direction

@@ -12,7 +12,7 @@ from typing import Any
 
 from treadctl.app import SessionFiles, build_sim_session, load_session
 from treadctl.cli import main
-from treadctl.control.clock import VirtualClock
+from treadctl.clock import VirtualClock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
 from treadctl.store.eventlog import EventLog

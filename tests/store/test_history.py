@@ -15,8 +15,8 @@ import pytest
 from records import DEMO, DEMO_SHORT, ROOT, SIM, connect, run_cli  # type: ignore[import-not-found]
 
 from treadctl.app import SessionFiles, apply_prescription, build_sim_session, load_session
+from treadctl.clock import VirtualClock
 from treadctl.config.errors import ConfigError
-from treadctl.control.clock import VirtualClock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.progression import Change, Outcome, Prescription

@@ -14,7 +14,7 @@ import pytest
 from records import connect, demo_files, record_demo, recorder_for  # type: ignore[import-not-found]
 
 from treadctl.app import build_sim_session
-from treadctl.control.clock import VirtualClock
+from treadctl.clock import VirtualClock
 from treadctl.control.loop import ConnectError
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.stats import CycleFigures

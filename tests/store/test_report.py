@@ -23,10 +23,10 @@ import pytest
 from records import DEMO, DEMO_SHORT, ROOT, SIM, connect  # type: ignore[import-not-found]
 
 from treadctl.app import build_sim_session, load_session
+from treadctl.clock import VirtualClock
 from treadctl.config.loader import load_model
 from treadctl.config.patient import PatientConfig
 from treadctl.config.profile import SegmentKind
-from treadctl.control.clock import VirtualClock
 from treadctl.control.operator import ScriptedOperator
 from treadctl.protocol import energy
 from treadctl.sim.scenario import Scenario

@@ -22,7 +22,7 @@ from textual.pilot import Pilot
 
 from treadctl.api.messages import Status
 from treadctl.app import SessionFiles, load_session
-from treadctl.control.clock import MonotonicClock
+from treadctl.clock import MonotonicClock
 from treadctl.serve import Controller
 from treadctl.store.eventlog import EventLog
 from treadctl.tui.app import DashboardApp

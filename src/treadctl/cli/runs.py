@@ -25,7 +25,7 @@ from treadctl.app import (
 from treadctl.cli.common import EXIT_NOT_COMPLETED, EXIT_OK, UsageError
 from treadctl.cli.headless import run_console
 from treadctl.cli.metronome import HeadlessMetronome, metronome_for, sound_known
-from treadctl.control.clock import FINE_SLEEP_S, Clock, MonotonicClock, VirtualClock
+from treadctl.clock import FINE_SLEEP_S, Clock, MonotonicClock, VirtualClock
 from treadctl.control.loop import INCLINE_FAULT_SOURCE, ConnectError, ControlLoop
 from treadctl.control.operator import ScriptedOperator
 from treadctl.control.priority import raise_priority

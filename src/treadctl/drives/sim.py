@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from treadctl.control.clock import Clock
+from treadctl.clock import Clock
 from treadctl.drives.base import Drive, DriveCommand, DriveError, WatchdogSetting
 from treadctl.safety.types import DriveStatus
 from treadctl.sim.world import BeltSim

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from treadctl.clock import Clock
 from treadctl.config.machine import (
     MachineConfig,
     PositionInclineConfig,
     RelayInclineConfig,
     SimInclineConfig,
 )
-from treadctl.control.clock import Clock
 from treadctl.drives.link import ModbusLink
 from treadctl.incline.base import InclineActuator
 from treadctl.incline.modbus import PositionIncline, RelayIncline

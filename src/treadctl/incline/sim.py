@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from treadctl.control.clock import Clock
+from treadctl.clock import Clock
 from treadctl.incline.base import InclineActuator, InclineCommand, InclineError
 from treadctl.sim.incline import InclineSim
 

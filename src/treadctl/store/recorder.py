@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from treadctl.clock import Clock
 from treadctl.config.patient import PatientConfig
-from treadctl.control.clock import Clock
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.plan import PlannedSegment
 from treadctl.protocol.progression import Prescription
