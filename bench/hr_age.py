@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from treadctl.app import build_sim_session, load_session  # noqa: E402
 from treadctl.clock import MonotonicClock  # noqa: E402
+from treadctl.config.heartrate import BackoffConfig, BleSourceConfig  # noqa: E402
 from treadctl.control.loop import LoopSnapshot  # noqa: E402
 from treadctl.heartrate.ble import BleHeartRate  # noqa: E402
-from treadctl.heartrate.config import BackoffConfig, BleSourceConfig  # noqa: E402
 from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio  # noqa: E402
 from treadctl.store.eventlog import EventLog  # noqa: E402
 

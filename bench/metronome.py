@@ -48,8 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests/metronome"))
 from onsets import Timing, onsets, read_wav, timing  # noqa: E402
 
+from treadctl.config.metronome import MetronomeConfig  # noqa: E402
 from treadctl.metronome.click import BYTES_PER_FRAME, synthesize  # noqa: E402
-from treadctl.metronome.config import MetronomeConfig  # noqa: E402
 from treadctl.metronome.player import Output, render_wav  # noqa: E402
 from treadctl.metronome.schedule import ClickScheduler  # noqa: E402
 

@@ -11,9 +11,9 @@ import pytest
 
 FIRST_IMPORTS = [
     "treadctl.web.child",
-    "treadctl.mqtt.config",
+    "treadctl.config.mqtt",
     "treadctl.mqtt.cli",
-    "treadctl.heartrate.config",
+    "treadctl.config.heartrate",
     "treadctl.heartrate.verb",
     "treadctl.clinic.verb",
     "treadctl.config.machine",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from treadctl.clock import Clock
 from treadctl.config.errors import ConfigError, ConfigProblem
+from treadctl.config.heartrate import SimSourceConfig
 from treadctl.config.loader import load_model
 from treadctl.config.machine import (
     FtmsDriveConfig,
@@ -40,7 +41,6 @@ from treadctl.drives.wire import (
     transaction_s,
     write_registers_bytes,
 )
-from treadctl.heartrate.config import SimSourceConfig
 from treadctl.incline.factory import build_incline, sim_lift
 from treadctl.inputs.base import HeartRateSource, SafetyInputSource
 from treadctl.inputs.modbus import ModbusSafetyInputs

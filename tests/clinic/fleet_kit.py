@@ -20,7 +20,7 @@ from mqtt_broker import ACL, Broker  # type: ignore[import-not-found]
 
 from treadctl.clinic.mqtt_ship import MqttSink
 from treadctl.clinic.ship import Shipper, ShipperThread
-from treadctl.mqtt.config import BrokerConfig
+from treadctl.config.mqtt import BrokerConfig
 from treadctl.store.db import open_db
 from treadctl.store.timeutil import utc_iso
 

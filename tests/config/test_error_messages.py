@@ -23,11 +23,11 @@ from treadctl.config.errors import ConfigError, ConfigProblem
 from treadctl.config.loader import MAX_FILE_BYTES, UNKNOWN, load_model, loads_toml
 from treadctl.config.machine import MachineConfig
 from treadctl.config.messages import bound_in_words, unit_of
+from treadctl.config.mqtt import MqttConfig
 from treadctl.config.patient import PatientConfig
 from treadctl.config.positions import TomlPositions
 from treadctl.config.profile import ProfileConfig
 from treadctl.drives.regmap import RegisterMap, load_map
-from treadctl.mqtt.config import MqttConfig
 from treadctl.sim.scenario import Scenario
 
 EXIT_CONFIG = 2

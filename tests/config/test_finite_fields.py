@@ -29,7 +29,7 @@ from treadctl.config.loader import FINITE, problems_from_validation
 from treadctl.config.machine import Strict
 
 # Models read from TOML files outside treadctl.config.
-OTHER_CONFIG_MODULES = ("treadctl.sim.scenario", "treadctl.mqtt.config", "treadctl.drives.regmap")
+OTHER_CONFIG_MODULES = ("treadctl.sim.scenario", "treadctl.drives.regmap")
 NON_FINITE = (math.inf, -math.inf, math.nan)
 
 

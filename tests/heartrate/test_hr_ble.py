@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from treadctl.config.heartrate import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.ble import BleHeartRate
-from treadctl.heartrate.config import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio
 from treadctl.heartrate.hrs import Contact
 

@@ -7,13 +7,13 @@ import tomllib
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from treadctl.heartrate.ble import BleHeartRate
-from treadctl.heartrate.config import (
+from treadctl.config.heartrate import (
     BleSourceConfig,
     HeartRateSourceConfig,
     MqttSourceConfig,
     SimSourceConfig,
 )
+from treadctl.heartrate.ble import BleHeartRate
 from treadctl.heartrate.factory import build_source
 from treadctl.heartrate.mqtt import MqttHeartRate
 from treadctl.inputs.sim import SimHeartRate

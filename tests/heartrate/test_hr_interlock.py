@@ -15,8 +15,8 @@ from typing import Any
 
 from treadctl.app import SessionFiles, build_sim_session, load_session
 from treadctl.clock import MonotonicClock
+from treadctl.config.heartrate import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.ble import BleHeartRate
-from treadctl.heartrate.config import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio
 from treadctl.heartrate.hrs import Contact
 from treadctl.safety.types import Command, CommandKind, Mode, Reason

@@ -15,9 +15,9 @@ import aiomqtt
 import pytest
 from mqtt_broker import MOSQUITTO, Broker
 
-from treadctl.heartrate.config import BackoffConfig, MqttSourceConfig
+from treadctl.config.heartrate import BackoffConfig, MqttSourceConfig
+from treadctl.config.mqtt import BrokerConfig
 from treadctl.heartrate.mqtt import MqttHeartRate
-from treadctl.mqtt.config import BrokerConfig
 
 WAIT_S = 20.0
 TOPIC = "gateway/BTtoMQTT/E1CA7248C4E8"

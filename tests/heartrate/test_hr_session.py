@@ -14,8 +14,8 @@ from test_hr_interlock import DEMO, HR_PROFILE, SIM_HR, WAIT_S, records, until
 
 from treadctl.app import SessionFiles, build_sim_session, load_session
 from treadctl.clock import MonotonicClock
+from treadctl.config.heartrate import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.ble import BleHeartRate
-from treadctl.heartrate.config import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio
 from treadctl.heartrate.hrs import Contact
 from treadctl.safety.types import Command, CommandKind, Mode

@@ -23,8 +23,8 @@ from treadctl.cli.common import (
     EXIT_OK,
     HelpFormatter,
 )
+from treadctl.config.heartrate import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.ble import BleHeartRate
-from treadctl.heartrate.config import BackoffConfig, BleSourceConfig
 from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio
 from treadctl.heartrate.link import TransportLink
 from treadctl.heartrate.verb import (

@@ -11,8 +11,8 @@ import json
 import sys
 import time
 
+from treadctl.config.metronome import MetronomeConfig
 from treadctl.metronome.click import synthesize
-from treadctl.metronome.config import MetronomeConfig
 from treadctl.metronome.player import open_output
 from treadctl.metronome.schedule import ClickScheduler
 

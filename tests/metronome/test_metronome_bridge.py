@@ -15,10 +15,10 @@ import pytest
 from treadctl.api.messages import Status
 from treadctl.app import load_session
 from treadctl.clock import MonotonicClock
+from treadctl.config.metronome import MetronomeConfig
 from treadctl.control.operator import ScriptedOperator
 from treadctl.metronome.beat import wanted_cadence
 from treadctl.metronome.bridge import NO_SOUND, MetronomeBridge
-from treadctl.metronome.config import MetronomeConfig
 from treadctl.serve import Controller
 from treadctl.store.eventlog import EventLog
 

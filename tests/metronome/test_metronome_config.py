@@ -8,7 +8,7 @@ import pytest
 
 from treadctl.config.errors import ConfigError
 from treadctl.config.loader import load_model
-from treadctl.metronome.config import MetronomeConfig
+from treadctl.config.metronome import MetronomeConfig
 
 
 def load(tmp: Path, text: str) -> MetronomeConfig:

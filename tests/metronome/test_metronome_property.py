@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onsets import onsets
 
+from treadctl.config.metronome import MetronomeConfig
 from treadctl.metronome.click import BYTES_PER_FRAME, synthesize
-from treadctl.metronome.config import MetronomeConfig
 from treadctl.metronome.limits import CADENCE_MAX_SPM, CADENCE_MIN_SPM
 from treadctl.metronome.schedule import ClickScheduler
 

@@ -10,9 +10,9 @@ import pytest
 from onsets import onsets, read_wav, timing
 from pydantic import ValidationError
 
+from treadctl.config.metronome import MetronomeConfig
 from treadctl.metronome.beat import BEAT_FLASH_S, BeatFollower, beat_count, beat_showing
 from treadctl.metronome.click import synthesize
-from treadctl.metronome.config import MetronomeConfig
 from treadctl.metronome.player import render_wav
 from treadctl.metronome.schedule import ClickScheduler
 

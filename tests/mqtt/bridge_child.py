@@ -13,8 +13,8 @@ from pathlib import Path
 
 from mqtt_rig import running
 
+from treadctl.config.mqtt import load_mqtt_config
 from treadctl.mqtt.bridge import MqttBridge
-from treadctl.mqtt.config import load_mqtt_config
 
 
 async def main(mqtt: Path, work: Path, sock: Path) -> None:

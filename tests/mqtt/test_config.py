@@ -11,7 +11,7 @@ import pytest
 
 from treadctl.config.errors import ConfigError
 from treadctl.config.loader import load_model
-from treadctl.mqtt.config import MqttConfig, load_mqtt_config
+from treadctl.config.mqtt import MqttConfig, load_mqtt_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples/mqtt/mqtt.toml"

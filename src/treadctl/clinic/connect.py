@@ -26,7 +26,7 @@ from pydantic import Field
 from treadctl.config.errors import ConfigError
 from treadctl.config.loader import load_model
 from treadctl.config.machine import Strict
-from treadctl.mqtt.config import BrokerConfig
+from treadctl.config.mqtt import BrokerConfig
 from treadctl.store.db import DatabaseError
 
 CONNECT_TIMEOUT_S = 10  # libpq's connect_timeout is whole seconds

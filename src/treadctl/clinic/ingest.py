@@ -32,7 +32,7 @@ from treadctl.clinic.wire import (
     encode_ack,
     topic_treadmill,
 )
-from treadctl.mqtt.config import NODELAY, BrokerConfig
+from treadctl.config.mqtt import NODELAY, BrokerConfig
 from treadctl.untrusted import InputRefusedError, printable
 
 RECONNECT_S = 1.0

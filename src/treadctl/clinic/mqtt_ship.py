@@ -32,7 +32,7 @@ from treadctl.clinic.wire import (
     new_batch_id,
     records_topic,
 )
-from treadctl.mqtt.config import BrokerConfig
+from treadctl.config.mqtt import BrokerConfig
 from treadctl.untrusted import InputRefusedError
 
 ACK_TIMEOUT_S = 30.0  # the ingester's commit of one batch, broker round trips included

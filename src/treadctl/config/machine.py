@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from treadctl.config.errors import FieldError
-from treadctl.heartrate.config import ADDRESS_RE, HeartRateSourceConfig, SimSourceConfig
-from treadctl.metronome.config import MetronomeConfig
+from treadctl.config.heartrate import ADDRESS_RE, HeartRateSourceConfig, SimSourceConfig
+from treadctl.config.metronome import MetronomeConfig
 from treadctl.units import mps2_to_kmh_per_s
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from treadctl.heartrate.config import BackoffConfig
+from treadctl.config.heartrate import BackoffConfig
 
 
 class Backoff:

@@ -18,9 +18,9 @@ from bumble import gatt
 from bumble.core import UUID
 from bumble.device import Advertisement, Connection, Device, Peer
 
+from treadctl.config.heartrate import BleSourceConfig
 from treadctl.heartrate.backoff import Backoff
 from treadctl.heartrate.base import BackgroundHeartRate
-from treadctl.heartrate.config import BleSourceConfig
 from treadctl.heartrate.hrs import FrameError, Measurement, decode
 from treadctl.heartrate.latest import Latest
 from treadctl.heartrate.link import HciLink

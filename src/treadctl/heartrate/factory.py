@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from treadctl.heartrate.ble import BleHeartRate
-from treadctl.heartrate.config import (
+from treadctl.config.heartrate import (
     BleSourceConfig,
     HeartRateSourceConfig,
     MqttSourceConfig,
     SimSourceConfig,
 )
+from treadctl.heartrate.ble import BleHeartRate
 from treadctl.heartrate.link import TransportLink
 from treadctl.heartrate.mqtt import MqttHeartRate
 from treadctl.inputs.base import HeartRateSource

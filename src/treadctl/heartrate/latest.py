@@ -12,21 +12,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from treadctl.config.heartrate import Plausible
 
 # The same log line at most once per this many seconds: a gateway alternating good and bad
 # messages thousands of times a second must not flood the log (and the disk).
 LOG_REPEAT_S = 10.0
 LOG_KEYS_MAX = 64  # distinct lines remembered for that; forgotten all at once beyond
-
-
-@dataclass(frozen=True)
-class Plausible:
-    """What a source may report; outside this there is no reading."""
-
-    bpm_min: float
-    bpm_max: float
-    stale_after_s: float
 
 
 class Latest:

@@ -25,11 +25,11 @@ from typing import Any
 
 import aiomqtt
 
+from treadctl.config.heartrate import MqttSourceConfig
+from treadctl.config.mqtt import NODELAY
 from treadctl.heartrate.backoff import Backoff
 from treadctl.heartrate.base import BackgroundHeartRate
-from treadctl.heartrate.config import MqttSourceConfig
 from treadctl.heartrate.latest import Latest
-from treadctl.mqtt.config import NODELAY
 from treadctl.mqtt.inbox import queue_class
 from treadctl.untrusted import InputRefusedError, decode_json, printable
 

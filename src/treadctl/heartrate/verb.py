@@ -19,7 +19,7 @@ from treadctl.cli.common import (
     epilog,
     verb_parser,
 )
-from treadctl.heartrate.config import ADDRESS_RE
+from treadctl.config.heartrate import ADDRESS_RE
 
 if TYPE_CHECKING:  # bumble takes about a second to import: only `hr scan` itself pays
     from treadctl.heartrate.link import HciLink

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from treadctl.api.messages import Status
+from treadctl.config.metronome import MetronomeConfig
 from treadctl.metronome.beat import wanted_cadence
 from treadctl.metronome.click import synthesize
-from treadctl.metronome.config import MetronomeConfig
 from treadctl.metronome.player import Output, open_output
 from treadctl.metronome.schedule import ClickScheduler
 

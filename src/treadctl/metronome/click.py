@@ -11,7 +11,7 @@ import math
 import sys
 from array import array
 
-from treadctl.metronome.config import MetronomeConfig
+from treadctl.config.metronome import MetronomeConfig
 
 FULL_SCALE = 32767  # int16
 FADE_FRACTION = 0.1  # of the click's length, faded out linearly at its end

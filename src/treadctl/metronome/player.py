@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from treadctl.config.metronome import MetronomeConfig
 from treadctl.metronome.click import BYTES_PER_FRAME
-from treadctl.metronome.config import MetronomeConfig
 from treadctl.metronome.schedule import ClickScheduler
 
 MAX_RENDER_S = 3600.0  # a WAV file of at most an hour (about 350 MB at 48 kHz)

@@ -36,10 +36,10 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from treadctl.api.messages import Action, Status
 from treadctl.api.server import STATUS_HZ
+from treadctl.config.mqtt import NODELAY, MqttConfig
 from treadctl.control.priority import normal_priority
 from treadctl.mqtt import topics
 from treadctl.mqtt.commands import RecentIds, Refusal, parse_command, timing_note
-from treadctl.mqtt.config import NODELAY, MqttConfig
 from treadctl.mqtt.inbox import Inbox, Incoming, queue_class
 from treadctl.mqtt.outbox import DropQueue, Stamper
 from treadctl.mqtt.payloads import Payload, session_ref, state_key

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from treadctl.mqtt.config import NAME_RE, NAME_RULE
+from treadctl.config.mqtt import NAME_RE, NAME_RULE
 
 if TYPE_CHECKING:  # the monitor imports Textual: only when the verb runs
     from treadctl.mqtt.monitor import MonitorSettings

@@ -20,8 +20,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
+from treadctl.config.mqtt import NODELAY, tls_context
 from treadctl.mqtt import topics
-from treadctl.mqtt.config import NODELAY, tls_context
 from treadctl.mqtt.fleet import COLUMNS, WIDTHS, Fleet
 
 RETRY_S = (0.5, 10.0)  # reconnect backoff: first wait, longest wait

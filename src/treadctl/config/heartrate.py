@@ -8,19 +8,28 @@ second, a gateway may batch, so each gets its own limit.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from treadctl.config.errors import FieldError
-from treadctl.heartrate.latest import Plausible
-from treadctl.mqtt.config import BrokerConfig, Strict
+from treadctl.config.mqtt import BrokerConfig, Strict
 
 # A Bluetooth device address as the machine file and `treadctl hr scan` write it; a
 # "/P" suffix marks a public address (most straps use a random static one).
 ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}(/P)?$")
 # An MQTT topic to subscribe to: printable, no wildcards (one source is one strap).
 TOPIC_RE = re.compile(r"^[^\x00-\x1f#+]{1,256}$")
+
+
+@dataclass(frozen=True)
+class Plausible:
+    """What a source may report; outside this there is no reading."""
+
+    bpm_min: float
+    bpm_max: float
+    stale_after_s: float
 
 
 class BackoffConfig(Strict):
