@@ -1,213 +1,86 @@
-"""The cycle loop: read inputs, step the interlock, step the setpoint, write outputs.
+"""The cycle loop: read every component, step safety, step control, write every component.
 
-One task, one fixed order, absolute deadlines (`next += period`) as in
-ros2_control. A failed read is passed on as "no reading" (the interlock holds
-speed and trips when the watchdog age passes); it is never replaced by the
-last good value. Writes always happen, faulted or not, so the drive keeps
-receiving a fresh stop command and its own comm-loss watchdog stays fed only
-while this loop is alive.
+One task, one fixed order, absolute deadlines (`next += period`) as in ros2_control. Each
+peripheral is a component (treadctl.control.components): the loop reads them all, steps
+the interlock, the sequencer and each peripheral's own rule (treadctl.control.cycle's
+extensions), then writes them all, and records. A failed read is passed on as "no
+reading" (the interlock holds speed and trips when the watchdog age passes); it is never
+replaced by the last good value. Writes always happen, faulted or not, so the drive keeps
+receiving a fresh stop command and its own comm-loss watchdog stays fed only while this
+loop is alive.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from treadctl.config.machine import MachineConfig
-from treadctl.config.profile import HARNESS_INCLINE_PCT, SegmentKind
-from treadctl.control.clock import Clock
-from treadctl.control.hr_target import (
-    HR_TARGET_SOURCE,
-    HrTargetState,
-    HrTargetStep,
-    step_hr_target,
+from treadctl.config.profile import HARNESS_INCLINE_PCT
+from treadctl.control.components import (
+    Component,
+    ComponentError,
+    DriveComponent,
+    HeartRateComponent,
+    InclineComponent,
+    InputsComponent,
+    bounded,
 )
-from treadctl.control.operator import ScriptedOperator
-from treadctl.control.setpoint import Ramp, Setpoint, step_setpoint
+from treadctl.control.cycle import Cycle, CycleExtension
+from treadctl.control.hr_zone import HrZoneControl
+from treadctl.control.incline_control import (
+    INCLINE_FAULT_SOURCE,
+    InclineControl,
+    incline_recorder,
+)
+from treadctl.control.parts import (
+    NO_INCLINE_ACTUATOR_WARNING,
+    NO_WATCHDOG_WARNING,
+    ConnectError,
+    CycleRecorder,
+    LoopParts,
+    LoopSnapshot,
+    log_cycle_events,
+    segment_fields,
+)
+from treadctl.control.setpoint import Ramp, segment_ramps, step_setpoint
 from treadctl.control.stats import CycleStats
 from treadctl.control.summary import SessionSummary, SessionTotals
-from treadctl.drives.base import Drive, DriveCommand, DriveError
-from treadctl.heartrate.base import BackgroundHeartRate
-from treadctl.incline.base import InclineActuator, InclineCommand, InclineError
-from treadctl.inputs.base import HeartRateSource, InputError, SafetyInputSource
-from treadctl.protocol.plan import Plan, PlannedSegment
+from treadctl.drives.base import DriveCommand, DriveError
+from treadctl.incline.base import InclineCommand, InclineError
 from treadctl.protocol.sequencer import Sequencer, SequencerState
-from treadctl.safety.incline import (
-    InclineConfig,
-    InclineInputs,
-    InclineOutputs,
-    InclineRules,
-    InclineState,
-)
-from treadctl.safety.interlock import Interlock, InterlockConfig
+from treadctl.safety.incline import InclineConfig, InclineRules
+from treadctl.safety.interlock import Interlock
 from treadctl.safety.types import (
     Command,
     CommandKind,
     Decel,
     Direction,
     DriveStatus,
-    InterlockState,
     Mode,
     Reason,
     SafetyInputs,
-    SafetyIO,
     SafetyOutputs,
-    SegmentPolicy,
-)
-from treadctl.store.eventlog import EventLog
-
-NO_WATCHDOG_WARNING = (
-    "the machine file declares a drive with no comm-loss watchdog: "
-    "if this controller dies the belt keeps running until the e-stop is pressed"
 )
 
-
-NO_INCLINE_ACTUATOR_WARNING = (
-    "the machine file declares an incline actuator but this session drives none: "
-    "set the incline by hand"
-)
-
-
-def segment_fields(seg: PlannedSegment, incline_driven: bool = False) -> dict[str, Any]:
-    """A segment as the event log records it (incline and cue only when it has them;
-    `incline_driven`: the machine's actuator drives the incline, nobody sets it by hand)."""
-    fields: dict[str, Any] = {
-        "index": seg.index,
-        "label": seg.label,
-        "segment_kind": seg.kind.value,
-        "target_kmh": seg.target_kmh,
-        "duration_s": seg.duration_s,
-    }
-    if seg.incline_pct:
-        fields["incline_pct"] = seg.incline_pct
-        if incline_driven:
-            fields["incline_driven"] = True
-    if seg.cadence_spm:
-        fields["cadence_spm"] = seg.cadence_spm
-    return fields
-
-
-class ReadHealth:
-    """Logs a source's first failed read and its recovery, once each, not every cycle."""
-
-    __slots__ = ("failing", "log", "source")
-
-    def __init__(self, log: Callable[..., None], source: str) -> None:
-        self.log = log
-        self.source = source
-        self.failing = False
-
-    def ok(self, now: float) -> None:
-        if self.failing:
-            self.failing = False
-            self.log(now, "read_recovered", source=self.source)
-
-    def failed(self, now: float, exc: BaseException) -> None:
-        if not self.failing:
-            self.failing = True
-            reason = str(exc) or f"{self.source}: no answer within the cycle's time budget"
-            self.log(now, "read_failed", source=self.source, reason=reason)
-
-
-class ConnectError(Exception):
-    """The drive could not be connected or its watchdog could not be armed: nothing moved."""
-
-
-class CycleRecorder(Protocol):
-    """Keeps a record of the session (treadctl.store.recorder.SessionRecorder).
-
-    Every method is called from the loop and must return at once: hand the data to
-    another thread, never wait for I/O, never raise.
-    """
-
-    def start(self, t0: float, wall_s: float) -> None: ...
-
-    def cycle(
-        self,
-        now: float,
-        out: SafetyOutputs,
-        setpoint_kmh: float,
-        drive: DriveStatus | None,
-        io: SafetyIO | None,
-        heart_rate_bpm: float | None,
-        segment_index: int,
-    ) -> None: ...
-
-    def warnings(self) -> tuple[str, ...]: ...
-
-    def end(self, summary: SessionSummary) -> None: ...
-
-
-class InclineRecorder(Protocol):
-    """A recorder that also keeps the incline (optional: the loop looks for the method).
-
-    `incline.target_pct`, `.goal_pct`, `.actual_pct`, `.mode` and `.faults` each cycle;
-    must return at once, as `CycleRecorder.cycle`."""
-
-    def incline_cycle(self, now: float, incline: InclineOutputs) -> None: ...
-
-
-INCLINE_FAULT_SOURCE = "incline fault"
-# A background heart-rate source (radio, broker) is given this long to stop at close();
-# each of its own steps is bounded already, this bounds the sum.
-HR_STOP_TIMEOUT_S = 10.0
-
-
-@dataclass
-class LoopParts:
-    machine: MachineConfig
-    plan: Plan
-    interlock_config: InterlockConfig
-    drive: Drive
-    inputs: SafetyInputSource
-    clock: Clock
-    events: EventLog
-    heart_rate: HeartRateSource | None = None
-    operator: ScriptedOperator | None = None
-    patient_name: str = "-"
-    end_on_fault: bool = False  # end the session at standstill after a latched fault
-    max_session_s: float | None = None
-    on_cycle: Callable[[float], None] | None = None  # called after each cycle (fault injection)
-    recorder: CycleRecorder | None = None  # the session record (database), fed every cycle
-    # A remote operator console (the dashboard) supervises: its heartbeats are a safety input.
-    supervised: bool = False
-    # The powered incline (machine file [incline] actuator); None: set by hand, if at all.
-    incline: InclineActuator | None = None
-
-
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs 1.4 us more, every cycle
-class LoopSnapshot:
-    """The latest cycle, for clients that watch (dashboard, status, MQTT bridge).
-
-    A new one each cycle, replaced as one reference and never changed after: a reader
-    in another thread sees one whole cycle, never half of two.
-    """
-
-    now: float = 0.0
-    outputs: SafetyOutputs | None = None
-    setpoint_kmh: float = 0.0
-    drive: DriveStatus | None = None
-    segment_index: int = 0
-    segment_elapsed_s: float = 0.0
-    io: SafetyIO | None = None
-    io_age_s: float = 0.0
-    drive_age_s: float = 0.0
-    heart_rate_bpm: float | None = None
-    heart_rate_age_s: float | None = None
-    operator_age_s: float | None = None
-    sequencer: SequencerState = field(default_factory=SequencerState)
-    interlock: InterlockState = field(default_factory=InterlockState)
-    # The powered incline this cycle (target, goal, actual %, mode, faults); None: no actuator
-    incline: InclineOutputs | None = None
+__all__ = [
+    "INCLINE_FAULT_SOURCE",
+    "NO_INCLINE_ACTUATOR_WARNING",
+    "NO_WATCHDOG_WARNING",
+    "ConnectError",
+    "ControlLoop",
+    "CycleRecorder",
+    "LoopParts",
+    "LoopSnapshot",
+]
 
 
 class ControlLoop:
+    """One session's cycles on the parts treadctl.app builds."""
+
     def __init__(self, parts: LoopParts) -> None:
         self.p = parts
         m = parts.machine
@@ -219,21 +92,8 @@ class ControlLoop:
             Direction.BACKWARD: Ramp.from_config(m.limits.backward),
         }
         self.quick_decel = m.limits.quick_stop_decel_kmh_per_s
-        # Each segment's own ramp (validated within the machine's limits for its direction),
-        # used only while the belt runs that direction: (direction, ramp) or None.
-        self.segment_ramps: list[tuple[Direction, Ramp] | None] = [
-            (
-                Direction.BACKWARD if seg.kind is SegmentKind.BACKWARD else Direction.FORWARD,
-                Ramp.from_config(seg.ramp),
-            )
-            if seg.ramp is not None and seg.kind is not SegmentKind.REST
-            else None
-            for seg in parts.plan.segments
-        ]
+        self.segment_ramps = segment_ramps(parts.plan.segments)
         self.commands: deque[Command] = deque()  # thread-safe appends from any client
-        self.hr_zones = tuple(seg.hr_zone for seg in parts.plan.segments)
-        self.hr_target = HrTargetState()
-        self.any_hr_zone = any(z is not None for z in self.hr_zones)  # else no per-cycle cost
         self.stats = CycleStats()
         self.totals = SessionTotals(m.limits.standstill_kmh)
         self.snapshot = LoopSnapshot()
@@ -242,19 +102,69 @@ class ControlLoop:
         self.t0 = 0.0
         self._watchdog_present = True
         self._held_reset: Command | None = None
-        self._drive_codes = (0, 0)  # (fault, warning) last named in the event log
         self._held_until = 0.0
+        self._harness_confirmed = False
+        self._unreachable_exit_s = math.inf
         self.operator_seen_at: float | None = None
-        self.incline_rules: InclineRules | None = None
-        if parts.incline is not None and m.incline is not None:
-            self.incline_rules = InclineRules(InclineConfig.from_config(m.incline))
-        self.belt_stop_on_incline_fault = m.incline is None or m.incline.belt_stop_on_fault
-        # The harness is confirmed for this session: by an accepted start of a segment whose
-        # pre-start checklist lists it (the start confirms the checklist), or explicitly.
-        self.harness_confirmed = False
-        self._incline_home = False
         # Called with each cycle's snapshot; each must return at once and never block.
         self.listeners: list[Callable[[LoopSnapshot], None]] = []
+        self._build_components(parts)
+
+    def _bind(self) -> None:
+        """Components for the parts as they are now (a caller may replace a part between
+        building the loop and running it)."""
+        p = self.p
+        hr, lift = self.heart_rate, self.lift
+        if (
+            self.drive.drive is not p.drive
+            or self.inputs.source is not p.inputs
+            or (hr.source if hr is not None else None) is not p.heart_rate
+            or (lift.actuator if lift is not None else None) is not p.incline
+        ):
+            self._build_components(p)
+
+    def _build_components(self, parts: LoopParts) -> None:
+        """Every peripheral as a component, in reading (and writing) order, and each
+        peripheral's own rule as an extension of the cycle."""
+        log = self._log
+        self.inputs = InputsComponent(parts.inputs, log)
+        self.drive = DriveComponent(parts.drive, log)
+        self.heart_rate: HeartRateComponent | None = None
+        if parts.heart_rate is not None:
+            virtual = parts.clock.is_virtual
+            self.heart_rate = HeartRateComponent(parts.heart_rate, log, virtual=virtual)
+        self.lift = InclineComponent(parts.incline, log) if parts.incline is not None else None
+        self.components: list[Component[Any, Any]] = [
+            c for c in (self.inputs, self.drive, self.heart_rate, self.lift) if c is not None
+        ]
+        self.extensions: list[CycleExtension] = []
+        zones = tuple(seg.hr_zone for seg in parts.plan.segments)
+        if any(z is not None for z in zones):  # else no per-cycle cost
+            self.extensions.append(HrZoneControl(zones, self.heart_rate, log))
+        self.incline_control: InclineControl | None = None
+        rng = parts.machine.incline
+        if self.lift is not None and rng is not None:
+            self.incline_control = InclineControl(
+                InclineRules(InclineConfig.from_config(rng)),
+                self.lift,
+                self.sequencer,
+                log,
+                belt_stop_on_fault=rng.belt_stop_on_fault,
+                harness_listed=self._harness_listed,
+                recorder=incline_recorder(parts.recorder),
+            )
+            self.incline_control.harness_confirmed = self._harness_confirmed
+            self.extensions.append(self.incline_control)
+
+    @property
+    def incline_rules(self) -> InclineRules | None:
+        ctl = self.incline_control
+        return ctl.rules if ctl is not None else None
+
+    @property
+    def harness_confirmed(self) -> bool:
+        ctl = self.incline_control
+        return ctl.harness_confirmed if ctl is not None else self._harness_confirmed
 
     def operator_heartbeat(self) -> None:
         """The supervising console is alive (called by the socket server on a Heartbeat)."""
@@ -275,30 +185,25 @@ class ControlLoop:
         return self.ramps[belt]
 
     async def close(self) -> None:
-        """Close the drive's and the inputs' links (after the final safe write), and stop
-        a background heart-rate source (bounded: a stuck radio never holds the close)."""
-        hr = self.p.heart_rate
-        if isinstance(hr, BackgroundHeartRate):
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(HR_STOP_TIMEOUT_S):
-                    await hr.stop()
-        with contextlib.suppress(DriveError, InputError, OSError):
-            await self.p.drive.close()
-        with contextlib.suppress(InputError, OSError):
-            await self.p.inputs.close()
-        if self.p.incline is not None:
-            with contextlib.suppress(InclineError, OSError):
-                await self.p.incline.close()
+        """Close every component's link (after the final safe write); a background heart-rate
+        source first (bounded: a stuck radio never holds the close)."""
+        self._bind()
+        first = [c for c in (self.heart_rate, self.drive, self.inputs) if c is not None]
+        for component in [*first, *(c for c in self.components if c not in first)]:
+            await component.close()
 
     def confirm_harness(self) -> None:
         """The operator confirmed the chest harness for this session: the incline may pass
         the harness grade. Only a new session forgets it."""
-        self.harness_confirmed = True
+        self._harness_confirmed = True
+        if self.incline_control is not None:
+            self.incline_control.harness_confirmed = True
 
     def incline_home(self) -> None:
         """Return the incline to 0 % (only where the machine file allows it, only with the
         belt stopped and the incline healthy); handled at the next cycle."""
-        self._incline_home = True
+        if self.incline_control is not None:
+            self.incline_control.home_requested = True
 
     def _harness_listed(self, index: int) -> bool:
         segs = self.p.plan.segments
@@ -327,37 +232,19 @@ class ControlLoop:
     def _log(self, now: float, kind: str, **fields: Any) -> None:
         self.p.events.write(now - self.t0, self.p.clock.wall_time(), kind, **fields)
 
-    def _drive_codes_changed(self, now: float, status: DriveStatus) -> None:
-        """Name a new drive fault or warning in the manual's words, once per change."""
-        fault, warning = self._drive_codes
-        self._drive_codes = (status.fault_code, status.warning_code)
-        d = self.p.drive
-        if status.fault_code != fault and status.fault_code:
-            self._log(
-                now, "drive_fault", code=status.fault_code, text=d.describe_fault(status.fault_code)
-            )
-        if status.warning_code != warning:
-            text = d.describe_warning(status.warning_code) if status.warning_code else ""
-            self._log(now, "drive_warning", code=status.warning_code, text=text)
-
     async def connect(self) -> None:
+        """Open every component; the drive's comm-loss watchdog is armed and read back."""
+        self._bind()
         p = self.p
         wd = p.machine.watchdog.drive_comm_loss_s
         try:
-            await p.inputs.open()
-        except InputError as exc:
-            raise ConnectError(f"{exc.source}: cannot open: {exc.reason}") from exc
-        try:
-            setting = await p.drive.connect(wd)
-        except DriveError as exc:
-            raise ConnectError(f"{exc.source}: cannot connect: {exc.reason}") from exc
+            await self.inputs.open()
+            setting = await self.drive.connect(wd)
+            if self.lift is not None:
+                await self.lift.open()
+        except ComponentError as exc:
+            raise ConnectError(str(exc)) from exc
         self._watchdog_present = setting.present
-        if p.incline is not None:
-            try:
-                await p.incline.open()
-                await p.incline.write(InclineCommand.halt())
-            except InclineError as exc:
-                raise ConnectError(f"{exc.source}: cannot open: {exc.reason}") from exc
         if not setting.present:
             self._log(p.clock.now(), "warning", text=NO_WATCHDOG_WARNING)
         elif setting.timeout_s <= 0 or setting.timeout_s > wd + 1e-9:
@@ -375,17 +262,51 @@ class ControlLoop:
         )
 
     async def run(self) -> SessionSummary:
+        """The session: one cycle per period until it ends at standstill."""
+        clock = self.p.clock
+        wall_start = time.perf_counter()
+        c = await self._begin()
+        perf = time.perf_counter
+        components = self.components
+        try:
+            while True:
+                await clock.sleep_until(c.deadline)
+                c.now = now = clock.now()
+                started = perf()
+                lateness = now - c.deadline
+                for component in components:  # 1. read every component
+                    await component.read(now)
+                commands = await self._commands(c)  # 2. the cycle's commands
+                self._step_safety(c, commands)  # 3. the interlock
+                self._step_control(c)  # 4. sequencer, each rule, setpoint
+                for component in components:  # 5. write every component
+                    await component.write(now)
+                self._record_cycle(c)  # 6. record and publish
+                if self._session_over(c):
+                    break
+                self._keep_time(c, started, lateness)  # 7. the next deadline
+        except BaseException as exc:
+            # A bug or a cancellation: leave the drive commanded off (bounded), log, re-raise.
+            # The drive's own comm-loss watchdog stops the belt even if this write fails.
+            self._log(clock.now(), "controller_error", error=repr(exc))
+            out = c.out
+            await self._safe_final_write(
+                out.belt_direction if out is not None else Direction.FORWARD
+            )
+            raise
+        return await self._finish(c, wall_start)
+
+    async def _begin(self) -> Cycle:
+        """Connect, log the session's start; the first cycle's state."""
         p = self.p
         clock = p.clock
-        wall_start = time.perf_counter()
         self.t0 = clock.now()
         self.totals.t0 = self.t0
-        record = p.recorder
-        if record is not None:
-            record.start(self.t0, clock.wall_time())
+        if p.recorder is not None:
+            p.recorder.start(self.t0, clock.wall_time())
         await self.connect()
-        if isinstance(p.heart_rate, BackgroundHeartRate):
-            p.heart_rate.start()  # its own task: returns at once (a no-op if already started)
+        if self.heart_rate is not None:
+            await self.heart_rate.open()  # a background source starts its own task
         self._log(
             self.t0,
             "session_start",
@@ -396,7 +317,7 @@ class ControlLoop:
             loop_hz=p.machine.loop.rate_hz,
         )
         rng = p.machine.incline
-        if rng is not None and rng.actuator is not None and self.incline_rules is None:
+        if rng is not None and rng.actuator is not None and self.incline_control is None:
             self._log(self.t0, "warning", text=NO_INCLINE_ACTUATOR_WARNING)
         first = self.sequencer.segment(SequencerState())
         if first is not None:
@@ -404,292 +325,193 @@ class ControlLoop:
                 self.t0,
                 "segment",
                 of=len(p.plan.segments),
-                **segment_fields(first, self.incline_rules is not None),
+                **segment_fields(first, self.incline_control is not None),
             )
-        il_state = self.interlock.initial_state()
-        seq_state = SequencerState()
-        sp = Setpoint()
-        pending: tuple[Command, ...] = ()
+        wd = p.machine.watchdog
+        self._unreachable_exit_s = wd.drive_comm_loss_s + wd.unreachable_exit_s
         # Time starts after connecting: a slow connect is neither an overrun nor a stale read.
         first_cycle = clock.now()
-        io_ok_at = drive_ok_at = first_cycle
-        hr_ok_at: float | None = None
-        hr_bpm: float | None = None
-        hr_age_s: float | None = None
-        # A background source knows its sample's own age (time.monotonic); "now minus the
-        # cycle that last saw a value" would hide up to its staleness limit. Real clock only.
-        hr_aged = p.heart_rate if isinstance(p.heart_rate, BackgroundHeartRate) else None
-        if clock.is_virtual:
-            hr_aged = None
-        write_ok = True
-        io_health = ReadHealth(self._log, p.inputs.name)
-        drive_health = ReadHealth(self._log, p.drive.name)
-        warnings: tuple[str, ...] = ()
-        outcome = ""
-        deadline = first_cycle
-        period = self.period_s
-        stats = self.stats
-        perf = time.perf_counter
-        guard = None if clock.is_virtual else period * 0.8
-        wd = p.machine.watchdog
-        unreachable_exit_s = wd.drive_comm_loss_s + wd.unreachable_exit_s
-        unverified = False
-        supervised = p.supervised
-        out: SafetyOutputs | None = None
-        incline = p.incline
-        rules = self.incline_rules
-        inc_state = InclineState()
-        inc_out: InclineOutputs | None = None
-        inc_ok_at = first_cycle
-        inc_write_ok = True
-        inc_health = ReadHealth(self._log, incline.name if incline is not None else "incline")
-        inc_record = getattr(record, "incline_cycle", None) if rules is not None else None
-        try:
-            while True:
-                await clock.sleep_until(deadline)
-                now = clock.now()
-                started = perf()
-                lateness = now - deadline
+        guard = None if clock.is_virtual else self.period_s * 0.8
+        for component in self.components:
+            component.ok_at = first_cycle
+            component.guard = guard
+        return Cycle(deadline=first_cycle)
 
-                # 1. read inputs
-                io: SafetyIO | None = None
-                drive: DriveStatus | None = None
-                try:
-                    io = await self._bounded(p.inputs.read(), guard)
-                    io_ok_at = now
-                    io_health.ok(now)
-                except (InputError, TimeoutError) as exc:
-                    io_health.failed(now, exc)
-                try:
-                    status = await self._bounded(p.drive.read_status(), guard)
-                    speed = status.actual_speed_kmh
-                    if not (speed >= 0.0 and speed != math.inf):  # NaN, negative or infinite
-                        raise DriveError(p.drive.name, f"implausible speed reading {speed!r}")
-                    drive = status
-                    if (status.fault_code, status.warning_code) != self._drive_codes:
-                        self._drive_codes_changed(now, status)
-                    if write_ok:
-                        drive_ok_at = now
-                    drive_health.ok(now)
-                except (DriveError, TimeoutError) as exc:
-                    drive_health.failed(now, exc)
-                if p.heart_rate is not None:
-                    hr_bpm = await p.heart_rate.read_bpm()
-                    if hr_bpm is not None:
-                        hr_ok_at = now
-                    if hr_aged is not None:
-                        hr_age_s = hr_aged.age_s() if hr_bpm is not None else None
-                    else:
-                        hr_age_s = None if hr_ok_at is None else now - hr_ok_at
-                inc_pct: float | None = None
-                if incline is not None:
-                    try:
-                        pct = await self._bounded(incline.read_position_pct(), guard)
-                        if not math.isfinite(pct):
-                            raise InclineError(incline.name, f"implausible reading {pct!r}")
-                        inc_pct, inc_ok_at = pct, now
-                        inc_health.ok(now)
-                    except (InclineError, TimeoutError) as exc:
-                        inc_health.failed(now, exc)
+    async def _commands(self, c: Cycle) -> list[Command]:
+        """Queued operator commands first, then the profile's own, the scripted operator's,
+        and each rule's."""
+        p = self.p
+        out = c.out
+        commands: list[Command] = []
+        quit_seen = self._quit_requested
+        while self.commands:
+            commands.append(self.commands.popleft())
+        if quit_seen:
+            self._quit = True
+        commands.extend(c.pending)
+        c.policy = policy = self.sequencer.policy(c.seq)
+        if p.operator is not None and out is not None:
+            commands.extend(p.operator.poll(out, policy, c.seq.ended, c.now))
+        if out is not None and (commands or self._held_reset is not None):
+            commands = await self._drive_fault_reset(commands, out, self.drive.value, c.now)
+        for extension in self.extensions:
+            commands = extension.before_safety(c, commands)
+        return commands
 
-                # 2. commands: queued operator commands first, then the profile's own
-                commands: list[Command] = []
-                quit_seen = self._quit_requested
-                while self.commands:
-                    commands.append(self.commands.popleft())
-                if quit_seen:
-                    self._quit = True
-                commands.extend(pending)
-                policy = self.sequencer.policy(seq_state)
-                if p.operator is not None and out is not None:
-                    commands.extend(p.operator.poll(out, policy, seq_state.ended, now))
-                if out is not None and (commands or self._held_reset is not None):
-                    commands = await self._drive_fault_reset(commands, out, drive, now, guard)
-                if self.any_hr_zone:
-                    self._hr_zone_step(commands, out, seq_state, policy, hr_bpm, now)
-                inc_reset = any(c.kind is CommandKind.RESET for c in commands)
-                if inc_out is not None and inc_out.faulted and self.belt_stop_on_incline_fault:
-                    commands = self._incline_fault_stop(commands, out, now)
+    def _step_safety(self, c: Cycle, commands: list[Command]) -> None:
+        now = c.now
+        c.operator_age_s = self.operator_age_s(now) if self.p.supervised else None
+        hr = self.heart_rate
+        c.interlock, c.out = self.interlock.step(
+            c.interlock,
+            SafetyInputs(
+                io=self.inputs.value,
+                io_age_s=now - self.inputs.ok_at,
+                drive=self.drive.value,
+                drive_age_s=now - self.drive.ok_at,
+                commanded_kmh=c.sp.speed_kmh,
+                segment=c.policy,
+                heart_rate_bpm=hr.value if hr is not None else None,
+                heart_rate_age_s=hr.sample_age_s if hr is not None else None,
+                commands=tuple(commands),
+                operator_age_s=c.operator_age_s,
+            ),
+            now,
+        )
 
-                # 3. interlock
-                operator_age = self.operator_age_s(now) if supervised else None
-                il_state, out = self.interlock.step(
-                    il_state,
-                    SafetyInputs(
-                        io=io,
-                        io_age_s=now - io_ok_at,
-                        drive=drive,
-                        drive_age_s=now - drive_ok_at,
-                        commanded_kmh=sp.speed_kmh,
-                        segment=policy,
-                        heart_rate_bpm=hr_bpm,
-                        heart_rate_age_s=hr_age_s,
-                        commands=tuple(commands),
-                        operator_age_s=operator_age,
-                    ),
-                    now,
-                )
-                # 4. sequence
-                started_index = seq_state.index
-                seq_state, pending, change = self.sequencer.step(seq_state, out, now)
-
-                # 4b. incline: follows the segment only while the belt runs it
-                if rules is not None:
-                    for d in out.decisions:
-                        if (
-                            d.accepted
-                            and d.command.kind is CommandKind.START
-                            and self._harness_listed(started_index)
-                        ):
-                            self.harness_confirmed = True
-                    home, self._incline_home = self._incline_home, False
-                    inc_state, inc_out = rules.step(
-                        inc_state,
-                        InclineInputs(
-                            position_pct=inc_pct,
-                            position_age_s=now - inc_ok_at,
-                            target_pct=self.sequencer.cues(seq_state).incline_pct,
-                            belt_running=out.mode is Mode.RUNNING,
-                            belt_stopped=out.mode is Mode.STOPPED,
-                            harness_confirmed=self.harness_confirmed,
-                            reset=inc_reset,
-                            home=home,
-                        ),
-                        now,
-                    )
-
-                # 5. setpoint. With the drive disabled nothing follows the setpoint: it takes
-                # the quick path to zero, so standstill (belt and command at zero) is
-                # verified as soon as the belt is at rest, and no later start can jump.
-                quick = out.decel is Decel.QUICK
-                sp = step_setpoint(
-                    sp,
-                    out.target_kmh,
-                    self._ramp(seq_state.index, out.direction),
-                    period,
-                    self.quick_decel if quick or not out.drive_enable else None,
-                )
-
-                # a lost link may reconnect only while the belt is not commanded to move
-                p.drive.allow_reconnect(out.mode in (Mode.FAULTED, Mode.STOPPED))
-
-                # 6. write outputs
-                try:
-                    await self._bounded(
-                        p.drive.write_command(
-                            DriveCommand(out.drive_enable, out.belt_direction, sp.speed_kmh, quick)
-                        ),
-                        guard,
-                    )
-                    write_ok = True
-                except (DriveError, TimeoutError) as exc:
-                    if write_ok:
-                        why = (
-                            str(exc) or f"{p.drive.name}: no answer within the cycle's time budget"
-                        )
-                        self._log(now, "write_failed", source=p.drive.name, reason=why)
-                    write_ok = False
-                if incline is not None and inc_out is not None:
-                    try:
-                        await self._bounded(
-                            incline.write(
-                                InclineCommand(inc_out.up, inc_out.down, inc_out.setpoint_pct)
-                            ),
-                            guard,
-                        )
-                        inc_write_ok = True
-                    except (InclineError, TimeoutError) as exc:
-                        if inc_write_ok:
-                            why = str(exc) or f"{incline.name}: no answer within the cycle's budget"
-                            self._log(now, "write_failed", source=incline.name, reason=why)
-                        inc_write_ok = False
-
-                # 7. record
-                self.totals.cycle(now, drive, sp.speed_kmh, out.direction)
-                if record is not None:
-                    record.cycle(now, out, sp.speed_kmh, drive, io, hr_bpm, seq_state.index)
-                if out.transitions or out.decisions or change is not None:
-                    self._record(now, out, change)
-                cycle_warnings = out.warnings
-                if inc_out is not None:
-                    self._record_incline(now, inc_out)
-                    if inc_record is not None:
-                        inc_record(now, inc_out)
-                    if inc_out.warnings:
-                        cycle_warnings = cycle_warnings + inc_out.warnings
-                if cycle_warnings != warnings:
-                    warnings = cycle_warnings
-                    self._log(now, "warnings", warnings=list(warnings))
-                snap = self.snapshot = LoopSnapshot(  # positional: kwargs cost per cycle
-                    now,
-                    out,
-                    sp.speed_kmh,
-                    drive,
-                    seq_state.index,
-                    seq_state.elapsed_s,
-                    io,
-                    now - io_ok_at,
-                    now - drive_ok_at,
-                    hr_bpm,
-                    hr_age_s,
-                    operator_age,
-                    seq_state,
-                    il_state,
-                    inc_out,
-                )
-                for listener in tuple(self.listeners) if self.listeners else ():
-                    try:
-                        listener(snap)
-                    except Exception as exc:  # a watcher's bug never stops the belt's loop
-                        self.listeners.remove(listener)
-                        self._log(now, "warning", text=f"status listener removed: {exc!r}")
-                if p.on_cycle is not None:
-                    p.on_cycle(now)
-
-                # end of session? Only at verified standstill, or faulted with the drive
-                # unreachable for longer than its own watchdog needs to stop the belt.
-                unverified = out.mode is Mode.FAULTED and now - drive_ok_at > unreachable_exit_s
-                stopped = out.mode is not Mode.RUNNING and (out.at_standstill or unverified)
-                if stopped and (seq_state.ended or self._quit):
-                    outcome = seq_state.outcome or "quit by operator"
-                    break
-                if (
-                    stopped
-                    and p.end_on_fault
-                    and out.mode is Mode.FAULTED
-                    and out.reasons != (Reason.POWER_ON,)
-                ):
-                    outcome = "interrupted by latched fault"
-                    break
-                if p.max_session_s is not None and now - self.t0 > p.max_session_s and stopped:
-                    outcome = "ended: time limit"
-                    break
-                if p.max_session_s is not None and now - self.t0 > p.max_session_s + 120:
-                    outcome = "ended: time limit (belt never reached standstill)"
-                    break
-
-                # 8. timing
-                stats.work.add(perf() - started)
-                stats.lateness.add(lateness)
-                deadline += period
-                now_after = clock.now()
-                if now_after > deadline:
-                    stats.overruns += 1
-                    if now_after > deadline + period:
-                        missed = int((now_after - deadline) / period)
-                        stats.skipped_deadlines += missed
-                        deadline += missed * period
-        except BaseException as exc:
-            # A bug or a cancellation: leave the drive commanded off (bounded), log, re-raise.
-            # The drive's own comm-loss watchdog stops the belt even if this write fails.
-            self._log(clock.now(), "controller_error", error=repr(exc))
-            await self._safe_final_write(
-                out.belt_direction if out is not None else Direction.FORWARD
-            )
-            raise
-
+    def _step_control(self, c: Cycle) -> None:
+        """The sequencer, each rule, then the setpoint. With the drive disabled nothing
+        follows the setpoint: it takes the quick path to zero, so standstill (belt and
+        command at zero) is verified as soon as the belt is at rest, and no later start
+        can jump."""
+        out = c.out
         assert out is not None
-        if unverified and not out.at_standstill:
+        c.started_index = c.seq.index
+        c.seq, c.pending, c.change = self.sequencer.step(c.seq, out, c.now)
+        for extension in self.extensions:
+            extension.after_safety(c)
+        quick = out.decel is Decel.QUICK
+        c.sp = step_setpoint(
+            c.sp,
+            out.target_kmh,
+            self._ramp(c.seq.index, out.direction),
+            self.period_s,
+            self.quick_decel if quick or not out.drive_enable else None,
+        )
+        # a lost link may reconnect only while the belt is not commanded to move
+        self.p.drive.allow_reconnect(out.mode in (Mode.FAULTED, Mode.STOPPED))
+        self.drive.command = DriveCommand(
+            out.drive_enable, out.belt_direction, c.sp.speed_kmh, quick
+        )
+
+    def _record_cycle(self, c: Cycle) -> None:
+        """Totals, the session record, events, the snapshot for watchers."""
+        now, out = c.now, c.out
+        assert out is not None
+        drive = self.drive.value
+        hr = self.heart_rate
+        hr_bpm = hr.value if hr is not None else None
+        self.totals.cycle(now, drive, c.sp.speed_kmh, out.direction)
+        record = self.p.recorder
+        if record is not None:
+            record.cycle(now, out, c.sp.speed_kmh, drive, self.inputs.value, hr_bpm, c.seq.index)
+        if out.transitions or out.decisions or c.change is not None:
+            for tr in out.transitions:
+                self.totals.transition(tr)
+            log_cycle_events(
+                self._log,
+                now,
+                out,
+                c.change,
+                warn_no_watchdog=not self._watchdog_present,
+                segments=len(self.p.plan.segments),
+                incline_driven=self.incline_control is not None,
+            )
+        warnings = out.warnings
+        for extension in self.extensions:
+            more = extension.record(c)
+            if more:
+                warnings = warnings + more
+        if warnings != c.warnings:
+            c.warnings = warnings
+            self._log(now, "warnings", warnings=list(warnings))
+        ctl = self.incline_control
+        snap = self.snapshot = LoopSnapshot(  # positional: kwargs cost per cycle
+            now,
+            out,
+            c.sp.speed_kmh,
+            drive,
+            c.seq.index,
+            c.seq.elapsed_s,
+            self.inputs.value,
+            now - self.inputs.ok_at,
+            now - self.drive.ok_at,
+            hr_bpm,
+            hr.sample_age_s if hr is not None else None,
+            c.operator_age_s,
+            c.seq,
+            c.interlock,
+            ctl.out if ctl is not None else None,
+        )
+        for listener in tuple(self.listeners) if self.listeners else ():
+            try:
+                listener(snap)
+            except Exception as exc:  # a watcher's bug never stops the belt's loop
+                self.listeners.remove(listener)
+                self._log(now, "warning", text=f"status listener removed: {exc!r}")
+        if self.p.on_cycle is not None:
+            self.p.on_cycle(now)
+
+    def _session_over(self, c: Cycle) -> bool:
+        """Only at verified standstill, or faulted with the drive unreachable for longer
+        than its own watchdog needs to stop the belt."""
+        out, now, p = c.out, c.now, self.p
+        assert out is not None
+        c.unverified = unverified = (
+            out.mode is Mode.FAULTED and now - self.drive.ok_at > self._unreachable_exit_s
+        )
+        stopped = out.mode is not Mode.RUNNING and (out.at_standstill or unverified)
+        limit = p.max_session_s
+        if stopped and (c.seq.ended or self._quit):
+            c.outcome = c.seq.outcome or "quit by operator"
+        elif (
+            stopped
+            and p.end_on_fault
+            and out.mode is Mode.FAULTED
+            and out.reasons != (Reason.POWER_ON,)
+        ):
+            c.outcome = "interrupted by latched fault"
+        elif limit is not None and now - self.t0 > limit and stopped:
+            c.outcome = "ended: time limit"
+        elif limit is not None and now - self.t0 > limit + 120:
+            c.outcome = "ended: time limit (belt never reached standstill)"
+        else:
+            return False
+        return True
+
+    def _keep_time(self, c: Cycle, started: float, lateness: float) -> None:
+        """Absolute deadlines (`next += period`); overruns and skipped deadlines counted."""
+        stats = self.stats
+        stats.work.add(time.perf_counter() - started)
+        stats.lateness.add(lateness)
+        period = self.period_s
+        c.deadline += period
+        now_after = self.p.clock.now()
+        if now_after > c.deadline:
+            stats.overruns += 1
+            if now_after > c.deadline + period:
+                missed = int((now_after - c.deadline) / period)
+                stats.skipped_deadlines += missed
+                c.deadline += missed * period
+
+    async def _finish(self, c: Cycle, wall_start: float) -> SessionSummary:
+        """The final safe write, the summary, the record's end."""
+        p = self.p
+        clock = p.clock
+        out = c.out
+        assert out is not None
+        outcome = c.outcome
+        if c.unverified and not out.at_standstill:
             outcome += (
                 "; standstill NOT verified: the drive stopped answering (its own "
                 "comm-loss watchdog stops the belt)"
@@ -697,6 +519,7 @@ class ControlLoop:
             self._log(clock.now(), "warning", text=outcome)
         await self._safe_final_write(out.belt_direction)
         end = clock.now()
+        record = p.recorder
         summary = SessionSummary(
             profile=p.plan.profile.name,
             patient=p.patient_name,
@@ -704,7 +527,7 @@ class ControlLoop:
             duration_s=end - self.t0,
             totals=self.totals.totals,
             stops=self.totals.stops,
-            cycles=stats.figures(),
+            cycles=self.stats.figures(),
             final_mode=out.mode,
             final_reasons=out.reasons,
             wall_seconds=time.perf_counter() - wall_start,
@@ -722,7 +545,6 @@ class ControlLoop:
         out: SafetyOutputs,
         drive: DriveStatus | None,
         now: float,
-        guard: float | None,
     ) -> list[Command]:
         """One reset press clears a tripped drive, then the latch.
 
@@ -748,7 +570,7 @@ class ControlLoop:
                 and drive.fault_code != 0
             ):
                 try:
-                    await self._bounded(self.p.drive.reset_fault(), guard)
+                    await self.drive.reset_fault()
                     self._log(now, "drive_fault_reset", source=cmd.source, code=drive.fault_code)
                 except (DriveError, TimeoutError) as exc:
                     self._log(
@@ -760,147 +582,13 @@ class ControlLoop:
                 return commands[:i] + commands[i + 1 :]
         return commands
 
-    def _hr_zone_step(
-        self,
-        commands: list[Command],
-        out: SafetyOutputs | None,
-        seq: SequencerState,
-        policy: SegmentPolicy | None,
-        hr_bpm: float | None,
-        now: float,
-    ) -> None:
-        """The heart-rate zone's speed step for this cycle, appended after everyone else's
-        commands. A speed someone else asks for this cycle wins: no step this cycle, and
-        the controller goes on from that speed once the interlock has accepted it."""
-        if any(c.kind is CommandKind.SET_SPEED and c.source != HR_TARGET_SOURCE for c in commands):
-            return
-        zones = self.hr_zones
-        zone = zones[seq.index] if not seq.ended and seq.index < len(zones) else None
-        adopted: float | None = None
-        if out is not None:
-            for d in out.decisions:
-                c = d.command
-                if d.accepted and c.kind is CommandKind.SET_SPEED and c.source != HR_TARGET_SOURCE:
-                    adopted = c.speed_kmh
-        running = (
-            out is not None
-            and policy is not None
-            and out.mode is Mode.RUNNING
-            and out.direction is policy.direction
-        )
-        cap = out.speed_cap_kmh if out is not None else 0.0
-        step: HrTargetStep = step_hr_target(
-            self.hr_target, zone, seq.index, running, hr_bpm, cap, adopted, now
-        )
-        self.hr_target = step.state
-        cmd = step.command
-        if cmd is None or zone is None:
-            return
-        commands.append(cmd)
-        if cmd.kind is CommandKind.STOP:
-            self._log(
-                now,
-                "hr_zone_stop",
-                bpm=hr_bpm,
-                zone_bpm=[zone.low_bpm, zone.high_bpm],
-                above_s=zone.above_zone_stop_s,
-            )
-        else:
-            self._log(now, "hr_step", bpm=hr_bpm, from_kmh=step.from_kmh, to_kmh=cmd.speed_kmh)
-
-    def _bounded(self, coro: Any, guard: float | None) -> Any:
-        """The backend's own awaitable when no guard applies (the virtual clock), else one
-        bounded by the guard: no extra coroutine frame on the fast path."""
-        if guard is None:
-            return coro
-        return self._guarded(coro, guard)
-
-    async def _guarded(self, coro: Any, guard: float) -> Any:
-        async with asyncio.timeout(guard):
-            return await coro
-
     async def _safe_final_write(self, direction: Direction) -> None:
         """Leave the drive with run off and a zero reference, and the incline halted."""
         guard = None if self.p.clock.is_virtual else self.period_s
         with contextlib.suppress(DriveError, TimeoutError):
-            await self._bounded(
+            await bounded(
                 self.p.drive.write_command(DriveCommand(False, direction, 0.0, False)), guard
             )
         if self.p.incline is not None:
             with contextlib.suppress(InclineError, TimeoutError):
-                await self._bounded(self.p.incline.write(InclineCommand.halt()), guard)
-
-    def _incline_fault_stop(
-        self, commands: list[Command], out: SafetyOutputs | None, now: float
-    ) -> list[Command]:
-        """A latched incline fault stops the belt (controlled: a pause the operator resumes
-        after resetting it) and refuses starts until the reset."""
-        kept: list[Command] = []
-        for c in commands:
-            if c.kind is CommandKind.START:
-                self._log(
-                    now,
-                    "command",
-                    command=c.kind.value,
-                    source=c.source,
-                    accepted=False,
-                    detail="incline fault latched: reset first",
-                )
-            else:
-                kept.append(c)
-        if out is not None and out.mode is Mode.RUNNING:
-            kept.append(Command(CommandKind.PAUSE, INCLINE_FAULT_SOURCE))
-        return kept
-
-    def _record_incline(self, now: float, inc: InclineOutputs) -> None:
-        for fault in inc.new_faults:
-            self._log(
-                now,
-                "incline_fault",
-                reason=fault.value,
-                detail=inc.detail,
-                actual_pct=inc.actual_pct,
-                belt_stops=self.belt_stop_on_incline_fault,
-            )
-        for what, accepted, detail in inc.decisions:
-            self._log(
-                now, "command", command=what, source="operator", accepted=accepted, detail=detail
-            )
-
-    def _record(self, now: float, out: SafetyOutputs, change: Any) -> None:
-        for d in out.decisions:
-            c = d.command
-            if c.kind is CommandKind.START and d.accepted and not self._watchdog_present:
-                self._log(now, "warning", text=NO_WATCHDOG_WARNING)
-            fields: dict[str, Any] = {
-                "command": c.kind.value,
-                "source": c.source,
-                "accepted": d.accepted,
-                "detail": d.detail,
-            }
-            if c.speed_kmh is not None:
-                fields["speed_kmh"] = c.speed_kmh
-            if c.direction is not None:
-                fields["direction"] = c.direction.value
-            self._log(now, "command", **fields)
-        for tr in out.transitions:
-            self.totals.transition(tr)
-            self._log(
-                now,
-                "transition",
-                old=tr.old.value,
-                new=tr.new.value,
-                reasons=[r.value for r in tr.reasons],
-                detail=tr.detail,
-            )
-        if change is not None:
-            seg = change.segment
-            if seg is None:
-                self._log(now, "segment", index=None, label="end of profile")
-            else:
-                self._log(
-                    now,
-                    "segment",
-                    of=len(self.p.plan.segments),
-                    **segment_fields(seg, self.incline_rules is not None),
-                )
+                await bounded(self.p.incline.write(InclineCommand.halt()), guard)

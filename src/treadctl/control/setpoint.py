@@ -9,9 +9,13 @@ quick-stop path decelerates at its own fixed rate with no jerk limit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from treadctl.config.machine import RampLimits
+from treadctl.config.profile import SegmentKind
+from treadctl.protocol.plan import PlannedSegment
+from treadctl.safety.types import Direction
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +73,17 @@ def step_setpoint(
     else:
         new_speed, accel = speed, 0.0
     return Setpoint(max(new_speed, 0.0), accel, False)
+
+
+def segment_ramps(segments: Sequence[PlannedSegment]) -> list[tuple[Direction, Ramp] | None]:
+    """Each segment's own ramp (validated within the machine's limits for its direction),
+    used only while the belt runs that direction: (direction, ramp) or None."""
+    return [
+        (
+            Direction.BACKWARD if seg.kind is SegmentKind.BACKWARD else Direction.FORWARD,
+            Ramp.from_config(seg.ramp),
+        )
+        if seg.ramp is not None and seg.kind is not SegmentKind.REST
+        else None
+        for seg in segments
+    ]
