@@ -116,9 +116,9 @@ async def loop_child(seconds: float, mode: str) -> dict[str, object]:
 
     from treadctl.app import load_session  # noqa: PLC0415
     from treadctl.clock import MonotonicClock  # noqa: PLC0415
-    from treadctl.control.operator import ScriptedOperator  # noqa: PLC0415
     from treadctl.metronome.bridge import MetronomeBridge  # noqa: PLC0415
     from treadctl.serve import Controller  # noqa: PLC0415
+    from treadctl.sim.operator import ScriptedOperator  # noqa: PLC0415
     from treadctl.store.eventlog import EventLog  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="mb-", dir="/tmp") as tmp:

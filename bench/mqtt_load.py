@@ -52,11 +52,11 @@ from treadctl.app import build_sim_session, load_session  # noqa: E402
 from treadctl.clock import MonotonicClock  # noqa: E402
 from treadctl.config.mqtt import MqttConfig  # noqa: E402
 from treadctl.control.loop import ControlLoop  # noqa: E402
-from treadctl.control.operator import ScriptedOperator  # noqa: E402
 from treadctl.control.stats import BIN_US  # noqa: E402
 from treadctl.mqtt.bridge import MqttBridge  # noqa: E402
 from treadctl.safety.interlock import InterlockConfig  # noqa: E402
 from treadctl.serve import Controller  # noqa: E402
+from treadctl.sim.operator import ScriptedOperator  # noqa: E402
 from treadctl.store.eventlog import EventLog  # noqa: E402
 
 SITE = "bench"

@@ -33,10 +33,10 @@ import hostile_clients  # noqa: E402
 
 from treadctl.app import build_sim_session, load_session  # noqa: E402
 from treadctl.clock import FINE_SLEEP_S, MonotonicClock, VirtualClock  # noqa: E402
-from treadctl.control.operator import ScriptedOperator  # noqa: E402
 from treadctl.drives import wire  # noqa: E402
 from treadctl.drives.modbus import cycle_transfers  # noqa: E402
 from treadctl.drives.regmap import load_map  # noqa: E402
+from treadctl.sim.operator import ScriptedOperator  # noqa: E402
 from treadctl.store.eventlog import EventLog  # noqa: E402
 
 MACHINE = ROOT / "src/treadctl/samples/machines/sim.toml"

@@ -28,12 +28,10 @@ from treadctl.config.machine import (
 from treadctl.config.patient import PatientConfig
 from treadctl.config.profile import ProfileConfig
 from treadctl.control.loop import ControlLoop, CycleRecorder, LoopParts
-from treadctl.control.operator import ScriptedOperator
 from treadctl.drives.base import Drive
 from treadctl.drives.link import ModbusLink
 from treadctl.drives.modbus import ModbusDrive, cycle_transfers
 from treadctl.drives.regmap import RegisterMap, load_map
-from treadctl.drives.sim import SimDrive
 from treadctl.drives.wire import (
     CycleWire,
     read_registers_bytes,
@@ -41,21 +39,22 @@ from treadctl.drives.wire import (
     transaction_s,
     write_registers_bytes,
 )
-from treadctl.incline.factory import build_incline, sim_lift
+from treadctl.incline.factory import build_incline
 from treadctl.inputs.base import HeartRateSource, SafetyInputSource
 from treadctl.inputs.modbus import ModbusSafetyInputs
-from treadctl.inputs.sim import SimHeartRate, SimSafetyInputs
 from treadctl.protocol.plan import Plan, build_plan
 from treadctl.protocol.progression import Prescription
 from treadctl.safety.interlock import InterlockConfig
 from treadctl.service.hook import chain_cycle
+from treadctl.sim.backends import SimDrive, SimHeartRate, SimSafetyInputs, sim_incline, sim_lift
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.sim.scenario import FaultEvent, Injector, Scenario
 from treadctl.sim.world import BeltSim, Panel
 from treadctl.store.eventlog import EventLog
 from treadctl.store.history import Progress, load_progress
 
 if TYPE_CHECKING:  # the Bluetooth stack is imported only by a session that uses it
-    from treadctl.heartrate.link import HciLink
+    from treadctl.drives.ble_link import HciLink
 
 
 @dataclass(frozen=True)
@@ -247,7 +246,7 @@ def _heart_rate(machine: MachineConfig, panel: Panel) -> HeartRateSource | None:
     # only a real strap needs the Bluetooth stack, which takes about a second to import
     from treadctl.heartrate.factory import build_source  # noqa: PLC0415
 
-    return build_source(source, panel)
+    return build_source(source)
 
 
 def _modbus_parts(
@@ -273,8 +272,8 @@ def ftms_drive(cfg: FtmsDriveConfig, link: HciLink | None = None) -> Drive:
     """The machine file's FTMS treadmill, on its dongle or on `link` (the tests' and the
     simulator's virtual radio). Not connected: the loop connects it."""
     # only a Bluetooth drive needs the Bluetooth stack, which takes about a second to import
+    from treadctl.drives.ble_link import TransportLink  # noqa: PLC0415
     from treadctl.drives.ftms import FtmsDrive  # noqa: PLC0415
-    from treadctl.heartrate.link import TransportLink  # noqa: PLC0415
 
     if link is None:
         link = TransportLink(cfg.transport, cfg.own_address, cfg.connect_timeout_s)
@@ -328,7 +327,9 @@ def build_session(
     drive.reverse_allowed = not machine.walker_turns  # the drive's own last line
     # the simulated lift lives beside the simulated belt, where the scenario reaches it
     lift = sim_lift(machine) if belt is not None else None
-    incline = build_incline(_bus_named_drive(machine), clock, drive_link=drive_link, lift=lift)
+    incline = sim_incline(machine, clock, lift) or build_incline(
+        _bus_named_drive(machine), drive_link=drive_link
+    )
 
     injector = None
     if scenario is not None and belt is not None:

@@ -23,11 +23,11 @@ from treadctl.app import SessionFiles, build_session
 from treadctl.clock import Clock
 from treadctl.config.profile import Supervision
 from treadctl.control.loop import CycleRecorder
-from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
 from treadctl.safety.interlock import InterlockConfig
 from treadctl.service.hook import ServiceHook
 from treadctl.service.journal import goes_to_journal, journal_formatter
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.sim.scenario import Scenario
 from treadctl.store.eventlog import EventLog
 

@@ -11,10 +11,10 @@ import pytest
 from treadctl.app import build_session, build_sim_session, load_session
 from treadctl.clock import VirtualClock
 from treadctl.config.errors import ConfigError
-from treadctl.control.operator import ScriptedOperator
 from treadctl.heartrate.mqtt import MqttHeartRate
-from treadctl.inputs.sim import SimHeartRate
 from treadctl.samples import folder
+from treadctl.sim.backends import SimHeartRate
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store.eventlog import EventLog
 
 SIM_HR = (folder("machine") / "sim-hr.toml").read_text()

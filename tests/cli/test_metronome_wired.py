@@ -13,9 +13,9 @@ from pathlib import Path
 from treadctl.app import build_session, load_session
 from treadctl.cli.metronome import HeadlessMetronome
 from treadctl.clock import FINE_SLEEP_S, MonotonicClock
-from treadctl.control.operator import ScriptedOperator
 from treadctl.metronome.bridge import NO_SOUND
 from treadctl.samples import folder
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store.eventlog import EventLog
 
 SIM = (folder("machine") / "sim.toml").read_text()

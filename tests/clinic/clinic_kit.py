@@ -11,7 +11,7 @@ import psycopg
 
 from treadctl.app import SessionFiles, build_sim_session, load_session
 from treadctl.clock import VirtualClock
-from treadctl.control.operator import ScriptedOperator
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.sim.scenario import Scenario
 from treadctl.store.eventlog import EventLog
 from treadctl.store.recorder import SessionInfo, SessionRecorder

@@ -23,9 +23,9 @@ from hr_walker import Walker
 from treadctl.app import build_session, load_session
 from treadctl.clock import VirtualClock
 from treadctl.config.errors import ConfigError
-from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.protocol.plan import HrZone
 from treadctl.safety.types import Command, CommandKind, Direction, Mode
+from treadctl.sim.operator import ScriptedOperator, TimedCommand
 from treadctl.store.eventlog import EventLog
 
 HERE = Path(__file__).resolve().parent

@@ -9,10 +9,10 @@ import pytest
 from treadctl.app import build_sim_session, load_session
 from treadctl.clock import VirtualClock
 from treadctl.control.loop import ConnectError
-from treadctl.control.operator import ScriptedOperator
 from treadctl.drives.base import DriveCommand, WatchdogSetting
-from treadctl.drives.sim import SimDrive
 from treadctl.safety.types import Command, CommandKind, DriveStatus, Mode
+from treadctl.sim.backends import SimDrive
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store.eventlog import EventLog
 
 ROOT = Path(__file__).resolve().parents[2]

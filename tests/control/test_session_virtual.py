@@ -24,9 +24,9 @@ import pytest
 from treadctl.app import SessionFiles, SimSession, build_sim_session, load_session
 from treadctl.clock import VirtualClock
 from treadctl.config.profile import SegmentKind
-from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
 from treadctl.safety.types import Decel, Direction, Mode, Reason
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.sim.scenario import Scenario
 from treadctl.sim.world import COMM_LOSS_FAULT_CODE
 from treadctl.store.eventlog import EventLog

@@ -14,7 +14,7 @@ from treadctl.drives.base import Drive
 from treadctl.drives.link import ModbusLink
 from treadctl.drives.modbus import ModbusDrive
 from treadctl.drives.regmap import load_map
-from treadctl.drives.sim import SimDrive
+from treadctl.sim.backends import SimDrive
 from treadctl.sim.server import BusFaults, SimServer
 from treadctl.sim.world import BeltSim, Panel
 

@@ -21,11 +21,11 @@ from treadctl.clock import MonotonicClock, VirtualClock
 from treadctl.config.errors import ConfigError
 from treadctl.config.loader import load_model
 from treadctl.config.machine import FtmsDriveConfig, MachineConfig
+from treadctl.drives.ble_link import TransportLink
 from treadctl.drives.ftms import FtmsDrive, Range
-from treadctl.drives.sim import SimDrive
 from treadctl.heartrate.emulator import VirtualRadio
-from treadctl.heartrate.link import TransportLink
 from treadctl.safety.types import Command, CommandKind, Mode
+from treadctl.sim.backends import SimDrive
 from treadctl.store.eventlog import EventLog
 
 pytestmark = pytest.mark.usefixtures("frozen_heap")

@@ -16,8 +16,6 @@ from treadctl.config.heartrate import (
 from treadctl.heartrate.ble import BleHeartRate
 from treadctl.heartrate.factory import build_source
 from treadctl.heartrate.mqtt import MqttHeartRate
-from treadctl.inputs.sim import SimHeartRate
-from treadctl.sim.world import Panel
 
 ADAPTER: TypeAdapter[HeartRateSourceConfig] = TypeAdapter(HeartRateSourceConfig)
 
@@ -31,7 +29,7 @@ def test_ble_by_address_with_defaults() -> None:
     assert isinstance(cfg, BleSourceConfig)
     assert cfg.transport == "usb:0"
     assert (cfg.bpm_min, cfg.bpm_max, cfg.stale_after_s) == (20.0, 250.0, 3.0)
-    assert isinstance(build_source(cfg, Panel()), BleHeartRate)
+    assert isinstance(build_source(cfg), BleHeartRate)
 
 
 def test_ble_by_name() -> None:
@@ -70,7 +68,9 @@ def test_mqtt_and_sim() -> None:
     )
     assert isinstance(cfg, MqttSourceConfig)
     assert cfg.stale_after_s == 5.0
-    assert isinstance(build_source(cfg, Panel()), MqttHeartRate)
+    assert isinstance(build_source(cfg), MqttHeartRate)
     sim = load('kind = "sim"\n')
     assert isinstance(sim, SimSourceConfig)
-    assert isinstance(build_source(sim, Panel()), SimHeartRate)
+    # the simulated panel's rate is the session's assembly's to pick (treadctl.app)
+    with pytest.raises(TypeError, match="unknown heart-rate source"):
+        build_source(sim)  # type: ignore[arg-type]

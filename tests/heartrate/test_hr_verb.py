@@ -24,9 +24,9 @@ from treadctl.cli.common import (
     HelpFormatter,
 )
 from treadctl.config.heartrate import BackoffConfig, BleSourceConfig
+from treadctl.drives.ble_link import TransportLink
 from treadctl.heartrate.ble import BleHeartRate
 from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio
-from treadctl.heartrate.link import TransportLink
 from treadctl.heartrate.verb import (
     EXIT_FOUND,
     EXIT_NO_CONTROLLER,

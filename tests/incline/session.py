@@ -18,13 +18,12 @@ from treadctl.app import build_sim_session, load_session
 from treadctl.clock import VirtualClock
 from treadctl.config.profile import SegmentKind
 from treadctl.control.loop import ControlLoop
-from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
-from treadctl.incline.factory import sim_lift
-from treadctl.incline.sim import SimIncline
 from treadctl.safety.incline import InclineOutputs
 from treadctl.safety.types import Mode
+from treadctl.sim.backends import SimIncline, sim_lift
 from treadctl.sim.incline import InclineSim
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.sim.scenario import FaultEvent, Injector, Scenario
 from treadctl.store.eventlog import EventLog
 

@@ -14,10 +14,10 @@ from treadctl.config.loader import load_model
 from treadctl.config.machine import MachineConfig
 from treadctl.config.profile import SegmentKind
 from treadctl.control.loop import NO_INCLINE_ACTUATOR_WARNING, ControlLoop
-from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.safety.incline import InclineFault, InclineMode
 from treadctl.safety.types import Command, CommandKind, Mode, Reason
 from treadctl.sim.incline import InclineSim
+from treadctl.sim.operator import ScriptedOperator, TimedCommand
 from treadctl.sim.scenario import Action
 from treadctl.store.eventlog import EventLog
 

@@ -18,11 +18,11 @@ from treadctl.clock import VirtualClock
 from treadctl.config.errors import ConfigError
 from treadctl.config.machine import SimInclineConfig
 from treadctl.control.loop import NO_INCLINE_ACTUATOR_WARNING
-from treadctl.control.operator import ScriptedOperator
 from treadctl.drives.modbus import ModbusDrive
 from treadctl.incline.modbus import RelayIncline
-from treadctl.incline.sim import SimIncline
 from treadctl.samples import folder
+from treadctl.sim.backends import SimIncline
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store.eventlog import EventLog
 
 MACHINES = folder("machine")

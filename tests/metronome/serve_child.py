@@ -17,9 +17,9 @@ from pathlib import Path
 from treadctl.app import load_session
 from treadctl.clock import MonotonicClock
 from treadctl.config.metronome import MetronomeConfig
-from treadctl.control.operator import ScriptedOperator
 from treadctl.metronome.bridge import MetronomeBridge
 from treadctl.serve import Controller
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store.eventlog import EventLog
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,10 +16,10 @@ from treadctl.api.messages import Status
 from treadctl.app import load_session
 from treadctl.clock import MonotonicClock
 from treadctl.config.metronome import MetronomeConfig
-from treadctl.control.operator import ScriptedOperator
 from treadctl.metronome.beat import wanted_cadence
 from treadctl.metronome.bridge import NO_SOUND, MetronomeBridge
 from treadctl.serve import Controller
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store.eventlog import EventLog
 
 ROOT = Path(__file__).resolve().parents[2]

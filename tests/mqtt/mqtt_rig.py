@@ -21,11 +21,11 @@ from mqtt_broker import Broker
 from treadctl.app import load_session
 from treadctl.clock import MonotonicClock
 from treadctl.config.mqtt import MqttConfig, load_mqtt_config
-from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
 from treadctl.mqtt.bridge import MqttBridge
 from treadctl.mqtt.payloads import AnyPayload, any_payload
 from treadctl.serve import Controller
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store.eventlog import EventLog
 
 ROOT = Path(__file__).resolve().parents[2]

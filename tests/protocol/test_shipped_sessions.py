@@ -20,11 +20,11 @@ from treadctl.app import SessionFiles, build_sim_session, load_session
 from treadctl.clock import VirtualClock
 from treadctl.config.machine import RampLimits
 from treadctl.config.profile import SegmentKind
-from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.plan import build_plan
 from treadctl.protocol.sequencer import SegmentCues, Sequencer, SequencerState
 from treadctl.safety.types import Command, CommandKind, Direction, Mode
+from treadctl.sim.operator import ScriptedOperator, TimedCommand
 from treadctl.store.eventlog import EventLog
 
 REPO = Path(__file__).resolve().parents[2]

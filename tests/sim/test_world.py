@@ -9,8 +9,8 @@ import pytest
 from treadctl.clock import MonotonicClock, VirtualClock
 from treadctl.config.machine import SimBelt
 from treadctl.drives.regmap import load_map
-from treadctl.drives.sim import SimDrive
 from treadctl.safety.types import Direction
+from treadctl.sim.backends import SimDrive
 from treadctl.sim.server import SimServer
 from treadctl.sim.world import COMM_LOSS_FAULT_CODE, BeltSim, CommLossResponse, Panel, StopMode
 

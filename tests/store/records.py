@@ -13,8 +13,8 @@ from typing import Any
 from treadctl.app import SessionFiles, build_sim_session, load_session
 from treadctl.cli import main
 from treadctl.clock import VirtualClock
-from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store.eventlog import EventLog
 from treadctl.store.recorder import SessionInfo, SessionRecorder
 

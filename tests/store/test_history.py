@@ -17,10 +17,10 @@ from records import DEMO, DEMO_SHORT, ROOT, SIM, connect, run_cli  # type: ignor
 from treadctl.app import SessionFiles, apply_prescription, build_sim_session, load_session
 from treadctl.clock import VirtualClock
 from treadctl.config.errors import ConfigError
-from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.progression import Change, Outcome, Prescription
 from treadctl.safety.types import Direction
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.sim.scenario import Scenario
 from treadctl.store.db import open_db
 from treadctl.store.eventlog import EventLog

@@ -16,11 +16,9 @@ from records import connect, demo_files, record_demo, recorder_for  # type: igno
 from treadctl.app import build_sim_session
 from treadctl.clock import VirtualClock
 from treadctl.control.loop import ConnectError
-from treadctl.control.operator import ScriptedOperator
 from treadctl.control.stats import CycleFigures
 from treadctl.control.summary import DirectionTotals, SessionSummary
 from treadctl.drives.base import WatchdogSetting
-from treadctl.drives.sim import SimDrive
 from treadctl.safety.types import (
     Decel,
     Direction,
@@ -30,6 +28,8 @@ from treadctl.safety.types import (
     SafetyIO,
     SafetyOutputs,
 )
+from treadctl.sim.backends import SimDrive
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store import tally
 from treadctl.store.db import open_db
 from treadctl.store.eventlog import EventLog

@@ -27,8 +27,8 @@ from treadctl.clock import VirtualClock
 from treadctl.config.loader import load_model
 from treadctl.config.patient import PatientConfig
 from treadctl.config.profile import SegmentKind
-from treadctl.control.operator import ScriptedOperator
 from treadctl.protocol import energy
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.sim.scenario import Scenario
 from treadctl.store import queries
 from treadctl.store.db import open_db

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from records import DEMO, DEMO_SHORT, SIM, connect, run_cli  # type: ignore[import-not-found]
 
-from treadctl.drives.sim import SimDrive
+from treadctl.sim.backends import SimDrive
 from treadctl.store.schema import MIGRATIONS, SCHEMA_VERSION, SIM_DRIVE_NAME, migrate
 
 HIDDEN_3 = (

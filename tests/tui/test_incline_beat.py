@@ -17,7 +17,7 @@ from tui_rig import Rig, connected, line, mode, notice_has, reset, start, start_
 
 from treadctl.api.messages import InclineStatus, Status
 from treadctl.app import load_session
-from treadctl.incline.sim import SimIncline
+from treadctl.sim.backends import SimIncline
 from treadctl.tui import view
 from treadctl.tui.app import DashboardApp
 from treadctl.tui.widgets import Line

@@ -28,13 +28,13 @@ from treadctl.cli.metronome import HeadlessMetronome, metronome_for, sound_known
 from treadctl.clock import FINE_SLEEP_S, Clock, MonotonicClock, VirtualClock
 from treadctl.config.mqtt import load_mqtt_config
 from treadctl.control.loop import INCLINE_FAULT_SOURCE, ConnectError, ControlLoop
-from treadctl.control.operator import ScriptedOperator
 from treadctl.control.priority import raise_priority
 from treadctl.control.summary import SessionSummary
 from treadctl.launch import run_with_dashboard
 from treadctl.mqtt.bridge import MqttBridge
 from treadctl.safety.types import Mode
 from treadctl.serve import Bridge, Controller
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.sim.scenario import Scenario
 from treadctl.store.eventlog import EventLog
 from treadctl.store.recorder import SessionInfo, SessionRecorder

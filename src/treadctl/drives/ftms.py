@@ -36,7 +36,7 @@ from bumble.core import UUID
 from bumble.device import Advertisement, Connection, Device, Peer
 
 from treadctl.drives.base import Drive, DriveCommand, DriveError, WatchdogSetting
-from treadctl.heartrate.link import HciLink
+from treadctl.drives.ble_link import HciLink
 from treadctl.safety.types import Direction, DriveStatus
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,11 @@ from bumble.core import UUID
 from bumble.device import Advertisement, Connection, Device, Peer
 
 from treadctl.config.heartrate import BleSourceConfig
+from treadctl.drives.ble_link import HciLink
 from treadctl.heartrate.backoff import Backoff
 from treadctl.heartrate.base import BackgroundHeartRate
 from treadctl.heartrate.hrs import FrameError, Measurement, decode
 from treadctl.heartrate.latest import Latest
-from treadctl.heartrate.link import HciLink
 from treadctl.heartrate.scan import Found, found_from
 
 log = logging.getLogger(__name__)

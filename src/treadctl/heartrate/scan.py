@@ -11,7 +11,7 @@ from bumble.core import AdvertisingData
 from bumble.device import Advertisement
 from bumble.hci import Address
 
-from treadctl.heartrate.link import HciLink
+from treadctl.drives.ble_link import HciLink
 from treadctl.untrusted import printable
 
 MAX_NAME_CHARS = 29  # a complete local name fits in 31 bytes of legacy advertising data

@@ -22,7 +22,7 @@ from treadctl.cli.common import (
 from treadctl.config.heartrate import ADDRESS_RE
 
 if TYPE_CHECKING:  # bumble takes about a second to import: only `hr scan` itself pays
-    from treadctl.heartrate.link import HciLink
+    from treadctl.drives.ble_link import HciLink
     from treadctl.heartrate.scan import Found
 
 EXIT_FOUND = EXIT_OK
@@ -140,7 +140,7 @@ async def scan_and_print(
 
 def main(args: argparse.Namespace) -> int:
     # bumble takes about a second to import: `treadctl` pays for it only here
-    from treadctl.heartrate.link import LinkError, TransportLink  # noqa: PLC0415
+    from treadctl.drives.ble_link import LinkError, TransportLink  # noqa: PLC0415
 
     link = TransportLink(args.transport, args.own_address, OPEN_TIMEOUT_S)
     try:

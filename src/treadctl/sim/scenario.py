@@ -10,9 +10,9 @@ from pydantic import Field, model_validator
 
 from treadctl.config.loader import load_model
 from treadctl.config.machine import Strict
-from treadctl.control.operator import ScriptedOperator, TimedCommand
 from treadctl.safety.types import Command, CommandKind, Direction
 from treadctl.sim.incline import InclineSim
+from treadctl.sim.operator import ScriptedOperator, TimedCommand
 from treadctl.sim.world import BeltSim
 
 

@@ -107,7 +107,7 @@ _V2 = (
     "ALTER TABLE segment_results ADD COLUMN progress INTEGER",
 )
 
-# The built-in simulator's drive, as the "connect" event names it (drives/sim.py SimDrive).
+# The built-in simulator's drive, as the "connect" event names it (sim/backends.py SimDrive).
 SIM_DRIVE_NAME = "sim-drive"
 # Whether a session ran on the built-in simulator: `treadctl simulate`, or a session whose
 # drive connected as the simulated drive (`treadctl run --machine sim`, a demo).

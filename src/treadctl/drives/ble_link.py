@@ -1,5 +1,10 @@
 """Where the Bluetooth controller is: a real one through a bumble transport, or a virtual
-one on an in-process link (emulator.VirtualRadio) for the tests and the simulator."""
+one on an in-process link (treadctl.heartrate.emulator.VirtualRadio) for the tests and
+the simulator.
+
+The Bluetooth LE link that FTMS drives and heart-rate straps share, beside the Modbus
+link (drives/link.py) that drives, safety inputs and the incline share: here, and not in
+heartrate/, so that drives/ never imports heartrate/ (issue 23: no import cycles)."""
 
 from __future__ import annotations
 
