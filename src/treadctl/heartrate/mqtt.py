@@ -30,7 +30,7 @@ from treadctl.config.mqtt import NODELAY
 from treadctl.heartrate.backoff import Backoff
 from treadctl.heartrate.base import BackgroundHeartRate
 from treadctl.heartrate.latest import Latest
-from treadctl.mqtt.inbox import queue_class
+from treadctl.mqtt_client import queue_class
 from treadctl.untrusted import InputRefusedError, decode_json, printable
 
 log = logging.getLogger(__name__)

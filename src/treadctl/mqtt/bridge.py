@@ -40,9 +40,10 @@ from treadctl.config.mqtt import NODELAY, MqttConfig
 from treadctl.control.priority import normal_priority
 from treadctl.mqtt import topics
 from treadctl.mqtt.commands import RecentIds, Refusal, parse_command, timing_note
-from treadctl.mqtt.inbox import Inbox, Incoming, queue_class
+from treadctl.mqtt.inbox import Inbox, Incoming
 from treadctl.mqtt.outbox import DropQueue, Stamper
 from treadctl.mqtt.payloads import Payload, session_ref, state_key
+from treadctl.mqtt_client import queue_class
 from treadctl.safety.types import Direction
 from treadctl.untrusted import printable
 

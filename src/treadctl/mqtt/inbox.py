@@ -3,8 +3,9 @@
 aiomqtt hands each received message to a queue it owns, one per connection, and drops
 new messages when that queue is full. A command already acknowledged to the broker
 would die with the connection's queue, and a flood of garbage would push a stop out.
-So the bridge gives aiomqtt a queue class (`queue_class`) whose `put_nowait` hands the
-message on to this inbox, which belongs to the bridge and survives reconnections:
+So the bridge gives aiomqtt a queue class (treadctl.mqtt_client.queue_class) whose
+`put_nowait` hands the message on to this inbox, which belongs to the bridge and survives
+reconnections:
 
 - a message acknowledged to the broker (paho acknowledges QoS 1 once the callback
   returns) is decided even if the connection drops right after;
@@ -17,10 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-
-import aiomqtt
 
 INBOX_MAX = 256  # commands waiting to be decided; a flood beyond this is refused unread
 
@@ -69,15 +67,4 @@ class Inbox:
         return self.items.popleft()
 
 
-def queue_class(receive: Callable[[aiomqtt.Message], None]) -> type[asyncio.Queue[aiomqtt.Message]]:
-    """An asyncio.Queue subclass for aiomqtt's `queue_type` that never holds a message:
-    each one goes to `receive` (which must not raise) in the bridge's loop thread."""
-
-    class ToInbox(asyncio.Queue[aiomqtt.Message]):
-        def put_nowait(self, item: aiomqtt.Message) -> None:
-            receive(item)
-
-    return ToInbox
-
-
-__all__ = ["INBOX_MAX", "Inbox", "Incoming", "looks_urgent", "queue_class"]
+__all__ = ["INBOX_MAX", "Inbox", "Incoming", "looks_urgent"]
