@@ -203,6 +203,12 @@ class LoopConfig(Strict):
     # SCHED_FIFO priority of the controller process's loop thread (Linux); 0: normal
     # scheduling. A busy screen or broker on the same cores then waits for the loop.
     realtime_priority: int = Field(default=0, ge=0, le=49)
+    # Commands taken from the clients' queue in one cycle (equal ones in a row count once):
+    # a flood from any number of clients never lengthens a cycle. A stop never waits.
+    max_commands_per_cycle: int = Field(default=8, ge=1, le=64)
+    # Commands waiting for a cycle; more are refused at once (answered: busy). Stops wait
+    # in a lane of their own, as many again, and are never refused while one is waiting.
+    max_queued_commands: int = Field(default=64, ge=1, le=1024)
 
     @property
     def period_s(self) -> float:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +35,7 @@ from treadctl.control.incline_control import (
     InclineControl,
     incline_recorder,
 )
+from treadctl.control.intake import CommandIntake
 from treadctl.control.parts import (
     NO_INCLINE_ACTUATOR_WARNING,
     NO_WATCHDOG_WARNING,
@@ -93,7 +93,8 @@ class ControlLoop:
         }
         self.quick_decel = m.limits.quick_stop_decel_kmh_per_s
         self.segment_ramps = segment_ramps(parts.plan.segments)
-        self.commands: deque[Command] = deque()  # thread-safe appends from any client
+        # the clients' commands (from any thread), taken at a bounded number per cycle
+        self.intake = CommandIntake(m.loop.max_commands_per_cycle, m.loop.max_queued_commands)
         self.stats = CycleStats()
         self.totals = SessionTotals(m.limits.standstill_kmh)
         self.snapshot = LoopSnapshot()
@@ -212,9 +213,11 @@ class ControlLoop:
             seg is not None and seg.incline_pct >= HARNESS_INCLINE_PCT
         )
 
-    def submit(self, command: Command) -> None:
-        """Queue an operator command; it is handled at the next cycle, in order."""
-        self.commands.append(command)
+    def submit(self, command: Command) -> bool:
+        """Queue an operator command for the next cycles, in order (a stop in a lane of its
+        own, never behind others). False: refused at once, too many are waiting; for a
+        stop that means a stop is already waiting."""
+        return self.intake.submit(command)
 
     def request_quit(self, source: str = "quit") -> None:
         """Leave once the belt is stopped; a running belt is stopped first.
@@ -222,7 +225,7 @@ class ControlLoop:
         May be called between the awaits of a cycle: the quit takes effect when its stop
         command is drained, so the interlock and the sequencer see the stop first.
         """
-        self.commands.append(Command(CommandKind.STOP, source))
+        self.intake.submit(Command(CommandKind.STOP, source))  # refused: a stop is waiting
         self._quit_requested = True
 
     def log_event(self, kind: str, **fields: Any) -> None:
@@ -342,16 +345,15 @@ class ControlLoop:
         and each rule's."""
         p = self.p
         out = c.out
-        commands: list[Command] = []
         quit_seen = self._quit_requested
-        while self.commands:
-            commands.append(self.commands.popleft())
+        commands, stops = self.intake.take()
         if quit_seen:
             self._quit = True
         commands.extend(c.pending)
         c.policy = policy = self.sequencer.policy(c.seq)
         if p.operator is not None and out is not None:
             commands.extend(p.operator.poll(out, policy, c.seq.ended, c.now))
+        commands.extend(stops)  # judged after the others: nothing in this cycle overrides
         if out is not None and (commands or self._held_reset is not None):
             commands = await self._drive_fault_reset(commands, out, self.drive.value, c.now)
         for extension in self.extensions:
@@ -378,6 +380,8 @@ class ControlLoop:
             ),
             now,
         )
+        if self.intake.merged:
+            c.out = self.intake.answer(c.out)
 
     def _step_control(self, c: Cycle) -> None:
         """The sequencer, each rule, then the setpoint. With the drive disabled nothing
