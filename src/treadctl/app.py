@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from treadctl.clinic import read_history as clinic_history
 from treadctl.clock import Clock
 from treadctl.config.errors import ConfigError, ConfigProblem
 from treadctl.config.heartrate import SimSourceConfig
@@ -143,6 +144,7 @@ def session_progress(
         profile_sha256=sha,
         profile_source=str(profile_path),
         create=create,
+        clinic=clinic_history,  # `db` may be the clinic's records' URL
     )
 
 

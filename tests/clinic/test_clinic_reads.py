@@ -76,15 +76,15 @@ def test_patient_report_names_each_treadmill(two_treadmills: str, tmp_path: Path
     assert run(["records", "patients", "--url", url, "--patient", "NOBODY"]) == 2
 
 
-def test_store_verbs_read_the_records_given_their_url(
+def test_the_db_verbs_read_the_records_given_their_url(
     two_treadmills: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The seam the CLI's `--db postgresql://...` goes through (treadctl.store.verbs)."""
-    from treadctl.store import verbs  # noqa: PLC0415
+    """The seam `--db postgresql://...` goes through (cli/records.py to clinic.reads)."""
+    from treadctl.cli import main  # noqa: PLC0415
 
-    assert verbs.sessions_list(two_treadmills, "DEMO-001") == 0
+    assert main(["sessions", "list", "--db", two_treadmills, "--patient", "DEMO-001"]) == 0
     out = capsys.readouterr().out
     assert out.count(" tm-a ") == 2
     assert out.count(" tm-b ") == 2
-    assert verbs.patients_show(two_treadmills, "DEMO-001") == 0
+    assert main(["patients", "show", "DEMO-001", "--db", two_treadmills]) == 0
     assert "patient DEMO-001 (clinic records" in capsys.readouterr().out

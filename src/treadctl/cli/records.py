@@ -24,6 +24,7 @@ from treadctl.cli.common import (
     UsageError,
     verb_parser,
 )
+from treadctl.clinic import read_history as clinic_history
 from treadctl.store import report, verbs
 from treadctl.store.db import DEFAULT_DB
 from treadctl.store.history import CLINIC_URL_SCHEMES, DEFAULT_RPE_SCALE, RPE_SCALES
@@ -329,12 +330,24 @@ def patients_verb(args: argparse.Namespace) -> int:
             "--patient FILE --db FILE`, then `treadctl records ship --clinic FILE`"
         )
         return verbs.patients_add(_local(args.db, instead), args.patient)
+    if isinstance(args.db, str):  # the clinic's records (db_location): psycopg only now
+        from treadctl.clinic import reads  # noqa: PLC0415
+
+        if args.patients_verb == "list":
+            return reads.patients_list(args.db)
+        return reads.patients_show(args.db, args.pseudonym, args.all)
     if args.patients_verb == "list":
         return verbs.patients_list(args.db)
     return verbs.patients_show(args.db, args.pseudonym, args.all)
 
 
 def sessions_verb(args: argparse.Namespace) -> int:
+    if isinstance(args.db, str) and args.sessions_verb in ("list", "show"):
+        from treadctl.clinic import reads  # noqa: PLC0415 - the clinic's records: psycopg
+
+        if args.sessions_verb == "list":
+            return reads.sessions_list(args.db, args.patient, args.all)
+        return reads.sessions_show(args.db, args.id)
     if args.sessions_verb == "list":
         return verbs.sessions_list(args.db, args.patient, args.all)
     if args.sessions_verb == "show":
@@ -383,7 +396,15 @@ def progress_verb(args: argparse.Namespace) -> int:
         print("\n".join(lines))
         return EXIT_OK
     progress = verbs.progress_of(
-        args.db, params, who, name, args.profile, kind, standstill, include_all=args.all
+        args.db,
+        params,
+        who,
+        name,
+        args.profile,
+        kind,
+        standstill,
+        include_all=args.all,
+        clinic=clinic_history,
     )
     # the plan with the prescription: refused here already if it breaks any rule
     apply_prescription(files, args.profile, progress.prescription)

@@ -450,6 +450,24 @@ def prescribe(
     return Progress(tuple(sessions), params, rx, scale, tuple(notes))
 
 
+class RecordsHistory(Protocol):
+    """Reads a patient's history from records named by a URL, as `read_history` reads the
+    treadmill's file: the clinic's records on PostgreSQL (treadctl.clinic.read_history).
+    The caller passes it in, so the store never imports the clinic (issue 23)."""
+
+    def __call__(
+        self,
+        url: str,
+        pseudonym: str,
+        profile_name: str,
+        kind: str,
+        standstill_kmh: float,
+        profile_sha256: str | None = None,
+        *,
+        include_all: bool = False,
+    ) -> tuple[list[PastSession], str]: ...
+
+
 def read_history(
     db: Path | str,
     pseudonym: str,
@@ -460,18 +478,19 @@ def read_history(
     *,
     create: bool = False,
     include_all: bool = False,
+    clinic: RecordsHistory | None = None,
 ) -> tuple[list[PastSession], str]:
     """The patient's sessions of the profile, oldest first, and where they were read.
 
     `db` is the treadmill's file, or a postgresql:// URL of the clinic's records (the
-    patient's sessions on every treadmill). Clinic records that cannot be reached raise
-    ClinicUnreachableError (a DatabaseError): never an empty history in place of one that
-    exists but could not be read.
+    patient's sessions on every treadmill), read by `clinic`. Clinic records that cannot
+    be reached raise ClinicUnreachableError (a DatabaseError): never an empty history in
+    place of one that exists but could not be read.
     """
     if isinstance(db, str) and db.startswith(CLINIC_URL_SCHEMES):
-        from treadctl.clinic.history import load_clinic_history  # noqa: PLC0415 (psycopg)
-
-        return load_clinic_history(
+        if clinic is None:
+            raise ValueError("a clinic records URL needs the clinic's reader (clinic=...)")
+        return clinic(
             db,
             pseudonym,
             profile_name,
@@ -511,9 +530,10 @@ def load_progress(
     profile_source: str = "profile",
     create: bool = False,
     include_all: bool = False,
+    clinic: RecordsHistory | None = None,
 ) -> Progress:
     """Read the history (`read_history`) and prescribe the next session; the result's
-    `source` says where the history was read."""
+    `source` says where the history was read; `clinic` reads a URL's (`read_history`)."""
     sessions, source = read_history(
         db,
         pseudonym,
@@ -523,5 +543,6 @@ def load_progress(
         profile_sha256,
         create=create,
         include_all=include_all,
+        clinic=clinic,
     )
     return replace(prescribe(params, sessions, profile_source), source=source)

@@ -1,5 +1,6 @@
 """`treadctl patients ...`, `treadctl sessions ...` and `treadctl progress`: the session
-database on the console.
+database on the console. The treadmill's own file only: given the clinic's records
+(`--db postgresql://...`) the CLI (cli/records.py) reads them with treadctl.clinic.reads.
 
 Every failure raises DatabaseError naming the database file and the reason (a rating that
 is not on its scale: RpeError); the CLI prints it and exits with 2.
@@ -26,6 +27,7 @@ from treadctl.store.history import (
     RPE_SCALES,
     PastSession,
     Progress,
+    RecordsHistory,
     RpeError,
     load_history,
     load_progress,
@@ -83,17 +85,7 @@ def patients_add(db: Path, patient_file: Path) -> int:
     return 0
 
 
-def _clinic_url(db: Path | str) -> str | None:
-    """The clinic's records' URL when `--db` names them (postgresql://...), else None."""
-    return db if isinstance(db, str) and db.startswith(("postgresql://", "postgres://")) else None
-
-
-def patients_list(db: Path | str) -> int:
-    if (url := _clinic_url(db)) is not None:
-        from treadctl.clinic import reads  # noqa: PLC0415 - psycopg only when asked for
-
-        return reads.patients_list(url)
-    db = Path(db)
+def patients_list(db: Path) -> int:
     with _db(db) as conn:
         rows = queries.patients(conn)
     if not rows:
@@ -122,12 +114,7 @@ def _hidden_line(n: int) -> str:
     return f"  ({n} more {which} not shown: {_HIDDEN_WORDS}; --all shows them)"
 
 
-def patients_show(db: Path | str, pseudonym: str, include_all: bool = False) -> int:
-    if (url := _clinic_url(db)) is not None:
-        from treadctl.clinic import reads  # noqa: PLC0415
-
-        return reads.patients_show(url, pseudonym, include_all)
-    db = Path(db)
+def patients_show(db: Path, pseudonym: str, include_all: bool = False) -> int:
     with _db(db) as conn:
         p = queries.patient(conn, pseudonym)
         if p is None:
@@ -165,12 +152,7 @@ def _session_table(rows: list[dict[str, Any]], out: TextIO) -> None:
         )
 
 
-def sessions_list(db: Path | str, pseudonym: str | None, include_all: bool = False) -> int:
-    if (url := _clinic_url(db)) is not None:
-        from treadctl.clinic import reads  # noqa: PLC0415
-
-        return reads.sessions_list(url, pseudonym, include_all)
-    db = Path(db)
+def sessions_list(db: Path, pseudonym: str | None, include_all: bool = False) -> int:
     with _db(db) as conn:
         patient_id = None
         if pseudonym is not None:
@@ -196,12 +178,7 @@ def _session(conn: sqlite3.Connection, db: Path, session_id: int) -> dict[str, A
     return s
 
 
-def sessions_show(db: Path | str, session_id: int) -> int:
-    if (url := _clinic_url(db)) is not None:
-        from treadctl.clinic import reads  # noqa: PLC0415
-
-        return reads.sessions_show(url, session_id)
-    db = Path(db)
+def sessions_show(db: Path, session_id: int) -> int:
     with _db(db) as conn:
         s = _session(conn, db, session_id)
         segs = queries.segments(conn, session_id)
@@ -444,9 +421,11 @@ def progress_of(
     standstill_kmh: float,
     *,
     include_all: bool = False,
+    clinic: RecordsHistory | None = None,
 ) -> Progress:
     """`treadctl progress`: the history and the next prescription (`load_progress`); with
-    `include_all` the demo runs and idle sessions are in the history too, marked, uncounted."""
+    `include_all` the demo runs and idle sessions are in the history too, marked, uncounted;
+    `clinic` reads `db` when it is the clinic's records' URL."""
     try:
         text = profile_path.read_text(encoding="utf-8")  # as the recorder hashes it
         sha: str | None = hashlib.sha256(text.encode()).hexdigest()
@@ -462,4 +441,5 @@ def progress_of(
         profile_sha256=sha,
         profile_source=str(profile_path),
         include_all=include_all,
+        clinic=clinic,
     )
