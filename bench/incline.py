@@ -26,7 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.hil.test_hil_incline import CFG, MiniLoop, make_rig  # noqa: E402
-from tests.incline.session import SAMPLES, run_incline_session, step_figures  # noqa: E402
+from tests.incline.session import (  # noqa: E402
+    PROFILES_DIR,
+    SAMPLES,
+    run_incline_session,
+    step_figures,
+)
 
 from treadctl.config.machine import SimInclineConfig  # noqa: E402
 
@@ -44,7 +49,7 @@ async def virtual(travels: list[float]) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 run = await run_incline_session(
                     Path(tmp),
-                    SAMPLES / f"profiles/{profile}.toml",
+                    PROFILES_DIR / f"{profile}.toml",
                     patient=SAMPLES / f"patients/{patient}.toml" if patient else None,
                     machine_update={
                         "actuator": SimInclineConfig(travel_pct_per_s=travel),

@@ -279,7 +279,7 @@ def main() -> int:
                 "yes" if ratio <= 1.5 and flood["skipped"] == 0 else "NO",
             )
         )
-        s = speedup("src/treadctl/samples/profiles/stroke-30min.toml")
+        s = speedup("profiles/stroke-30min.toml")
         rows.append(
             Row(
                 "virtual clock, 30-minute stroke profile",

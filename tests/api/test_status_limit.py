@@ -22,6 +22,7 @@ from treadctl.control.loop import LoopSnapshot
 from treadctl.store.eventlog import EventLog
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src/treadctl/samples"
+PROFILES_DIR = SAMPLES.parents[2] / "profiles"  # the shipped profiles, at the top
 
 
 def a_status(**fields: object) -> Status:
@@ -57,7 +58,7 @@ def test_a_non_finite_limit_is_refused(bad: float) -> None:
 
 async def test_the_builder_counts_down_the_loops_own_limit() -> None:
     """A real control loop (not run: its start time set as run() sets it)."""
-    files = load_session(SAMPLES / "machines/sim.toml", SAMPLES / "profiles/demo-short.toml", None)
+    files = load_session(SAMPLES / "machines/sim.toml", PROFILES_DIR / "demo-short.toml", None)
     session = build_session(files, MonotonicClock(), EventLog(None))
     loop = session.loop
     try:

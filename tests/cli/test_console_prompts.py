@@ -38,7 +38,7 @@ def snap(
 def prompts(machine: str) -> ConsolePrompts:
     files = load_session(
         ROOT / f"src/treadctl/samples/machines/{machine}.toml",
-        ROOT / "src/treadctl/samples/profiles/demo-short.toml",
+        ROOT / "profiles/demo-short.toml",
         None,
     )
     return ConsolePrompts(files.machine, files.plan)

@@ -19,7 +19,7 @@ def test_plan_shows_segments_checklist_and_energy(capsys: pytest.CaptureFixture[
             "--machine",
             str(ROOT / "src/treadctl/samples/machines/sim.toml"),
             "--profile",
-            str(ROOT / "src/treadctl/samples/profiles/incline-backward.toml"),
+            str(ROOT / "profiles/incline-backward.toml"),
             "--patient",
             str(ROOT / "src/treadctl/samples/patients/demo.toml"),
         ]
@@ -47,7 +47,7 @@ def test_plan_without_body_mass_says_so(capsys: pytest.CaptureFixture[str]) -> N
             "--machine",
             str(ROOT / "src/treadctl/samples/machines/sim.toml"),
             "--profile",
-            str(ROOT / "src/treadctl/samples/profiles/demo-short.toml"),
+            str(ROOT / "profiles/demo-short.toml"),
         ]
     )
     assert capsys.readouterr().out.splitlines()[-1] == (
@@ -102,7 +102,7 @@ def test_plan_on_a_turn_round_machine_says_who_turns_and_the_keys_only_stop(
             "--machine",
             str(ROOT / "src/treadctl/samples/machines/sim-turn.toml"),
             "--profile",
-            str(ROOT / "src/treadctl/samples/profiles/demo-short.toml"),
+            str(ROOT / "profiles/demo-short.toml"),
         ]
     )
     out = capsys.readouterr().out.splitlines()

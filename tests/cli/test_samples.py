@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -35,19 +36,38 @@ def treadctl(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_samples_live_in_the_package() -> None:
-    """Package data, not files beside the checkout; every kind has its samples."""
+def test_the_samples_live_in_the_package_and_the_profiles_at_the_top() -> None:
+    """Package data, except the profiles: in a checkout they live at its top, profiles/
+    (the design's home for them), and the wheel carries them into the package."""
     package = Path(samples.__file__).parent
     for kind in samples.FOLDERS:
-        assert samples.folder(kind).parent == package
+        if kind != "profile":
+            assert samples.folder(kind).parent == package
         assert samples.names(kind), kind
+    assert samples.folder("profile") == REPO / "profiles"
+    assert not (package / "profiles").exists(), "one home for the profiles: profiles/"
     assert "sim" in samples.names("machine")
     assert "backward-intro-15min" in samples.names("profile")
     assert "demo" in samples.names("patient")
     assert "estop-backward" in samples.names("scenario")
-    for old in ("machines", "profiles", "patients"):
+    for old in ("machines", "patients"):
         assert not list((REPO / old).glob("*.toml")), f"{old}/ is shipped as package data now"
     assert not list((REPO / "hil").glob("*.toml")), "hil/ scenarios are package data now"
+
+
+def test_the_wheel_carries_the_profiles_as_package_data(tmp_path: Path) -> None:
+    """Built from the checkout as pip builds it: every shipped profile is in the wheel
+    under treadctl/samples/profiles/, so names work from any directory."""
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(REPO)],
+        check=False, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("treadctl-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        inside = {Path(n).name for n in zf.namelist() if n.startswith("treadctl/samples/profiles/")}
+    assert inside == {p.name for p in (REPO / "profiles").glob("*.toml")}
 
 
 def test_simulate_a_profile_by_name_outside_the_repository(tmp_path: Path) -> None:

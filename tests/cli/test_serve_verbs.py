@@ -41,7 +41,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
             "--machine",
             str(ROOT / "src/treadctl/samples/machines/sim.toml"),
             "--profile",
-            str(ROOT / "src/treadctl/samples/profiles/demo-short.toml"),
+            str(ROOT / "profiles/demo-short.toml"),
             "--patient",
             str(ROOT / "src/treadctl/samples/patients/demo.toml"),
             "--socket",

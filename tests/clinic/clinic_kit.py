@@ -18,10 +18,11 @@ from treadctl.store.recorder import SessionInfo, SessionRecorder
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "src/treadctl/samples"
+PROFILES_DIR = SAMPLES.parents[2] / "profiles"  # the shipped profiles, at the top
 SIM = SAMPLES / "machines/sim.toml"
 DEMO = SAMPLES / "patients/demo.toml"
-DEMO_SHORT = SAMPLES / "profiles/demo-short.toml"
-KNEE = SAMPLES / "profiles/knee-oa-10min.toml"
+DEMO_SHORT = PROFILES_DIR / "demo-short.toml"
+KNEE = PROFILES_DIR / "knee-oa-10min.toml"
 
 
 def demo_files(profile: Path = DEMO_SHORT) -> SessionFiles:

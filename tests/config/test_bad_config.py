@@ -1,7 +1,7 @@
 """Bad configuration files: one test per kind of error, through the real CLI and load_session.
 
 Every case starts from the shipped files (samples/machines/sim.toml,
-samples/profiles/demo-short.toml, samples/patients/demo.toml) and makes one targeted
+profiles/demo-short.toml, samples/patients/demo.toml) and makes one targeted
 replacement, so each case reads as "this line, changed like this". The files are written
 to tmp_path as machine.toml, profile.toml and patient.toml, and everything runs with
 tmp_path as the working directory, so the expected lines name the files exactly as the
@@ -34,7 +34,7 @@ from treadctl.config.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 MACHINE = (REPO / "src/treadctl/samples/machines" / "sim.toml").read_text(encoding="utf-8")
-PROFILE = (REPO / "src/treadctl/samples/profiles" / "demo-short.toml").read_text(encoding="utf-8")
+PROFILE = (REPO / "profiles" / "demo-short.toml").read_text(encoding="utf-8")
 PATIENT = (REPO / "src/treadctl/samples/patients" / "demo.toml").read_text(encoding="utf-8")
 
 M, PR, PA = "machine.toml", "profile.toml", "patient.toml"

@@ -53,7 +53,7 @@ from treadctl.sim.scenario import Scenario
 REPO = Path(__file__).resolve().parents[2]
 MACHINE = (REPO / "src/treadctl/samples/machines" / "sim.toml").read_text(encoding="utf-8")
 PATIENT = (REPO / "src/treadctl/samples/patients" / "demo.toml").read_text(encoding="utf-8")
-PROFILE = (REPO / "src/treadctl/samples/profiles" / "demo-short.toml").read_text(encoding="utf-8")
+PROFILE = (REPO / "profiles" / "demo-short.toml").read_text(encoding="utf-8")
 BASES: tuple[tuple[type[BaseModel], str], ...] = (
     (MachineConfig, MACHINE),
     (PatientConfig, PATIENT),
@@ -62,7 +62,7 @@ BASES: tuple[tuple[type[BaseModel], str], ...] = (
 SHIPPED: list[tuple[type[BaseModel], Path]] = [
     *((MachineConfig, p) for p in sorted((REPO / "src/treadctl/samples/machines").glob("*.toml"))),
     *((PatientConfig, p) for p in sorted((REPO / "src/treadctl/samples/patients").glob("*.toml"))),
-    *((ProfileConfig, p) for p in sorted((REPO / "src/treadctl/samples/profiles").glob("*.toml"))),
+    *((ProfileConfig, p) for p in sorted((REPO / "profiles").glob("*.toml"))),
     *((Scenario, p) for p in sorted((REPO / "src/treadctl/samples/scenarios").glob("*.toml"))),
 ]
 # A file is refused (or loaded) within this, on a loaded 2-core machine; the worst text
@@ -518,7 +518,7 @@ def test_treadctl_check_refuses_hostile_files_with_exit_2(tmp_path: Path) -> Non
     for name, text in files.items():
         write(tmp_path, name, text)
     machines = [*files, "fifo.toml", "/dev/zero", str(tmp_path)]
-    profile = str(REPO / "src/treadctl/samples/profiles" / "demo-short.toml")
+    profile = str(REPO / "profiles" / "demo-short.toml")
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         runs = list(
             pool.map(
@@ -546,7 +546,7 @@ def test_inf_patient_cap_through_check(tmp_path: Path) -> None:
         "--machine",
         str(REPO / "src/treadctl/samples/machines" / "sim.toml"),
         "--profile",
-        str(REPO / "src/treadctl/samples/profiles" / "demo-short.toml"),
+        str(REPO / "profiles" / "demo-short.toml"),
         "--patient",
         "patient.toml",
     )

@@ -29,7 +29,7 @@ from treadctl.protocol.plan import build_plan
 from treadctl.protocol.progression import Change, Prescription
 
 REPO = Path(__file__).resolve().parents[2]
-PROFILES = REPO / "src/treadctl/samples/profiles"
+PROFILES = REPO / "profiles"
 SIM = REPO / "src/treadctl/samples/machines" / "sim.toml"
 SIM_ATHLETE = REPO / "src/treadctl/samples/machines" / "sim-athlete.toml"
 SIM_HR = REPO / "src/treadctl/samples/machines" / "sim-hr.toml"

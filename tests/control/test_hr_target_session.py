@@ -33,7 +33,7 @@ REPO = HERE.parents[1]
 MACHINES = REPO / "src/treadctl/samples/machines"
 SIM, SIM_HR = MACHINES / "sim.toml", MACHINES / "sim-hr.toml"
 DEMO = REPO / "src/treadctl/samples/patients/demo.toml"
-SAMPLE = REPO / "src/treadctl/samples/profiles/hr-zone-walk.toml"
+SAMPLE = REPO / "profiles/hr-zone-walk.toml"
 
 ZONE_SEGMENT = """\
 name = "zone"

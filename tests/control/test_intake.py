@@ -22,6 +22,7 @@ from treadctl.store.eventlog import EventLog
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "src/treadctl/samples"
+PROFILES_DIR = SAMPLES.parents[2] / "profiles"  # the shipped profiles, at the top
 
 
 def outputs(decisions: tuple[Decision, ...]) -> SafetyOutputs:
@@ -82,7 +83,7 @@ async def test_a_stop_sent_before_a_start_in_the_same_cycle_wins(tmp_path: Path)
     judged last, so the start cannot override it: the belt never moves."""
     files = load_session(
         SAMPLES / "machines/sim.toml",
-        SAMPLES / "profiles/demo-short.toml",
+        PROFILES_DIR / "demo-short.toml",
         SAMPLES / "patients/demo.toml",
     )
     events = EventLog(tmp_path / "events.jsonl")

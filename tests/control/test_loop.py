@@ -48,7 +48,7 @@ class RecordingDrive(SimDrive):
 def session(tmp_path: Path, **drive_kw: object):  # type: ignore[no-untyped-def]
     files = load_session(
         ROOT / "src/treadctl/samples/machines/sim.toml",
-        ROOT / "src/treadctl/samples/profiles/demo-short.toml",
+        ROOT / "profiles/demo-short.toml",
         ROOT / "src/treadctl/samples/patients/demo.toml",
     )
     events = EventLog(tmp_path / "events.jsonl")

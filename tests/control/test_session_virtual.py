@@ -35,9 +35,9 @@ REPO = Path(__file__).resolve().parents[2]
 SIM = REPO / "src/treadctl/samples/machines" / "sim.toml"
 SIM_HR = REPO / "src/treadctl/samples/machines" / "sim-hr.toml"
 DEMO = REPO / "src/treadctl/samples/patients" / "demo.toml"
-DEMO_SHORT = REPO / "src/treadctl/samples/profiles" / "demo-short.toml"
-INTRO = REPO / "src/treadctl/samples/profiles" / "backward-intro-15min.toml"
-STROKE = REPO / "src/treadctl/samples/profiles" / "stroke-30min.toml"
+DEMO_SHORT = REPO / "profiles" / "demo-short.toml"
+INTRO = REPO / "profiles" / "backward-intro-15min.toml"
+STROKE = REPO / "profiles" / "stroke-30min.toml"
 HIL = REPO / "src/treadctl/samples/scenarios"
 
 EPS = 1e-3  # event times are rounded to 0.1 ms in the log
@@ -401,7 +401,7 @@ def test_simulate_cli_prints_timeline_and_runs_fast(tmp_path: Path) -> None:
     """The shipped 30-minute profile through the real CLI: timeline, summary, speed-up."""
     events = tmp_path / "events.jsonl"
     command = (
-        "simulate src/treadctl/samples/profiles/stroke-30min.toml"
+        "simulate profiles/stroke-30min.toml"
         " --patient src/treadctl/samples/patients/demo.toml --events"
     )
     result = subprocess.run(
@@ -715,12 +715,12 @@ async def test_pause_then_start_resumes_the_same_segment(tmp_path: Path) -> None
 
 # --- turn-round machines: every shipped profile, and the drive never told to reverse ----
 
-SHIPPED = sorted(p.stem for p in (REPO / "src/treadctl/samples/profiles").glob("*.toml"))
+SHIPPED = sorted(p.stem for p in (REPO / "profiles").glob("*.toml"))
 
 
 def turn_round_files(stem: str, tmp_path: Path) -> tuple[Path, Path, Path | None]:
     """A shipped profile on its simulated machine, made a turn-round one."""
-    profile = REPO / "src/treadctl/samples/profiles" / f"{stem}.toml"
+    profile = REPO / "profiles" / f"{stem}.toml"
     if stem == "backward-running-athlete":
         machine, patient = (
             REPO / "src/treadctl/samples/machines" / "sim-athlete.toml",

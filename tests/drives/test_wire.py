@@ -70,7 +70,7 @@ def test_50_hz_does_not_fit_at_19200_baud(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_session(
             machine(tmp_path, 19200, 50.0),
-            ROOT / "src/treadctl/samples/profiles/demo-short.toml",
+            ROOT / "profiles/demo-short.toml",
             None,
         )
     (problem,) = info.value.problems
@@ -81,6 +81,4 @@ def test_50_hz_does_not_fit_at_19200_baud(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("baud", "rate"), [(19200, 14.0), (115200, 50.0), (38400, 25.0)])
 def test_rates_that_fit_are_accepted(tmp_path: Path, baud: int, rate: float) -> None:
-    load_session(
-        machine(tmp_path, baud, rate), ROOT / "src/treadctl/samples/profiles/demo-short.toml", None
-    )
+    load_session(machine(tmp_path, baud, rate), ROOT / "profiles/demo-short.toml", None)

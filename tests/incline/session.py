@@ -29,6 +29,7 @@ from treadctl.store.eventlog import EventLog
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "src/treadctl/samples"
+PROFILES_DIR = REPO / "profiles"  # the shipped profiles, at the top
 SIM_INCLINE = SAMPLES / "machines/sim-incline.toml"
 DEMO = SAMPLES / "patients/demo.toml"
 

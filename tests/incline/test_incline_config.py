@@ -20,7 +20,7 @@ from treadctl.incline.modbus import counts_to_pct, from_int16, to_int16
 from treadctl.protocol.checklist import checklist
 from treadctl.sim.main import incline_for
 
-from .session import SAMPLES, SIM_INCLINE
+from .session import PROFILES_DIR, SAMPLES, SIM_INCLINE
 
 SIM = SAMPLES / "machines/sim.toml"
 
@@ -81,7 +81,7 @@ def test_calibration_and_signed_registers() -> None:
 
 
 def test_the_checklist_prompts_by_hand_only_without_an_actuator() -> None:
-    profile = SAMPLES / "profiles/incline-backward.toml"
+    profile = PROFILES_DIR / "incline-backward.toml"
     patient = SAMPLES / "patients/demo.toml"
     for machine, by_hand in ((SIM, True), (SIM_INCLINE, False)):
         files = load_session(machine, profile, patient)

@@ -21,7 +21,14 @@ from treadctl.sim.operator import ScriptedOperator, TimedCommand
 from treadctl.sim.scenario import Action
 from treadctl.store.eventlog import EventLog
 
-from .session import SAMPLES, SIM_INCLINE, InclineRun, run_incline_session, step_figures
+from .session import (
+    PROFILES_DIR,
+    SAMPLES,
+    SIM_INCLINE,
+    InclineRun,
+    run_incline_session,
+    step_figures,
+)
 
 MACHINE = load_model(SIM_INCLINE, MachineConfig)
 assert MACHINE.incline is not None
@@ -61,7 +68,7 @@ async def test_profiles_drive_the_incline_to_each_step(
 ) -> None:
     run = await run_incline_session(
         tmp_path,
-        SAMPLES / f"profiles/{profile}.toml",
+        PROFILES_DIR / f"{profile}.toml",
         patient=SAMPLES / f"patients/{patient}.toml" if patient else None,
     )
     assert run.summary.outcome == "completed"

@@ -49,8 +49,9 @@ from treadctl.store.report import write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "src/treadctl/samples"
+PROFILES_DIR = SAMPLES.parents[2] / "profiles"  # the shipped profiles, at the top
 MACHINES = sorted(p.stem for p in (SAMPLES / "machines").glob("*.toml"))
-PROFILES = sorted(p.stem for p in (SAMPLES / "profiles").glob("*.toml"))
+PROFILES = sorted(p.stem for p in (PROFILES_DIR).glob("*.toml"))
 PAIRS = [(m, p) for m in MACHINES for p in PROFILES]
 WALKER_TURNS = {"sim-turn", "ftms"}  # backward_walking = "walker_turns"
 
@@ -118,7 +119,7 @@ def paths(pair: Pair, patient: str) -> tuple[Path, Path, Path]:
     machine, profile = pair
     return (
         SAMPLES / "machines" / f"{machine}.toml",
-        SAMPLES / "profiles" / f"{profile}.toml",
+        PROFILES_DIR / f"{profile}.toml",
         SAMPLES / "patients" / f"{patient}.toml",
     )
 

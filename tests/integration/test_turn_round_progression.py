@@ -47,6 +47,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "src/treadctl/samples"
+PROFILES_DIR = SAMPLES.parents[2] / "profiles"  # the shipped profiles, at the top
 DEMO = SAMPLES / "patients" / "demo.toml"
 REVERSES, TURNS = "sim", "sim-turn"
 
@@ -79,7 +80,7 @@ def walk(machine: str, course: Course, db: str) -> list[dict[str, Any]]:
     per session: the prescription it ran with, and what it recorded. Plain data only (it
     crosses a process boundary); the last item is the prescription after the last."""
     machine_path = SAMPLES / "machines" / f"{machine}.toml"
-    profile_path = SAMPLES / "profiles" / f"{course.profile}.toml"
+    profile_path = PROFILES_DIR / f"{course.profile}.toml"
     out: list[dict[str, Any]] = []
     for _ in range(course.sessions + 1):
         files = load_session(machine_path, profile_path, DEMO)

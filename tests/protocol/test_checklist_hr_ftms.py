@@ -11,7 +11,7 @@ from treadctl.protocol.checklist import NO_WATCHDOG_KEY, checklist
 REPO = Path(__file__).resolve().parents[2]
 MACHINES = REPO / "src/treadctl/samples/machines"
 DEMO = REPO / "src/treadctl/samples/patients/demo.toml"
-ZONES = REPO / "src/treadctl/samples/profiles/hr-zone-walk.toml"
+ZONES = REPO / "profiles/hr-zone-walk.toml"
 
 
 def test_zone_segments_name_their_zone_and_speeds() -> None:

@@ -66,9 +66,7 @@ def test_kcal_is_mets_times_kg_times_hours() -> None:
 
 def test_intro_profile_for_the_demo_patient() -> None:
     """backward-intro-15min with samples/patients/demo.toml (70 kg), segment by segment."""
-    files = load_session(
-        SIM, REPO / "src/treadctl/samples/profiles" / "backward-intro-15min.toml", DEMO
-    )
+    files = load_session(SIM, REPO / "profiles" / "backward-intro-15min.toml", DEMO)
     est = estimate_for_patient(files.plan, files.patient)
     assert est is not None
     assert est.body_mass_kg == 70.0
@@ -92,21 +90,19 @@ def test_intro_profile_for_the_demo_patient() -> None:
 
 
 def test_no_body_mass_no_estimate() -> None:
-    files = load_session(SIM, REPO / "src/treadctl/samples/profiles" / "demo-short.toml", None)
+    files = load_session(SIM, REPO / "profiles" / "demo-short.toml", None)
     assert estimate_for_patient(files.plan, None) is None
     assert estimate_plan(files.plan, None) is None
 
 
 def test_rests_count_one_met_and_fast_segments_are_marked_extrapolated() -> None:
-    stroke = load_session(
-        SIM, REPO / "src/treadctl/samples/profiles" / "stroke-30min.toml", DEMO
-    ).plan
+    stroke = load_session(SIM, REPO / "profiles" / "stroke-30min.toml", DEMO).plan
     est = estimate_plan(stroke, 60.0)
     assert est is not None
     rests = [s for s in est.segments if s.kind is R]
     assert all(s.mets == 1.0 for s in rests)
     assert rests[0].kcal == pytest.approx(1.0 * 60.0 / 60.0)  # 1 MET x 60 kg x 1 min = 1 kcal
-    bruce = load_session(SIM, REPO / "src/treadctl/samples/profiles" / "bruce.toml", None).plan
+    bruce = load_session(SIM, REPO / "profiles" / "bruce.toml", None).plan
     est = estimate_plan(bruce, 80.0)
     assert est is not None
     assert [s.extrapolated for s in est.segments] == [False, False, False] + [True] * 4 + [False]

@@ -65,7 +65,7 @@ def progressing(plan: Plan) -> tuple[float, float]:
 def test_four_weeks_of_knee_oa_with_an_incomplete_session_and_a_safety_stop() -> None:
     """3 sessions a week for 4 weeks; rules: +0.1 km/h after 3 in a row with rail contact
     below 20 % and RPE at most 13, up to 45 % of 3.2 km/h (1.44 km/h)."""
-    files = load_session(SIM, REPO / "src/treadctl/samples/profiles" / "knee-oa-10min.toml", DEMO)
+    files = load_session(SIM, REPO / "profiles" / "knee-oa-10min.toml", DEMO)
     assert files.plan.schedule is not None
     assert (files.plan.schedule.sessions_per_week, files.plan.schedule.weeks) == (3, 6)
     # (outcome, backward seconds, rail seconds, RPE) per session, as the store would give them
@@ -127,9 +127,7 @@ def test_four_weeks_of_knee_oa_with_an_incomplete_session_and_a_safety_stop() ->
 
 def test_four_weeks_of_the_beginner_profile_lengthen_bouts_then_raise_speed() -> None:
     """Daily sessions; bouts +15 s up to 120 s after 2 good sessions, then +0.05 km/h."""
-    files = load_session(
-        SIM, REPO / "src/treadctl/samples/profiles" / "beginner-backward.toml", DEMO
-    )
+    files = load_session(SIM, REPO / "profiles" / "beginner-backward.toml", DEMO)
     assert files.plan.schedule is not None
     days = 7 * 4
     history: list[SessionResult] = []

@@ -28,7 +28,7 @@ from treadctl.sim.operator import ScriptedOperator, TimedCommand
 from treadctl.store.eventlog import EventLog
 
 REPO = Path(__file__).resolve().parents[2]
-PROFILES = REPO / "src/treadctl/samples/profiles"
+PROFILES = REPO / "profiles"
 SIM = REPO / "src/treadctl/samples/machines" / "sim.toml"
 SIM_ATHLETE = REPO / "src/treadctl/samples/machines" / "sim-athlete.toml"
 SIM_HR = REPO / "src/treadctl/samples/machines" / "sim-hr.toml"

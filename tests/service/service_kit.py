@@ -78,7 +78,7 @@ def serve_command(api_socket: Path, tmp: Path, machine: Path = SIM_MACHINE) -> l
         "--machine",
         str(machine),
         "--profile",
-        str(ROOT / "src/treadctl/samples/profiles/demo-short.toml"),
+        str(ROOT / "profiles/demo-short.toml"),
         "--patient",
         str(ROOT / "src/treadctl/samples/patients/demo.toml"),
         "--socket",

@@ -21,7 +21,7 @@ from treadctl.store.recorder import SessionInfo, SessionRecorder
 ROOT = Path(__file__).resolve().parents[2]
 SIM = ROOT / "src/treadctl/samples/machines" / "sim.toml"
 DEMO = ROOT / "src/treadctl/samples/patients" / "demo.toml"
-DEMO_SHORT = ROOT / "src/treadctl/samples/profiles" / "demo-short.toml"
+DEMO_SHORT = ROOT / "profiles" / "demo-short.toml"
 
 
 def demo_files() -> SessionFiles:

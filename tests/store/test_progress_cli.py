@@ -45,7 +45,7 @@ def test_progress_needs_a_database_a_patient_and_a_progressing_profile(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "p.sqlite"
-    knee = str(ROOT / "src/treadctl/samples/profiles" / "knee-oa-10min.toml")
+    knee = str(ROOT / "profiles" / "knee-oa-10min.toml")
     base = ["--machine", str(SIM), "--events", str(tmp_path / "e.jsonl"), "--progress"]
     assert cli(capsys, "simulate", knee, "--patient", str(DEMO), *base) == (
         2,
@@ -88,7 +88,7 @@ def test_progress_table_of_a_profile_that_lengthens_bouts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "p.sqlite"
-    beginner = ROOT / "src/treadctl/samples/profiles" / "beginner-backward.toml"
+    beginner = ROOT / "profiles" / "beginner-backward.toml"
     files = load_session(SIM, beginner, DEMO)
     asyncio.run(simulate_into(db, files, beginner, wall_start=1_741_000_000.0))
     code, out, err = cli(

@@ -1,6 +1,6 @@
 """Four weeks of knee-OA sessions on the simulator, each prescribed from the recorded ones.
 
-samples/profiles/knee-oa-10min.toml (3 a week; +0.1 km/h after 3 sessions in a row complete with
+profiles/knee-oa-10min.toml (3 a week; +0.1 km/h after 3 sessions in a row complete with
 rail contact below 20 % and RPE at most 13, up to 45 % of 3.2 km/h) with samples/patients/demo.toml
 on samples/machines/sim.toml. Every session: the prescription from the database as the CLI makes it
 (`session_progress`), the plan built with it (`apply_prescription`), the real loop and
@@ -25,7 +25,7 @@ from test_history import scenario, simulate_into  # type: ignore[import-not-foun
 from treadctl.app import apply_prescription, load_session, session_progress
 from treadctl.sim.scenario import Scenario
 
-KNEE = ROOT / "src/treadctl/samples/profiles" / "knee-oa-10min.toml"
+KNEE = ROOT / "profiles" / "knee-oa-10min.toml"
 MONDAY = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # week 1, Monday 09:00 UTC
 DAYS = [0, 2, 4, 7, 9, 11, 14, 16, 18, 21, 23, 25]  # Monday, Wednesday, Friday
 

@@ -414,7 +414,7 @@ def test_report_verb(history: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_energy_with_incline_and_rest(tmp_path: Path) -> None:
     """The profile's inclines count (from the stored profile text), a rest segment at 1 MET
     for its time; the total is protocol/energy.py's figure for the same inputs."""
-    profile = ROOT / "src/treadctl/samples/profiles" / "incline-backward.toml"
+    profile = ROOT / "profiles" / "incline-backward.toml"
     db = tmp_path / "records.sqlite"
     asyncio.run(_record(tmp_path, db, 0, profile=profile))
     doc = parse(write_report(db, 1, tmp_path / "r.html"))

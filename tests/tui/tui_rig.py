@@ -52,7 +52,7 @@ def demo_files(profile: Path | None = None, **machine: object) -> SessionFiles:
     """The demo session's files (or `profile`); `machine` overrides machine file fields."""
     files = load_session(
         ROOT / "src/treadctl/samples/machines/sim.toml",
-        profile or ROOT / "src/treadctl/samples/profiles/demo-short.toml",
+        profile or ROOT / "profiles/demo-short.toml",
         ROOT / "src/treadctl/samples/patients/demo.toml",
     )
     if not machine:

@@ -38,7 +38,7 @@ class Served:
 
     dir: Path
     machine: Path = ROOT / "src/treadctl/samples/machines/sim.toml"
-    profile: Path = ROOT / "src/treadctl/samples/profiles/demo-short.toml"
+    profile: Path = ROOT / "profiles/demo-short.toml"
     socket: Path = field(init=False)
     proc: subprocess.Popen[bytes] = field(init=False)
 

@@ -27,6 +27,7 @@ from treadctl.api.messages import Hello, Role, Status, server_message
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "src/treadctl/samples"
+PROFILES_DIR = SAMPLES.parents[2] / "profiles"  # the shipped profiles, at the top
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -114,7 +115,7 @@ def start_controller(where: Path) -> tuple[Proc, Path]:
         [
             sys.executable, "-m", "treadctl.cli", "serve",
             "--machine", str(SAMPLES / "machines/sim.toml"),
-            "--profile", str(SAMPLES / "profiles/demo-short.toml"),
+            "--profile", str(PROFILES_DIR / "demo-short.toml"),
             "--patient", str(SAMPLES / "patients/demo.toml"),
             "--socket", str(sock),
             "--db", str(where / "t.sqlite"),

@@ -1,8 +1,9 @@
 """The sample files installed with the package, reachable by name from any directory.
 
-`machines/`, `profiles/`, `patients/` and `scenarios/` here are package data: the
-simulated machines, the shipped session protocols with their sources, two made-up
-patients and the simulator's fault scenarios. Every verb's `--machine`, `--profile`,
+`machines/`, `patients/` and `scenarios/` here are package data: the simulated machines,
+two made-up patients and the simulator's fault scenarios. The shipped session protocols
+with their sources live at the checkout's top, `profiles/`, and the wheel carries them
+here as `profiles/` (pyproject's force-include). Every verb's `--machine`, `--profile`,
 `--patient` and `--scenario` goes through `resolve`: a path that exists is that file; a
 value with no path separator is the name of a sample (`--machine sim`, `--profile
 backward-intro-15min`); anything else is a path, for the loader to report if missing.
@@ -35,8 +36,14 @@ class UnknownSampleError(ValueError):
 
 
 def folder(kind: Kind) -> Path:
-    """Where the shipped samples of one kind live (inside the installed package)."""
-    return Path(str(resources.files(__name__).joinpath(FOLDERS[kind])))
+    """Where the shipped samples of one kind live: inside the installed package (a wheel
+    carries them all); in a source checkout the profiles live at its top, `profiles/`."""
+    packaged = Path(str(resources.files(__name__).joinpath(FOLDERS[kind])))
+    if kind == "profile" and not packaged.is_dir():
+        checkout = Path(__file__).resolve().parents[3] / FOLDERS[kind]
+        if checkout.is_dir():
+            return checkout
+    return packaged
 
 
 def names(kind: Kind) -> list[str]:
