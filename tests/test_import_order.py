@@ -12,10 +12,10 @@ import pytest
 FIRST_IMPORTS = [
     "treadctl.web.child",
     "treadctl.config.mqtt",
-    "treadctl.mqtt.cli",
+    "treadctl.mqtt.options",
     "treadctl.config.heartrate",
-    "treadctl.heartrate.verb",
-    "treadctl.clinic.verb",
+    "treadctl.cli.hr",
+    "treadctl.cli.clinic",
     "treadctl.config.machine",
     "treadctl.cli",
     "treadctl.sim.main",

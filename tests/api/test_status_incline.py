@@ -18,11 +18,11 @@ from pydantic import ValidationError
 
 from treadctl.api.client import ControllerClient
 from treadctl.api.messages import Action, InclineStatus, Role, Status, server_message
-from treadctl.api.verbs import incline_summary, status_lines
 from treadctl.app import load_session
+from treadctl.cli.console import incline_home as console_home
+from treadctl.cli.console import parse_line
+from treadctl.cli.status import incline_summary, status_lines
 from treadctl.clock import MonotonicClock
-from treadctl.console import incline_home as console_home
-from treadctl.console import parse_line
 from treadctl.control.loop import LoopSnapshot
 from treadctl.serve import Controller
 from treadctl.store.eventlog import EventLog

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from treadctl.console import parse_line
+from treadctl.cli.console import parse_line
 from treadctl.safety.types import CommandKind, Direction
 
 

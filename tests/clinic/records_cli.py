@@ -1,12 +1,12 @@
-"""`treadctl records ...` as the CLI will run it (src/treadctl/clinic/verb.py's parser and
-main), until the verb is wired into treadctl.cli: `python records_cli.py records ship ...`."""
+"""`treadctl records ...` on its own (src/treadctl/cli/clinic.py's parser and main), without
+the rest of the CLI's verbs: `python records_cli.py records ship ...`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from treadctl.clinic.verb import add_parser, main
+from treadctl.cli.clinic import add_parser, main
 
 
 def run(argv: list[str]) -> int:

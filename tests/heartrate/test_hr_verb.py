@@ -23,17 +23,17 @@ from treadctl.cli.common import (
     EXIT_OK,
     HelpFormatter,
 )
-from treadctl.config.heartrate import BackoffConfig, BleSourceConfig
-from treadctl.drives.ble_link import TransportLink
-from treadctl.heartrate.ble import BleHeartRate
-from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio
-from treadctl.heartrate.verb import (
+from treadctl.cli.hr import (
     EXIT_FOUND,
     EXIT_NO_CONTROLLER,
     EXIT_NONE,
     add_parser,
     main,
 )
+from treadctl.config.heartrate import BackoffConfig, BleSourceConfig
+from treadctl.drives.ble_link import TransportLink
+from treadctl.heartrate.ble import BleHeartRate
+from treadctl.heartrate.emulator import EmulatedStrap, VirtualRadio
 
 WAIT_S = 60.0
 
@@ -66,7 +66,7 @@ async def bounded(aw: Awaitable[None], what: str) -> None:
 
 async def run_verb(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-W", "error", "-m", "treadctl.heartrate.verb", "hr", "scan", *args,
+        sys.executable, "-W", "error", "-m", "treadctl.cli", "hr", "scan", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), WAIT_S)
@@ -177,7 +177,7 @@ def test_help_states_defaults_examples_and_exit_codes() -> None:
 def test_importing_the_verb_does_not_import_bumble() -> None:
     """`treadctl` imports every verb at start: the Bluetooth stack only when scanning."""
     code = (
-        "import sys, treadctl.cli.common, treadctl.heartrate.verb; "
+        "import sys, treadctl.cli.common, treadctl.cli.hr; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'bumble'))"
     )
     done = subprocess.run(

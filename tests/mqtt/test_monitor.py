@@ -17,8 +17,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from treadctl.mqtt.bridge import MqttBridge
-from treadctl.mqtt.cli import add_monitor_arguments, monitor_settings
 from treadctl.mqtt.monitor import MonitorApp, MonitorSettings
+from treadctl.mqtt.options import add_monitor_arguments, monitor_settings
 from treadctl.mqtt.payloads import Availability, State
 from treadctl.mqtt.topics import Topics
 

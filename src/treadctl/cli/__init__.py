@@ -12,7 +12,7 @@ import argparse
 import signal
 import sys
 
-from treadctl.cli import clients, clinic, drive, hr, records, session
+from treadctl.cli import clients, clinic, drive, hr, records, session, web
 from treadctl.cli.common import (
     EXIT_CONFIG,
     EXIT_CONNECT,
@@ -35,7 +35,6 @@ from treadctl.config.errors import ConfigError
 from treadctl.control.loop import ConnectError
 from treadctl.store.db import DatabaseError
 from treadctl.store.history import RpeError
-from treadctl.web import verb as web
 
 __all__ = [
     "EXIT_CONFIG",

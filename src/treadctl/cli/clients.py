@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from treadctl.api.verbs import status_main, stop_main
 from treadctl.cli.common import (
     CONFIG_EXITS,
     DEFAULT_SOCKET,
@@ -18,7 +17,8 @@ from treadctl.cli.common import (
     Subparsers,
     verb_parser,
 )
-from treadctl.mqtt.cli import add_monitor_arguments, monitor_main
+from treadctl.cli.status import status_main, stop_main
+from treadctl.mqtt.options import add_monitor_arguments, monitor_main
 
 CLIENTS: tuple[tuple[str, str, dict[int, str]], ...] = (
     (

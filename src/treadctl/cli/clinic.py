@@ -1,25 +1,475 @@
-"""`treadctl records`: the clinic's records on PostgreSQL (ship, serve, read, export).
+"""`treadctl records ...`: the clinic's records on PostgreSQL.
 
-treadctl.clinic.verb is imported when used, not here: it imports this package's common
-module, so importing it first must not find this group half-built."""
+    records migrate   create or upgrade the clinic's schema
+    records ship      copy this treadmill's file into the clinic's records (once, or --follow)
+    records export    sessions as a FHIR Bundle of Observations (from a file or the records)
+    records serve     the ingester: the clinic's broker into the records (MQTT shipping)
+    records patients  patients in the records (--patient P: one, with its sessions)
+    records sessions  sessions of every treadmill (--patient P, --session ID, --all)
+    records report    one patient's HTML report across every treadmill
+
+The clinic's records are named by a clinic file (--clinic, TOML: [records] url and
+treadmill_id; docs/records.md) or a URL (--url postgresql://...).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
 
-from treadctl.cli.common import Group, Subparsers
+from treadctl.cli.common import (
+    EXIT_CONFIG,
+    EXIT_CONNECT,
+    EXIT_OK,
+    Group,
+    Subparsers,
+    verb_parser,
+)
+from treadctl.clinic.connect import (
+    ID_PATTERN,
+    ClinicUnreachableError,
+    default_treadmill_id,
+    is_clinic_url,
+    load_clinic_file,
+    load_clinic_setup,
+    redact,
+)
+from treadctl.clinic.export import clinic_bundle, local_bundle
+from treadctl.clinic.mqtt_ship import MqttSink
+from treadctl.clinic.schema import ClinicSchemaError, migrate
+from treadctl.clinic.ship import (
+    BATCH_ROWS,
+    PERIOD_S,
+    RETRY_MAX_S,
+    Shipper,
+    ShipReport,
+    run_shipper,
+)
+from treadctl.clinic.wire import MQTT_BATCH_ROWS
+from treadctl.config.errors import ConfigError
+from treadctl.store.db import DEFAULT_DB, DatabaseError
+
+EXIT_UNREACHABLE = EXIT_CONNECT  # the clinic's records are a link like any other
+
+CLINIC_FILE = "examples/clinic/ingester.toml"  # a clinic file with [records] url
+MQTT_FILE = "examples/clinic/treadmill-mqtt.toml"  # no url: shipping over the broker
+URL = "postgresql://tm3@clinic-pc/treadctl"
+UNREACHABLE = "the clinic's records cannot be reached or read (the reason is printed)"
+NO_RECORDS = "no --clinic or --url, both, a clinic file refused (one line per problem)"
 
 
-def add_parsers(sub: Subparsers) -> None:
-    from treadctl.clinic import verb  # noqa: PLC0415 - see the module's docstring
-
-    verb.add_parser(sub)
+def _examples(*lines: str) -> list[str]:
+    return [f"treadctl records {line}" for line in lines]
 
 
-def records_verb(args: argparse.Namespace) -> int:
-    from treadctl.clinic import verb  # noqa: PLC0415 - see the module's docstring
+def _treadmill_id(text: str) -> str:
+    if not re.match(ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"{text!r}: 1 to 64 of A-Z a-z 0-9 _ . -")
+    return text
 
-    return verb.main(args)
+
+def _where(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sp.add_argument(
+        "--clinic",
+        type=Path,
+        default=None,
+        help="clinic file (TOML) whose [records] url names the records (default: none)",
+    )
+    sp.add_argument(
+        "--url",
+        default=None,
+        help="the records' postgresql:// URL, instead of --clinic (default: none)",
+    )
+    return sp
 
 
-GROUP = Group(add_parsers, {"records": records_verb}, serving=frozenset({"records"}))
+def add_parser(sub: Subparsers) -> None:
+    rec = verb_parser(
+        sub,
+        "records",
+        "the clinic's records on PostgreSQL: ship, serve, read, report, export, migrate",
+        _examples(
+            f"migrate --clinic {CLINIC_FILE}",
+            f"ship --url {URL} --treadmill tm3 --follow  # a service, next to serve",
+            f"ship --clinic {MQTT_FILE} --follow  # over the clinic's broker",
+            f"serve --clinic {CLINIC_FILE}  # the clinic PC: [records] url and [broker]",
+            f"sessions --url {URL} --patient P017",
+            f"export --patient P017 --clinic {CLINIC_FILE} --out p017.fhir.json",
+            "export --session 12 --db runs/treadctl.sqlite",
+        ),
+        {
+            EXIT_OK: "done (each sub-verb's --help says what it prints or writes)",
+            EXIT_CONFIG: f"{NO_RECORDS}, no such patient or session, a file that cannot be "
+            "read or written, or a session the records refused",
+            EXIT_UNREACHABLE: f"{UNREACHABLE}; ship --follow and serve keep retrying",
+        },
+    )
+    rec.description = __doc__
+    rsub = rec.add_subparsers(dest="records_verb", required=True, metavar="VERB")
+    _where(
+        verb_parser(
+            rsub,
+            "migrate",
+            "create or upgrade the clinic's schema",
+            _examples(f"migrate --clinic {CLINIC_FILE}", f"migrate --url {URL}"),
+            {
+                EXIT_OK: "the schema is at this treadctl's version (printed)",
+                EXIT_CONFIG: f"{NO_RECORDS}, or the schema is one this treadctl cannot use",
+                EXIT_UNREACHABLE: UNREACHABLE,
+            },
+        )
+    )
+    _add_ship(rsub)
+    srv = verb_parser(
+        rsub,
+        "serve",
+        "the ingester: batches from the clinic's broker into the records",
+        _examples(f"serve --clinic {CLINIC_FILE}"),
+        {
+            EXIT_OK: "stopped by SIGTERM or Ctrl-C (what was ingested is printed); the "
+            "records or the broker out of reach are retried, never an exit",
+            EXIT_CONFIG: "the clinic file is refused (one line per problem) or lacks "
+            "[records] url or [broker]",
+        },
+    )
+    srv.add_argument("--clinic", type=Path, required=True, help="[records] url and [broker]")
+    _add_reads(rsub)
+    _add_export(rsub)
+
+
+def _add_ship(rsub: Subparsers) -> None:
+    ship = _where(
+        verb_parser(
+            rsub,
+            "ship",
+            "copy this treadmill's sessions into the records (once, or --follow)",
+            _examples(
+                f"ship --url {URL} --treadmill tm3 --db runs/treadctl.sqlite",
+                f"ship --clinic {MQTT_FILE} --follow",
+            ),
+            {
+                EXIT_OK: "shipped (a line says what), or --follow stopped by SIGTERM or Ctrl-C",
+                EXIT_CONFIG: f"{NO_RECORDS}, this treadmill's file cannot be read, or the "
+                "records refused a session (each refusal is printed)",
+                EXIT_UNREACHABLE: "the clinic's records (over MQTT: the broker or the "
+                "ingester) cannot be reached; --follow retries with back-off instead",
+            },
+        )
+    )
+    ship.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"this treadmill's file (default: {DEFAULT_DB})"
+    )
+    ship.add_argument(
+        "--treadmill",
+        type=_treadmill_id,
+        default=None,
+        help="this treadmill's id (default: the clinic file's, else the host name)",
+    )
+    ship.add_argument(
+        "--follow",
+        action="store_true",
+        help=f"keep shipping (a pass every {PERIOD_S:g} s, back-off up to {RETRY_MAX_S:g} s "
+        "when the records cannot be reached) until SIGTERM or Ctrl-C",
+    )
+
+
+def _add_reads(rsub: Subparsers) -> None:
+    all_help = "also demo runs and idle sessions"
+    pat = _where(
+        verb_parser(
+            rsub,
+            "patients",
+            "patients in the records (every one, or one with its sessions)",
+            _examples(
+                f"patients --clinic {CLINIC_FILE}",
+                f"patients --url {URL} --patient P017 --all",
+            ),
+            {
+                EXIT_OK: "the patients (or the one) are printed",
+                EXIT_CONFIG: f"{NO_RECORDS}, or no such patient",
+                EXIT_UNREACHABLE: UNREACHABLE,
+            },
+        )
+    )
+    pat.add_argument(
+        "--patient", default=None, help="show this pseudonym and its sessions (default: all)"
+    )
+    pat.add_argument("--all", action="store_true", help=all_help)
+    ses = _where(
+        verb_parser(
+            rsub,
+            "sessions",
+            "sessions of every treadmill (a list, or one)",
+            _examples(
+                f"sessions --clinic {CLINIC_FILE} --all",
+                f"sessions --url {URL} --patient P017",
+                f"sessions --clinic {CLINIC_FILE} --session 12",
+            ),
+            {
+                EXIT_OK: "the sessions (or the one) are printed",
+                EXIT_CONFIG: f"{NO_RECORDS}, no such patient, or no such session",
+                EXIT_UNREACHABLE: UNREACHABLE,
+            },
+        )
+    )
+    ses.add_argument(
+        "--patient", default=None, help="only this pseudonym's (default: every patient's)"
+    )
+    ses.add_argument(
+        "--session", type=int, default=None, help="show this session (its clinic-wide id)"
+    )
+    ses.add_argument("--all", action="store_true", help=all_help)
+    rep_ = _where(
+        verb_parser(
+            rsub,
+            "report",
+            "a patient's HTML report across every treadmill",
+            _examples(
+                f"report --clinic {CLINIC_FILE} --patient P017",
+                f"report --url {URL} --patient P017 --out p017.html",
+            ),
+            {
+                EXIT_OK: "the report is written (its path is printed)",
+                EXIT_CONFIG: f"{NO_RECORDS}, no such patient, or the report cannot be written",
+                EXIT_UNREACHABLE: UNREACHABLE,
+            },
+        )
+    )
+    rep_.add_argument("--patient", required=True, help="pseudonym")
+    rep_.add_argument(
+        "--out", type=Path, default=None, help="the HTML file (default: PSEUDONYM.html)"
+    )
+
+
+def _add_export(rsub: Subparsers) -> None:
+    exp = _where(
+        verb_parser(
+            rsub,
+            "export",
+            "sessions as a FHIR Bundle of Observations (JSON)",
+            _examples(
+                f"export --patient P017 --clinic {CLINIC_FILE} --out p017.fhir.json",
+                "export --session 12 --session 13 --db runs/treadctl.sqlite",
+            ),
+            {
+                EXIT_OK: "the bundle is written (standard output, or --out)",
+                EXIT_CONFIG: "--patient without --clinic or --url, a clinic file refused, no "
+                "such session in the file, the file cannot be read, or --out cannot be "
+                "written",
+                EXIT_UNREACHABLE: f"with --patient: {UNREACHABLE}",
+            },
+        )
+    )
+    exp.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"a treadmill's file (default: {DEFAULT_DB})"
+    )
+    which = exp.add_mutually_exclusive_group(required=True)
+    which.add_argument("--patient", help="pseudonym: every session in the clinic's records")
+    which.add_argument(
+        "--session", type=int, action="append", help="a session of the file (repeatable)"
+    )
+    exp.add_argument(
+        "--treadmill",
+        type=_treadmill_id,
+        default=None,
+        help="the file's treadmill id (default: the clinic file's, else the host name)",
+    )
+    exp.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
+
+
+def _records(args: argparse.Namespace, required: bool) -> tuple[str | None, str | None]:
+    """(url, treadmill id from the clinic file); refuses both or (if required) neither."""
+    if args.clinic is not None and args.url is not None:
+        raise ConfigError.single("options", "--clinic/--url", "give one, not both")
+    if args.clinic is not None:
+        section = load_clinic_file(args.clinic)
+        return section.url, section.treadmill_id
+    if args.url is not None:
+        if not is_clinic_url(args.url):
+            raise ConfigError.single("--url", "url", "must be a postgresql:// URL")
+        return args.url, None
+    if required:
+        raise ConfigError.single("options", "--clinic/--url", "name the clinic's records")
+    return None, None
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ClinicUnreachableError as exc:
+        print(f"treadctl: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    except (DatabaseError, ClinicSchemaError) as exc:
+        print(f"treadctl: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _run(args: argparse.Namespace) -> int:
+    verb = args.records_verb
+    if verb == "migrate":
+        url, _ = _records(args, required=True)
+        assert url is not None
+        from treadctl.clinic.connect import connect  # noqa: PLC0415
+
+        conn = connect(url)
+        try:
+            version = migrate(conn)
+        finally:
+            conn.close()
+        print(f"clinic records {redact(url)}: schema version {version}")
+        return EXIT_OK
+    if verb == "serve":
+        return _serve(args.clinic)
+    if verb in ("patients", "sessions", "report"):
+        url, _ = _records(args, required=True)
+        assert url is not None
+        return _read_verb(args, url)
+    if verb == "ship":
+        sink = None
+        if args.clinic is not None and args.url is None:
+            setup = load_clinic_setup(args.clinic)
+            treadmill = args.treadmill or setup.treadmill_id
+            if setup.url is None:
+                assert setup.broker is not None
+                sink = MqttSink(setup.broker, setup.site, treadmill)
+            url = setup.url or ""
+        else:
+            url_given, file_id = _records(args, required=True)
+            assert url_given is not None
+            url = url_given
+            treadmill = args.treadmill or file_id or default_treadmill_id()
+        shipper = Shipper(
+            args.db, url, treadmill, sink=sink, batch_rows=MQTT_BATCH_ROWS if sink else BATCH_ROWS
+        )
+        try:
+            if not args.follow:
+                report = shipper.ship_once()
+                print(_report_line(report, args.db, shipper.where))
+                return EXIT_OK if not report.failed else EXIT_CONFIG
+            return _follow(shipper)
+        finally:
+            shipper.close()
+    url, file_id = _records(args, required=False)
+    if args.patient is not None:
+        if url is None:
+            raise ConfigError.single("options", "--patient", "needs --clinic or --url")
+        out = clinic_bundle(url, args.patient)
+    else:
+        treadmill = args.treadmill or file_id or default_treadmill_id()
+        out = local_bundle(args.db, args.session, treadmill)
+    text = json.dumps(out, indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise DatabaseError(args.out, f"cannot write: {exc}") from exc
+    return EXIT_OK
+
+
+def _read_verb(args: argparse.Namespace, url: str) -> int:
+    from treadctl.clinic import reads  # noqa: PLC0415
+
+    if args.records_verb == "patients":
+        if args.patient is None:
+            return reads.patients_list(url)
+        return reads.patients_show(url, args.patient, args.all)
+    if args.records_verb == "sessions":
+        if args.session is not None:
+            return reads.sessions_show(url, args.session)
+        return reads.sessions_list(url, args.patient, args.all)
+    from treadctl.clinic.report import write_patient_report  # noqa: PLC0415
+
+    out = write_patient_report(url, args.patient, args.out or Path(f"{args.patient}.html"))
+    print(f"report of {args.patient} written to {out}")
+    return EXIT_OK
+
+
+def _serve(clinic: Path) -> int:
+    """The ingester until SIGTERM/SIGINT."""
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    from treadctl.clinic.ingest import Ingester  # noqa: PLC0415
+
+    setup = load_clinic_setup(clinic)
+    if setup.url is None or setup.broker is None:
+        raise ConfigError.single(clinic, "records.url", "serve needs [records] url and [broker]")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    broker, url = setup.broker, setup.url
+    ingester = Ingester(broker, url)
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for s in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(s, stop.set)
+        print(
+            f"ingesting {broker.host}:{broker.port} into {redact(url)}",
+            flush=True,
+        )
+        await ingester.run(stop)
+
+    asyncio.run(_main())
+    st = ingester.stats
+    print(f"ingested {st.batches} batches ({st.samples} samples), refused {st.refused}")
+    return EXIT_OK
+
+
+def _report_line(report: ShipReport, db: Path, where: str) -> str:
+    line = (
+        f"shipped {report.sessions} sessions ({report.samples} samples, {report.events} "
+        f"events) from {db} to {where}"
+    )
+    for sid, why in report.failed.items():
+        line += f"\n  session {sid} refused by the records: {why}"
+    return line
+
+
+def _follow(shipper: Shipper) -> int:
+    """Ship until SIGTERM/SIGINT; each pass that shipped something prints a line."""
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    said: list[str] = []
+
+    def _problem(why: str) -> None:
+        if not said or said[-1] != why:  # once per distinct failure, not every retry
+            said.append(why)
+            print(f"treadctl: {why}; retrying with back-off", file=sys.stderr, flush=True)
+
+    def _report(r: ShipReport) -> None:
+        if said:
+            said.clear()
+            print(f"shipping to {shipper.where} again", file=sys.stderr, flush=True)
+        if r.sessions:
+            print(_report_line(r, shipper.local_db, shipper.where), flush=True)
+
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        run_shipper(
+            shipper,
+            stop,
+            on_report=_report,
+            on_problem=_problem,
+        )
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return EXIT_OK
+
+
+GROUP = Group(add_parser, {"records": main}, serving=frozenset({"records"}))

@@ -9,9 +9,9 @@ import signal
 import sys
 import threading
 
+from treadctl.cli.console import HELP, incline_home, parse_line
 from treadctl.config.machine import MachineConfig
 from treadctl.config.profile import SegmentKind
-from treadctl.console import HELP, incline_home, parse_line
 from treadctl.control.loop import ControlLoop, LoopSnapshot
 from treadctl.control.summary import SessionSummary
 from treadctl.protocol.checklist import checklist, segment_words

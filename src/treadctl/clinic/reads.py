@@ -1,4 +1,5 @@
-"""The clinic verbs' reads: patients and sessions of every treadmill, from PostgreSQL.
+"""The clinic verbs' reads (cli/clinic.py, cli/records.py): patients and sessions of every
+treadmill, from PostgreSQL.
 
 `patients list|show` and `sessions list|show` against the clinic's records (a
 postgresql:// --db, or the URL of a clinic file), printed like the treadmill's own verbs

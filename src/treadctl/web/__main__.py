@@ -1,15 +1,15 @@
-"""`python -m treadctl.web ...`: the `treadctl web` verb on its own."""
+"""`python -m treadctl.web ...`: the `treadctl web` verb (cli/web.py) on its own.
+
+An entry point, like every `__main__`: nothing imports it, so it stands above every layer
+and may reach the CLI from inside the web package (docs/architecture.md)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-# treadctl.cli first: once it lists this verb's GROUP, importing the verb before the
-# package would find the verb half-imported.
-import treadctl.cli  # noqa: F401
 from treadctl.cli.common import HelpFormatter
-from treadctl.web.verb import add_parser, main
+from treadctl.cli.web import add_parser, main
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ def _die_with_parent() -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    from treadctl.mqtt.cli import add_monitor_arguments  # noqa: PLC0415
+    from treadctl.mqtt.options import add_monitor_arguments  # noqa: PLC0415
 
     p = argparse.ArgumentParser(prog="treadctl.web.child")
     sub = p.add_subparsers(dest="app", required=True)
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # stdout carries the web driver's packets: no summary printed after the app.
         return run_dashboard(args.socket, print_summary=False)
-    from treadctl.mqtt.cli import monitor_main  # noqa: PLC0415
+    from treadctl.mqtt.options import monitor_main  # noqa: PLC0415
 
     return monitor_main(args)
 

@@ -1,4 +1,5 @@
-"""The `treadctl monitor` verb's options and entry point (wired into treadctl.cli)."""
+"""The clinic monitor's options and its run from them: parsed by `treadctl monitor`
+(cli/clients.py) and by the web console's child (web/child.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from treadctl.config.mqtt import NAME_RE, NAME_RULE
 
 if TYPE_CHECKING:  # the monitor imports Textual: only when the verb runs
     from treadctl.mqtt.monitor import MonitorSettings
@@ -48,6 +47,7 @@ def _broker(text: str) -> tuple[str, int]:
 
 def monitor_settings(args: argparse.Namespace) -> MonitorSettings:
     """The monitor's settings from the options; ValueError says which option is wrong."""
+    from treadctl.config.mqtt import NAME_RE, NAME_RULE  # noqa: PLC0415 - pydantic: when run
     from treadctl.mqtt.monitor import MonitorSettings  # noqa: PLC0415 - Textual loads slowly
 
     host, port = _broker(args.broker)

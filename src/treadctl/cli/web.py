@@ -128,7 +128,7 @@ def _server_options(p: argparse.ArgumentParser) -> None:
 
 def add_parser(sub: Subparsers) -> None:
     """`treadctl web` with its two consoles as sub-verbs."""
-    from treadctl.mqtt.cli import add_monitor_arguments  # noqa: PLC0415
+    from treadctl.mqtt.options import add_monitor_arguments  # noqa: PLC0415
 
     web = verb_parser(
         sub,
@@ -200,7 +200,7 @@ def main(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
         public_host = parts.netloc.lower()
     if args.web_app == "monitor":
-        from treadctl.mqtt.cli import monitor_settings  # noqa: PLC0415
+        from treadctl.mqtt.options import monitor_settings  # noqa: PLC0415
 
         try:
             monitor_settings(args)  # refuse bad monitor options now, not in every tab
