@@ -133,6 +133,20 @@ def dribble(path: str) -> None:
             time.sleep(0.005)
 
 
+def commands(path: str) -> None:
+    """Valid commands as an observer (issue 27): 3,000 starts and 20,000 pauses, in two
+    writes; every one is answered (refused, coalesced or busy), none lengthens a cycle."""
+    starts = b"".join(b'{"type":"command","id":%d,"action":"start"}\n' % i for i in range(3000))
+    pauses = b"".join(
+        b'{"type":"command","id":%d,"action":"pause"}\n' % (3000 + i) for i in range(20_000)
+    )
+    with _connect(path) as s:
+        s.sendall(b'{"type":"hello","role":"observer","client":"commands"}\n')
+        s.sendall(starts)
+        s.sendall(pauses)
+        _drain(s)
+
+
 ATTACKS: dict[str, Callable[[str], None]] = {
     "garbage": garbage,
     "long": long_lines,
@@ -140,6 +154,7 @@ ATTACKS: dict[str, Callable[[str], None]] = {
     "churn": churn,
     "mute": mute,
     "dribble": dribble,
+    "commands": commands,
 }
 
 

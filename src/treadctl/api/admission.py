@@ -30,6 +30,14 @@ class Pending:
     request_id: int
 
 
+def busy(command: Command) -> tuple[bool, str]:
+    """The answer to a command the loop's queue has no room for: a stop is already waiting
+    (the belt stops at the next cycle), or the controller is busy (sent again later)."""
+    if command.kind is CommandKind.STOP:
+        return True, "a stop is already waiting: the belt stops at the next cycle"
+    return False, f"{command.kind.value}: refused, too many commands are waiting: send it again"
+
+
 def reply(client: Client, request_id: int, accepted: bool, text: str) -> None:
     client.send(Reply(id=request_id, accepted=accepted, text=text))
 
@@ -71,8 +79,11 @@ class Admission:
                 return
 
     def _submit(self, client: Client, request_id: int, command: Command) -> None:
+        """To the loop, whose decision is the reply; refused at once when too many wait."""
+        if not self.loop.submit(command):
+            reply(client, request_id, *busy(command))
+            return
         self.pending[id(command)] = Pending(command, client, request_id)
-        self.loop.submit(command)
 
     def command(self, client: Client, msg: CommandRequest, ended: bool) -> None:
         action = msg.action

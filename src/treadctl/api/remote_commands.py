@@ -4,7 +4,7 @@ attached, and then held on the remote desk until the operator at the belt confir
 
 from __future__ import annotations
 
-from treadctl.api.admission import SIMPLE
+from treadctl.api.admission import SIMPLE, busy
 from treadctl.api.messages import Action
 from treadctl.api.remote import RemoteDesk
 from treadctl.control.loop import ControlLoop
@@ -22,7 +22,9 @@ def remote_command(
 ) -> tuple[bool, str]:
     """(accepted, the answer's text); call it in the control loop's thread."""
     if action in (Action.STOP, Action.PAUSE):
-        loop.submit(Command(SIMPLE[action], origin))
+        command = Command(SIMPLE[action], origin)
+        if not loop.submit(command):
+            return busy(command)
         return True, f"{action.value} submitted"
     allowed = loop.p.machine.remote_commands
     enabled = {

@@ -98,8 +98,8 @@ async def run_console(loop: ControlLoop) -> SessionSummary:
         out = loop.snapshot.outputs
         target = out.target_kmh if out is not None else 0.0
         action = parse_line(line, target, step)
-        if action.command is not None:
-            loop.submit(action.command)
+        if action.command is not None and not loop.submit(action.command):
+            print(f"refused: too many commands waiting ({action.command.kind.value})", flush=True)
         if action.incline_home:
             print(incline_home(loop), flush=True)
         if action.quit:
