@@ -16,11 +16,11 @@ import pytest
 
 from treadctl.app import build_session, load_session
 from treadctl.ble.ftms_emulator import EmulatedTreadmill
-from treadctl.control.clock import MonotonicClock
-from treadctl.control.operator import ScriptedOperator
+from treadctl.clock import MonotonicClock
 from treadctl.drives.ftms import FtmsDrive
 from treadctl.heartrate.emulator import VirtualRadio
 from treadctl.safety.types import Direction
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store import queries
 from treadctl.store.db import open_db
 from treadctl.store.eventlog import EventLog

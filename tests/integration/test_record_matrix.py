@@ -37,9 +37,9 @@ from typing import Any
 import pytest
 
 from treadctl.app import build_sim_session, load_session
+from treadctl.clock import VirtualClock
 from treadctl.config.errors import ConfigError
-from treadctl.control.clock import VirtualClock
-from treadctl.control.operator import ScriptedOperator
+from treadctl.sim.operator import ScriptedOperator
 from treadctl.store import export, queries
 from treadctl.store.db import open_db
 from treadctl.store.eventlog import EventLog

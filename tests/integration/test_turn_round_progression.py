@@ -35,13 +35,13 @@ from treadctl.app import (
     session_progress,
 )
 from treadctl.cli import main
-from treadctl.control.clock import VirtualClock
+from treadctl.cli.database import sessions_rpe
+from treadctl.clock import VirtualClock
 from treadctl.control.summary import SessionSummary
 from treadctl.sim.scenario import Scenario
 from treadctl.store.eventlog import EventLog
 from treadctl.store.history import DEFAULT_RPE_SCALE, RPE_SCALES
 from treadctl.store.recorder import SessionInfo, SessionRecorder
-from treadctl.store.verbs import sessions_rpe
 
 pytestmark = pytest.mark.slow
 

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from treadctl.app import apply_prescription, load_session
+from treadctl.cli import database as verbs
 from treadctl.cli.common import (
     DEFAULT_MACHINE,
     EXIT_CONFIG,
@@ -25,7 +26,7 @@ from treadctl.cli.common import (
     verb_parser,
 )
 from treadctl.clinic import read_history as clinic_history
-from treadctl.store import report, verbs
+from treadctl.store import report
 from treadctl.store.db import DEFAULT_DB
 from treadctl.store.history import CLINIC_URL_SCHEMES, DEFAULT_RPE_SCALE, RPE_SCALES
 

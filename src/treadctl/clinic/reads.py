@@ -3,7 +3,7 @@ treadmill, from PostgreSQL.
 
 `patients list|show` and `sessions list|show` against the clinic's records (a
 postgresql:// --db, or the URL of a clinic file), printed like the treadmill's own verbs
-(treadctl.store.verbs) with the treadmill each session ran on. Clinic sessions only
+(treadctl.cli.database) with the treadmill each session ran on. Clinic sessions only
 unless `include_all` (demo runs and sessions in which the belt never moved are counted
 apart), as on a treadmill. Records that cannot be read: ClinicUnreachableError.
 """

@@ -1,6 +1,7 @@
 """`treadctl patients ...`, `treadctl sessions ...` and `treadctl progress`: the session
-database on the console. The treadmill's own file only: given the clinic's records
-(`--db postgresql://...`) the CLI (cli/records.py) reads them with treadctl.clinic.reads.
+database on the console (their parsers are in cli/records.py). The treadmill's own file
+only: given the clinic's records (`--db postgresql://...`) cli/records.py reads them with
+treadctl.clinic.reads.
 
 Every failure raises DatabaseError naming the database file and the reason (a rating that
 is not on its scale: RpeError); the CLI prints it and exits with 2.
