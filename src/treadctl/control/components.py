@@ -8,9 +8,13 @@ safety, steps control and writes every component, in that order, and knows nothi
 about them: a new sensor is a component and a rule (treadctl.control.extension), never
 an edit of the loop.
 
-A failed read leaves `value` None for that cycle; it is never replaced by the last good
-value. `ok_at` is when the last good reading was taken, so its age is the rules' to judge
-against the input's stated maximum age.
+A failed or late read is never a fresh value: `ok_at` is when the last good reading was
+taken, and its age is the rules' to judge against the input's stated maximum age. The
+safety inputs keep their last good reading through a failed read (PROFIsafe's watchdog
+time): one late answer is no trip, and past `input_read_timeout_s` the interlock trips,
+naming the input; a reading that reports a fault (e-stop open, key out) trips at once.
+The drive and the incline give no reading for a failed cycle (`value` None: speed held,
+no start, no standstill) until their own maximum age trips.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class Component(ABC, Generic[V, C]):
     """One peripheral: its reading with its time, its command, its health."""
 
     name: str
+    holds_last_good = False  # a failed read keeps the last good value (its age still grows)
 
     def __init__(self, log: Log) -> None:
         self.log = log
@@ -93,7 +98,8 @@ class Component(ABC, Generic[V, C]):
             self.log(now, "read_recovered", source=self.name)
 
     def read_failed(self, now: float, exc: BaseException) -> None:
-        self.value = None
+        if not self.holds_last_good:
+            self.value = None
         if self.failing is None:
             self.failing = str(exc) or f"{self.name}: no answer within the cycle's time budget"
             self.log(now, "read_failed", source=self.name, reason=self.failing)
@@ -107,7 +113,10 @@ class Component(ABC, Generic[V, C]):
 
 
 class InputsComponent(Component[SafetyIO, None]):
-    """The e-stop chain, the safety key and the handrails."""
+    """The e-stop chain, the safety key and the handrails: the hardware chain stops the
+    belt by itself, so the last good reading stands within its maximum age."""
+
+    holds_last_good = True
 
     def __init__(self, source: SafetyInputSource, log: Log) -> None:
         super().__init__(log)
