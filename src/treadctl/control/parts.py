@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 from treadctl.clock import Clock
 from treadctl.config.machine import MachineConfig
-from treadctl.control.operator import ScriptedOperator
 from treadctl.control.summary import SessionSummary
 from treadctl.drives.base import Drive
 from treadctl.incline.base import InclineActuator
@@ -25,6 +24,7 @@ from treadctl.safety.types import (
     SafetyIO,
     SafetyOutputs,
 )
+from treadctl.sim.operator import ScriptedOperator
 
 
 class EventSink(Protocol):
