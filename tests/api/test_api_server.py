@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import socket
+from typing import Any
 
 import pytest
 from api_fixtures import Running, wait_for
@@ -41,8 +42,14 @@ async def test_welcome_describes_the_session(running: Running) -> None:
 
 async def test_observer_may_stop_but_not_start_or_reset(running: Running) -> None:
     observer = await running.client(Role.OBSERVER, "watcher")
-    for action in (Action.START, Action.RESET, Action.SPEED_STEP, Action.DIRECTION):
-        reply = await observer.command(action, steps=1, direction="backward")
+    arguments: dict[Action, dict[str, Any]] = {
+        Action.START: {},
+        Action.RESET: {},
+        Action.SPEED_STEP: {"steps": 1},
+        Action.DIRECTION: {"direction": "backward"},
+    }
+    for action, args in arguments.items():
+        reply = await observer.command(action, **args)
         assert not reply.accepted
         assert "only the operator console may do this" in reply.text
     reply = await observer.command(Action.PAUSE)

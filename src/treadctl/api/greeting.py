@@ -25,15 +25,27 @@ from treadctl.untrusted import InputRefusedError, decode_json, printable
 ClientMessage = Hello | Heartbeat | CommandRequest | SimControl
 
 
-def parse_line(line: bytes) -> ClientMessage | str:
-    """The message on `line`, or the text of the error that refuses it."""
+def parse_line(line: bytes) -> ClientMessage | Error:
+    """The message on `line`, or the error that refuses it: with the message's id when it
+    had one that can be read (so the sender can match the refusal), else a null id."""
     try:
         raw = decode_json(line, max_bytes=MAX_CLIENT_LINE_BYTES, max_depth=MAX_CLIENT_DEPTH)
-        return client_message.validate_python(raw)
     except InputRefusedError as exc:
-        return f"refused: {exc}"
+        return Error(text=f"refused: {exc}")
+    try:
+        return client_message.validate_python(raw)
     except ValidationError as exc:
-        return _validation_text(exc)
+        return Error(text=_validation_text(exc), id=readable_id(raw))
+
+
+def readable_id(raw: object) -> int | None:
+    """A refused message's id, when it is one a reply could carry (a JSON integer)."""
+    if not isinstance(raw, dict):
+        return None
+    value = raw.get("id")
+    if type(value) is int and 0 <= value < 2**63:
+        return value
+    return None
 
 
 def accept_hello(client: Client, msg: Hello, operator: Client | None) -> bool:

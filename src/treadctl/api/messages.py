@@ -36,7 +36,7 @@ class Role(StrEnum):
 
 class Hello(Msg):
     type: Literal["hello"] = "hello"
-    protocol: int = PROTOCOL_VERSION
+    protocol: int = Field(default=PROTOCOL_VERSION, strict=True)
     role: Role = Role.OBSERVER
     client: str = Field(default="client", min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)
 
@@ -64,16 +64,42 @@ class Action(StrEnum):
     INCLINE_HOME = "incline_home"
 
 
+# The arguments each action takes: any other is refused, never ignored (a missing one is
+# answered by the controller, naming it).
+ACTION_ARGUMENTS: dict[Action, frozenset[str]] = {
+    Action.SPEED: frozenset({"speed_kmh"}),
+    Action.SPEED_STEP: frozenset({"steps"}),
+    Action.DIRECTION: frozenset({"direction"}),
+    Action.CONFIRM_TURN: frozenset({"direction"}),
+    Action.CONFIRM_REMOTE: frozenset({"ref"}),
+    Action.REJECT_REMOTE: frozenset({"ref"}),
+}
+
+
 class CommandRequest(Msg):
+    """A command: strict (a number is a JSON number, never a string or a boolean; an
+    argument the action does not take is refused), so a typo never does something else."""
+
     type: Literal["command"] = "command"
-    id: int = Field(ge=0, lt=2**63)  # echoed in the Reply
+    id: int = Field(ge=0, lt=2**63, strict=True)  # echoed in the Reply
     action: Action
-    speed_kmh: float | None = Field(default=None, allow_inf_nan=False)
-    steps: int | None = Field(default=None, ge=-10, le=10)
+    speed_kmh: float | None = Field(default=None, allow_inf_nan=False, strict=True)
+    steps: int | None = Field(default=None, ge=-10, le=10, strict=True)
     direction: Literal["forward", "backward"] | None = None
     ref: int | None = Field(
-        default=None, ge=0, lt=2**63
+        default=None, ge=0, lt=2**63, strict=True
     )  # the remote request confirmed or rejected
+
+    @model_validator(mode="after")
+    def _arguments(self) -> CommandRequest:
+        takes = ACTION_ARGUMENTS.get(self.action, frozenset())
+        given = {
+            f for f in ("speed_kmh", "steps", "direction", "ref") if getattr(self, f) is not None
+        }
+        extra = sorted(given - takes)
+        if extra:
+            raise ValueError(f"{self.action.value} takes no {', '.join(extra)}")
+        return self
 
 
 SWITCHES = ("estop", "key", "rail_left", "rail_right")
@@ -89,9 +115,11 @@ class SimControl(Msg):
     """
 
     type: Literal["sim"] = "sim"
-    id: int = Field(ge=0, lt=2**63)
+    id: int = Field(ge=0, lt=2**63, strict=True)
     input: Literal["estop", "key", "rail_left", "rail_right", "drive_fault", "heart_rate"]
-    value: float = Field(allow_inf_nan=False)  # 1/0 switches (estop 1 = pressed), code, bpm
+    value: float = Field(
+        allow_inf_nan=False, strict=True
+    )  # 1/0 switches (estop 1 = pressed), code, bpm
 
     @model_validator(mode="after")
     def _in_domain(self) -> SimControl:
@@ -243,7 +271,7 @@ class SessionInfo(Msg):
 
 class Welcome(Msg):
     type: Literal["welcome"] = "welcome"
-    protocol: int = PROTOCOL_VERSION
+    protocol: int = Field(default=PROTOCOL_VERSION, strict=True)
     role: Role = Role.OBSERVER  # the role granted: a second operator console is an observer
     session: SessionInfo
 
@@ -273,10 +301,12 @@ class Ended(Msg):
 
 
 class Error(Msg):
-    """A client message that was refused before anything acted on it."""
+    """A client message that was refused before anything acted on it: its id when the
+    refused message had one that could be read, else null, and the reason."""
 
     type: Literal["error"] = "error"
     text: str
+    id: int | None = None
 
 
 ServerMessage = Annotated[

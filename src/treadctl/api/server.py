@@ -246,9 +246,9 @@ class ApiServer:
 
     def _handle(self, client: Client, line: bytes) -> None:
         msg = parse_line(line)
-        if isinstance(msg, str):
+        if isinstance(msg, Error):
             self.refused_lines += 1
-            client.send(Error(text=msg))
+            client.send(msg)
         elif isinstance(msg, Hello):
             self._hello(client, msg)
         elif not client.greeted:
