@@ -66,6 +66,17 @@ def hostile(now: float) -> list[tuple[bytes, bool, str]]:
             False,
             "unknown field",
         ),
+        # a stop padded with a long field, 64 KB to 10 MB: refused for its size, answered
+        # (null id: it is not read), held by the bridge only as its size
+        *(
+            (
+                json.dumps({**stop_body("big"), "pad": "x" * size}).encode(),
+                False,
+                "bytes, larger than 4096 (not read)",
+            )
+            for size in (64 * 1024, 1024 * 1024, 10 * 1024 * 1024)
+        ),
+        (b'{"id":"' + b"7" * 100_000 + b'","action":"stop"}', False, "larger than 4096"),
         (json.dumps(stop_body("ret")).encode(), True, "retained"),  # delivered live
         (b"", True, "not JSON"),  # clears the retained one (delivered as a message too)
     ]
@@ -107,6 +118,8 @@ async def test_hostile_payloads_are_refused_and_the_stop_after_them_is_executed(
             assert not res.accepted, payload[:60]
             assert res.text.startswith("refused: "), res.text
             assert why in res.text, (payload[:60], res.text)
+            if "(not read)" in res.text:
+                assert res.id is None, res  # never read: a null id and the reason
         # the connection was never dropped, nothing raised
         assert bridge.stats.connections == 1
         kinds = [r["kind"] for r in rig.events.records]
@@ -233,3 +246,21 @@ async def test_a_stop_that_ends_the_session_at_once_is_still_answered(
         assert CommandResult.model_validate_json(answer.payload).accepted
         offline = next(i for i, r in enumerate(desk.seen) if is_on("status", state="offline")(r))
         assert topics_seen.index(RESULT) < offline  # answered before the goodbye
+
+
+async def test_a_command_sent_on_seeing_online_is_answered(
+    broker: Broker, tmp_path: Path, short_dir: Path
+) -> None:
+    """The bridge says online only once the broker has granted its command subscription:
+    a remote desk that sends on seeing "online" is never unheard (1 in 60 was, before)."""
+    bridge = MqttBridge(bridge_config(tmp_path, broker))
+    async with (
+        Collector(broker, "desk", (f"{BASE}/#",)) as desk,
+        running(tmp_path, short_dir, bridge, operator=False),
+    ):
+        await desk.wait_for(is_on("status", state="online"), "the bridge online")
+        await desk.publish(COMMAND, json.dumps({"id": "first", "action": "pause"}))
+        got = await desk.wait_for(
+            lambda r: r.topic == RESULT and r.json().get("id") == "first", "the first answered"
+        )
+        assert CommandResult.model_validate_json(got.payload).id == "first"

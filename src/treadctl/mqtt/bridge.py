@@ -39,7 +39,15 @@ from treadctl.api.server import STATUS_HZ
 from treadctl.config.mqtt import NODELAY, MqttConfig
 from treadctl.control.priority import normal_priority
 from treadctl.mqtt import topics
-from treadctl.mqtt.commands import RecentIds, Refusal, parse_command, timing_note
+from treadctl.mqtt.commands import (
+    MAX_COMMAND_BYTES,
+    RecentIds,
+    Refusal,
+    oversized_marker,
+    parse_command,
+    subscription_refused,
+    timing_note,
+)
 from treadctl.mqtt.inbox import Inbox, Incoming
 from treadctl.mqtt.outbox import DropQueue, Stamper
 from treadctl.mqtt.payloads import Payload, session_ref, state_key
@@ -57,7 +65,11 @@ STOP_TIMEOUT_S = 5.0  # stop() waits this long for the goodbye (summary, offline
 SESSION_EXPIRY_S = 600
 # Maximum Packet Size sent in CONNECT: the broker never sends the bridge a larger packet
 # (it drops it; the sender gets no answer). Payloads up to here are read and refused.
-MAX_PACKET_BYTES = 65536
+# The largest packet the broker may send the bridge (MQTT v5 Maximum Packet Size): one
+# larger is dropped by the broker unanswered, so this is far above a command's own limit
+# (MAX_COMMAND_BYTES, 4 KiB): a larger payload reaches the bridge and is refused with an
+# answer, held only as its size (the clinic's broker limits publishers itself: examples/).
+MAX_PACKET_BYTES = 16 * 1024 * 1024
 RESULT_QUEUE = 1000  # answers held while the broker is away
 # At the session's end, what was already received is decided and answered before the
 # goodbye, for at most this long: an executed stop is never left without its answer.
@@ -319,13 +331,18 @@ class MqttBridge:
                 dropped_telemetry=self.dropped_telemetry,
                 dropped_events=self.dropped_events,
             )
-            online = self._stamp.availability("online", "connected")
-            await self._publish(client, topics.STATUS, online)
             # retain as published: a retained command delivered live keeps its flag (and
-            # is refused); MQTT 3.1.1 would clear it
-            await client.subscribe(
+            # is refused); MQTT 3.1.1 would clear it. Online is announced only once the
+            # broker has granted the command subscription: a command published on seeing
+            # "online" must reach the bridge and be answered.
+            granted = await client.subscribe(
                 self.topics.command, options=SubscribeOptions(qos=1, retainAsPublished=True)
             )
+            refused = subscription_refused(granted)
+            if refused is not None:
+                raise aiomqtt.MqttError(f"the command subscription was refused: {refused}")
+            online = self._stamp.availability("online", "connected")
+            await self._publish(client, topics.STATUS, online)
             self._state_key = None  # publish the state again on every connection
             watch = asyncio.create_task(self._watch(client), name="mqtt-watch")
             wake = self._wake
@@ -428,6 +445,19 @@ class MqttBridge:
 
     # -- commands ---------------------------------------------------------------------
 
+    @staticmethod
+    def _bounded_payload(payload: object) -> bytes:
+        """The payload for the inbox: one larger than a command may be is kept as its size
+        alone, so the refusal can be answered without holding megabytes."""
+        if isinstance(payload, bytes | bytearray):
+            raw = bytes(payload) if len(payload) <= MAX_COMMAND_BYTES else None
+            size = len(payload)
+        else:
+            text = "" if payload is None else str(payload)
+            raw = text.encode("utf-8", "replace") if len(text) <= MAX_COMMAND_BYTES else None
+            size = len(text)
+        return raw if raw is not None else oversized_marker(size)
+
     def _receive(self, message: aiomqtt.Message) -> None:
         """aiomqtt's on_message, in the bridge's loop thread: into the inbox. Never raises
         (an exception here would end the connection)."""
@@ -435,11 +465,7 @@ class MqttBridge:
             inbox = self._inbox
             if inbox is None or not message.topic.matches(self.topics.command):
                 return
-            payload = message.payload
-            if isinstance(payload, bytes | bytearray):
-                raw = bytes(payload)
-            else:
-                raw = b"" if payload is None else str(payload).encode("utf-8", "replace")
+            raw = self._bounded_payload(message.payload)
             pushed_out = inbox.put(raw, bool(message.retain))
             if pushed_out is not None:
                 self.stats.inbox_evicted += 1

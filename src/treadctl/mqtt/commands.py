@@ -145,10 +145,34 @@ def timing_note(cmd: RemoteCommand, now: float) -> str | None:
     return None
 
 
+# A payload too large to keep reaches the inbox as this prefix and its size in bytes.
+OVERSIZED = b"\x00oversized:"
+
+
+def oversized_marker(size: int) -> bytes:
+    return OVERSIZED + str(size).encode()
+
+
+def subscription_refused(granted: object) -> str | None:
+    """Why the broker refused a subscription (a SUBACK reason code of 0x80 or more), or
+    None when it granted it."""
+    codes = granted if isinstance(granted, tuple | list) else (granted,)
+    for code in codes:
+        value = getattr(code, "value", code)
+        if not isinstance(value, int) or value >= 0x80:
+            return str(code)
+    return None
+
+
 def parse_command(
     payload: bytes, retained: bool = False, now: float | None = None
 ) -> RemoteCommand | Refusal:
     """A valid request, or the refusal to publish (never raises)."""
+    if payload.startswith(OVERSIZED):
+        size = payload[len(OVERSIZED) :].decode()
+        return Refusal(
+            None, None, f"refused: {size} bytes, larger than {MAX_COMMAND_BYTES} (not read)"
+        )
     try:
         raw = decode_json(payload, max_bytes=MAX_COMMAND_BYTES, max_depth=MAX_COMMAND_DEPTH)
     except InputRefusedError as exc:
@@ -242,7 +266,9 @@ __all__ = [
     "RecentIds",
     "Refusal",
     "RemoteCommand",
+    "oversized_marker",
     "parse_command",
+    "subscription_refused",
     "timing_note",
     "timing_refusal",
 ]
