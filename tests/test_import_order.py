@@ -19,6 +19,13 @@ FIRST_IMPORTS = [
     "treadctl.config.machine",
     "treadctl.cli",
     "treadctl.sim.main",
+    # what a verb's entry point imports when it runs (cli/ imports them lazily)
+    "treadctl.cli.checks",
+    "treadctl.cli.runs",
+    "treadctl.cli.clinic_run",
+    "treadctl.cli.drive_run",
+    "treadctl.cli.status",
+    "treadctl.cli.database",
 ]
 
 

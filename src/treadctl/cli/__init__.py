@@ -4,6 +4,11 @@ Each group is a module of this package with a `GROUP` (`common.Group`): a functi
 adds its verbs' parsers, a table from each top-level verb to its entry point, and the
 verbs that serve sockets. To add a group, write its module and add its `GROUP` to
 `GROUPS` below (the order there is the order of `treadctl --help`).
+
+Fast to start (issue 23): this package and every group module import only what their
+parsers need; a verb's entry point imports what the verb runs on when it runs, so
+`treadctl --version` and `--help` load no drive, broker, database or GUI library
+(tests/cli/test_fast_start.py).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from typing import Any
 
 from treadctl.cli import clients, clinic, drive, hr, records, session, web
 from treadctl.cli.common import (
@@ -28,13 +34,6 @@ from treadctl.cli.common import (
     treadctl_version,
     verb_parser,
 )
-from treadctl.cli.headless import ConsolePrompts, checklist_lines
-from treadctl.cli.session import plan_lines
-from treadctl.clinic.connect import ClinicUnreachableError
-from treadctl.config.errors import ConfigError
-from treadctl.control.loop import ConnectError
-from treadctl.store.db import DatabaseError
-from treadctl.store.history import RpeError
 
 __all__ = [
     "EXIT_CONFIG",
@@ -93,13 +92,32 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument(
-        "--version", action="version", version=f"treadctl {treadctl_version()}",
+        "--version",
+        action=_Version,
+        nargs=0,
+        dest=argparse.SUPPRESS,
+        default=argparse.SUPPRESS,
         help="print the installed version and exit",
-    )  # fmt: skip
+    )
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     for group in GROUPS:
         group.add_parsers(sub)
     return p
+
+
+class _Version(argparse.Action):
+    """--version: the installed version, looked up only when asked for (argparse's own
+    action needs it when the parser is built, and importlib.metadata is slow to load)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        _namespace: argparse.Namespace,
+        _values: Any,
+        _option_string: str | None = None,
+    ) -> None:
+        print(f"treadctl {treadctl_version()}")
+        parser.exit()
 
 
 def console_main() -> int:
@@ -118,16 +136,47 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         return run(args)
-    except ClinicUnreachableError as exc:  # a DatabaseError, but a link out of reach: 3
+    except Exception as exc:
+        code = _reported(exc)
+        if code is None:
+            raise
+        return code
+
+
+def _reported(exc: Exception) -> int | None:
+    """Print an error a verb reports in words, and its exit code; None: not one of them
+    (a crash). Imported here, once a verb has failed: each is the error of a module the
+    verb loaded, and `treadctl --help` loads none of them."""
+    from treadctl.clinic.connect import ClinicUnreachableError  # noqa: PLC0415
+    from treadctl.config.errors import ConfigError  # noqa: PLC0415
+    from treadctl.control.loop import ConnectError  # noqa: PLC0415
+    from treadctl.store.db import DatabaseError  # noqa: PLC0415
+    from treadctl.store.rpe import RpeError  # noqa: PLC0415
+
+    if isinstance(exc, ClinicUnreachableError):  # a DatabaseError, but a link out of reach
         print(f"treadctl: {exc}", file=sys.stderr)
         return EXIT_CONNECT
-    except (DatabaseError, RpeError, UsageError) as exc:
+    if isinstance(exc, DatabaseError | RpeError | UsageError):
         print(f"treadctl: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except ConfigError as exc:
+    if isinstance(exc, ConfigError):
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
-    except ConnectError as exc:
+    if isinstance(exc, ConnectError):
         print(f"cannot start: {exc}", file=sys.stderr)
         return EXIT_CONNECT
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    """Names this package gave before its verbs were imported lazily (issue 23)."""
+    if name in ("ConsolePrompts", "checklist_lines"):
+        from treadctl.cli import headless  # noqa: PLC0415
+
+        return getattr(headless, name)
+    if name == "plan_lines":
+        from treadctl.cli.checks import plan_lines  # noqa: PLC0415
+
+        return plan_lines
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,6 @@ from treadctl.cli.common import (
     Subparsers,
     verb_parser,
 )
-from treadctl.cli.status import status_main, stop_main
 from treadctl.mqtt.options import add_monitor_arguments, monitor_main
 
 CLIENTS: tuple[tuple[str, str, dict[int, str]], ...] = (
@@ -89,10 +88,14 @@ def dashboard_verb(args: argparse.Namespace) -> int:
 
 
 def status_verb(args: argparse.Namespace) -> int:
+    from treadctl.cli.status import status_main  # noqa: PLC0415 - the socket's client
+
     return status_main(args.socket, args.json)
 
 
 def stop_verb(args: argparse.Namespace) -> int:
+    from treadctl.cli.status import stop_main  # noqa: PLC0415 - the socket's client
+
     return stop_main(args.socket)
 
 

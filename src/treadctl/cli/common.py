@@ -1,5 +1,9 @@
 """What every verb group shares: exit codes, the help formatter, a verb's parser with its
-examples and exit codes, the file options, and the `Group` a verb module exposes."""
+examples and exit codes, the file options, and the `Group` a verb module exposes.
+
+Imported by `treadctl --version` and `--help`: it imports nothing of treadctl's domain at
+its top (the samples and their pydantic models load when an option names one).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,11 @@ import argparse
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from treadctl.samples import Kind, UnknownSampleError, resolve
+if TYPE_CHECKING:
+    from treadctl.samples import Kind
 
 EXIT_OK = 0
 EXIT_NOT_COMPLETED = 4  # not 1: that is what Python exits with on a crash
@@ -61,6 +64,8 @@ def sample(kind: Kind) -> Callable[[str], Path]:
     the name of a shipped sample (treadctl.samples); an unknown name is a usage error."""
 
     def convert(value: str) -> Path:
+        from treadctl.samples import UnknownSampleError, resolve  # noqa: PLC0415 - pydantic
+
         try:
             return resolve(kind, value)
         except UnknownSampleError as exc:
@@ -77,6 +82,9 @@ SCENARIO = sample("scenario")
 
 
 def treadctl_version() -> str:
+    from importlib.metadata import PackageNotFoundError  # noqa: PLC0415 - only for --version
+    from importlib.metadata import version as package_version  # noqa: PLC0415
+
     try:
         return package_version("treadctl")
     except PackageNotFoundError:  # a source tree that was never installed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import sys
@@ -141,6 +140,8 @@ async def scan_and_print(
 
 def main(args: argparse.Namespace) -> int:
     # bumble takes about a second to import: `treadctl` pays for it only here
+    import asyncio  # noqa: PLC0415
+
     from treadctl.drives.ble_link import LinkError, TransportLink  # noqa: PLC0415
 
     link = TransportLink(args.transport, args.own_address, OPEN_TIMEOUT_S)

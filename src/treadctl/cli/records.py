@@ -2,15 +2,16 @@
 
 `--db` may name the clinic's records instead (a postgresql:// URL): the reading verbs
 read them (every treadmill's sessions); the writing ones refuse and say which command
-does that, since the records are only written by shipping a treadmill's file."""
+does that, since the records are only written by shipping a treadmill's file.
+
+The verbs' bodies (cli/database.py, the report, the session's files) are imported when a
+verb runs: `treadctl --help` loads none of them."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from treadctl.app import apply_prescription, load_session
-from treadctl.cli import database as verbs
 from treadctl.cli.common import (
     DEFAULT_MACHINE,
     EXIT_CONFIG,
@@ -26,9 +27,8 @@ from treadctl.cli.common import (
     verb_parser,
 )
 from treadctl.clinic import read_history as clinic_history
-from treadctl.store import report
-from treadctl.store.db import DEFAULT_DB
-from treadctl.store.history import CLINIC_URL_SCHEMES, DEFAULT_RPE_SCALE, RPE_SCALES
+from treadctl.store.db import CLINIC_URL_SCHEMES, DEFAULT_DB
+from treadctl.store.rpe import DEFAULT_RPE_SCALE, RPE_SCALES
 
 ALL_HELP = "also sessions on the built-in simulator and those in which the belt never moved"
 PATIENT_FILE_HELP = "patient file (TOML) or a sample's name"
@@ -325,6 +325,8 @@ def _add_progress(sub: Subparsers) -> None:
 
 
 def patients_verb(args: argparse.Namespace) -> int:
+    from treadctl.cli import database as verbs  # noqa: PLC0415 - see the module's docstring
+
     if args.patients_verb == "add":
         instead = (
             "a patient reaches them when a treadmill ships its file: `treadctl patients add "
@@ -343,6 +345,9 @@ def patients_verb(args: argparse.Namespace) -> int:
 
 
 def sessions_verb(args: argparse.Namespace) -> int:
+    from treadctl.cli import database as verbs  # noqa: PLC0415 - see the module's docstring
+    from treadctl.store import report  # noqa: PLC0415
+
     if isinstance(args.db, str) and args.sessions_verb in ("list", "show"):
         from treadctl.clinic import reads  # noqa: PLC0415 - the clinic's records: psycopg
 
@@ -373,6 +378,9 @@ def sessions_verb(args: argparse.Namespace) -> int:
 
 
 def progress_verb(args: argparse.Namespace) -> int:
+    from treadctl.app import apply_prescription, load_session  # noqa: PLC0415
+    from treadctl.cli import database as verbs  # noqa: PLC0415 - see the module's docstring
+
     files = load_session(args.machine, args.profile, args.patient)
     kind = "simulate" if args.simulated else "run"
     assert files.patient is not None

@@ -1,13 +1,12 @@
-"""The session verbs: check, plan, profiles, simulate, run and serve (their parsers; the
-verbs that run a session are in `runs`)."""
+"""The session verbs: check, plan, profiles, simulate, run and serve: their parsers, and
+entry points that import the verbs when they run (`checks`: the files; `runs`: a
+session), so that `treadctl --help` loads neither."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from treadctl.app import load_session
 from treadctl.cli.common import (
     CONFIG_EXITS,
     DEFAULT_SOCKET,
@@ -22,17 +21,7 @@ from treadctl.cli.common import (
     add_session_files,
     verb_parser,
 )
-from treadctl.cli.runs import run_verb, serve_verb, simulate_verb
-from treadctl.config.machine import MachineConfig
-from treadctl.config.patient import PatientConfig
-from treadctl.config.profile import SegmentKind
-from treadctl.drives.reach import reach
-from treadctl.protocol.checklist import checklist
-from treadctl.protocol.energy import estimate_for_patient
-from treadctl.protocol.plan import Plan
-from treadctl.samples import profile_lines
 from treadctl.store.db import DEFAULT_DB
-from treadctl.store.timeline import segment_number
 
 PROGRESS_HELP = "set the progressing segments from the patient's recorded sessions in --db"
 
@@ -217,63 +206,43 @@ def _add_serve(sub: Subparsers) -> None:
     )
 
 
+# The entry points: each imports its verb when it runs.
+
+
 def check_verb(args: argparse.Namespace) -> int:
-    files = load_session(args.machine, args.profile, args.patient)
-    plan = files.plan
-    print(f"ok: {plan.profile.name}: {len(plan.segments)} segments, {plan.total_s / 60:.1f} min")
-    return EXIT_OK if args.offline else _check_links(files.machine)
+    from treadctl.cli import checks  # noqa: PLC0415
 
-
-def _check_links(machine: MachineConfig) -> int:
-    """`check` without --offline: each link the controller would open, and whether it
-    can be opened now (nothing is sent); exit 3 with the reason if one cannot."""
-    code = EXIT_OK
-    for link in reach(machine):
-        print(link.line)
-        if link.problem is not None:
-            print(f"treadctl check: {link.what} link: {link.problem}", file=sys.stderr)
-            code = EXIT_CONNECT
-    return code
+    return checks.check_verb(args)
 
 
 def plan_verb(args: argparse.Namespace) -> int:
-    files = load_session(args.machine, args.profile, args.patient)
-    print("\n".join(plan_lines(files.plan, files.patient, files.machine)))
-    return EXIT_OK
+    from treadctl.cli import checks  # noqa: PLC0415
+
+    return checks.plan_verb(args)
 
 
-def profiles_verb(_args: argparse.Namespace) -> int:
-    print("\n".join(profile_lines()))
-    return EXIT_OK
+def profiles_verb(args: argparse.Namespace) -> int:
+    from treadctl.cli import checks  # noqa: PLC0415
+
+    return checks.profiles_verb(args)
 
 
-def plan_lines(plan: Plan, patient: PatientConfig | None, machine: MachineConfig) -> list[str]:
-    total = len(plan.segments)
-    out = [f"{plan.profile.name}: {total} segments, {plan.total_s / 60:.1f} min"]
-    if machine.walker_turns:
-        out.append(
-            f"{machine.name}: backward walking by turning round (the belt always runs "
-            "forward; the walker faces away from the console)"
-        )
-    else:
-        out.append(f"{machine.name}: backward walking on a reversing belt")
-    out.append("each segment, then its pre-start checklist (confirmed before its start):")
-    for seg in plan.segments:
-        extra = f", incline {seg.incline_pct:g} %" if seg.incline_pct else ""
-        extra += f", cue {seg.cadence_spm:g} steps/min" if seg.cadence_spm else ""
-        speed = f"{seg.target_kmh:5.2f} km/h" if seg.kind is not SegmentKind.REST else " " * 10
-        number = segment_number(seg.index, total)
-        out.append(
-            f"  {number:>5} {seg.label:<32} {seg.kind.value:<8} {speed} "
-            f"{seg.duration_s / 60:5.1f} min  rails {seg.rail_policy.value}{extra}"
-        )
-        box = "[ ]" if seg.kind is not SegmentKind.REST else " · "
-        out += [f"        {box} {item}" for item in checklist(machine, plan, seg.index)]
-    energy = estimate_for_patient(plan, patient)
-    out += (
-        energy.lines() if energy else ["energy: no estimate (no body_mass_kg in the patient file)"]
-    )
-    return out
+def simulate_verb(args: argparse.Namespace) -> int:
+    from treadctl.cli import runs  # noqa: PLC0415
+
+    return runs.simulate_verb(args)
+
+
+def run_verb(args: argparse.Namespace) -> int:
+    from treadctl.cli import runs  # noqa: PLC0415
+
+    return runs.run_verb(args)
+
+
+def serve_verb(args: argparse.Namespace) -> int:
+    from treadctl.cli import runs  # noqa: PLC0415
+
+    return runs.serve_verb(args)
 
 
 GROUP = Group(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -227,10 +225,15 @@ def main(args: argparse.Namespace) -> int:
         max_rows=MAX_ROWS,
     )
     setup_logging(args.verbose)
+    import asyncio  # noqa: PLC0415 - only when the verb runs (treadctl --help stays fast)
+
     return asyncio.run(_run(conf, token, public_host))
 
 
 async def _run(conf: WebConfig, token: str, public_host: str | None) -> int:
+    import asyncio  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
     from treadctl.web.server import serve  # noqa: PLC0415
 
     task = asyncio.create_task(serve(conf, token, public_host))

@@ -23,6 +23,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from pydantic import Field
 
+from treadctl.clinic.limits import ID_PATTERN
 from treadctl.config.errors import ConfigError
 from treadctl.config.loader import load_model
 from treadctl.config.machine import Strict
@@ -34,7 +35,6 @@ STATEMENT_TIMEOUT_MS = 60_000
 KEEPALIVE_IDLE_S = 10
 KEEPALIVE_INTERVAL_S = 5
 KEEPALIVE_COUNT = 3
-ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 URL_SCHEMES = ("postgresql://", "postgres://")
 
 Conn = psycopg.Connection[TupleRow]

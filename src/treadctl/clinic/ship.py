@@ -31,14 +31,11 @@ from typing import Any, Protocol
 import psycopg
 
 from treadctl.clinic.connect import ClinicUnreachableError, Conn, connect, redact
+from treadctl.clinic.limits import BATCH_ROWS, PERIOD_S, RETRY_MAX_S, RETRY_MIN_S
 from treadctl.clinic.schema import migrate
 from treadctl.store.db import DatabaseError, open_db, recover_interrupted
 from treadctl.store.timeutil import utc_iso
 
-BATCH_ROWS = 5_000  # samples (and events) per transaction: ~8 min of a session at 10 Hz
-PERIOD_S = 1.0  # a pass this often while everything is shipped
-RETRY_MIN_S = 1.0  # first wait after a failed pass; doubles up to RETRY_MAX_S
-RETRY_MAX_S = 60.0
 NOT_SHIPPED = ("notes",)  # patient-file fields that stay on the treadmill: free text
 
 log = logging.getLogger("treadctl.clinic.ship")

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from treadctl.clinic.connect import ID_PATTERN
+from treadctl.clinic.limits import ID_PATTERN
 from treadctl.clinic.ship import Batch
 from treadctl.untrusted import InputRefusedError, decode_json
 

@@ -16,13 +16,16 @@ import socket
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from treadctl.config.patient import PatientConfig
 from treadctl.store.schema import SchemaError, mark_session, migrate
 from treadctl.store.timeutil import parse_utc, utc_iso
 
+if TYPE_CHECKING:  # pydantic's models load with a verb that records, not with --help
+    from treadctl.config.patient import PatientConfig
+
 DEFAULT_DB = Path("runs/treadctl.sqlite")
+CLINIC_URL_SCHEMES = ("postgresql://", "postgres://")  # a --db that names the clinic's records
 STALE_HEARTBEAT_S = 30.0
 STATUSES = ("running", "completed", "stopped", "faulted", "interrupted")
 INTERRUPTED_OUTCOME = (

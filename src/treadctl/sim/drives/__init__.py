@@ -9,6 +9,7 @@ model, which accepts whatever the map says.
 from __future__ import annotations
 
 from treadctl.drives.regmap import RegisterMap
+from treadctl.sim.drive_names import MAP_DRIVEN
 from treadctl.sim.drives.abb import AbbAcs355
 from treadctl.sim.drives.base import DriveSim
 from treadctl.sim.drives.delta import DeltaMs300
@@ -17,13 +18,10 @@ from treadctl.sim.drives.siemens import SiemensV20
 from treadctl.sim.drives.yaskawa import YaskawaA1000
 from treadctl.sim.world import BeltSim
 
+# In PERSONALITY_NAMES' order (the CLI's --drive choices; tests/cli/test_fast_start.py)
 PERSONALITIES: dict[str, type[DriveSim]] = {
-    "delta-ms300": DeltaMs300,
-    "yaskawa-a1000": YaskawaA1000,
-    "abb-acs355": AbbAcs355,
-    "siemens-v20": SiemensV20,
+    cls.name: cls for cls in (DeltaMs300, YaskawaA1000, AbbAcs355, SiemensV20)
 }
-MAP_DRIVEN = "map"
 
 
 def make_drive_model(
