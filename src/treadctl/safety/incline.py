@@ -1,7 +1,8 @@
 """The incline's own safety rules: a pure step, in the interlock's style.
 
-`InclineRules.step(state, inputs, now)` does no I/O and never awaits. It decides, every
-cycle, which relay (if any) is on and what a position controller is to approach:
+`InclineRules.step(state, inputs, now) -> (state, outputs)` is pure: it does no I/O and
+never awaits, and time comes in as `now`. It decides, every cycle, which relay (if any) is
+on and what a position controller is to approach:
 
 - up and down are never on together;
 - the incline moves only while the belt runs a segment (or, with `return_to_zero`, on an
@@ -14,6 +15,12 @@ cycle, which relay (if any) is on and what a position controller is to approach:
 - measured travel faster than `max_rate_pct_per_s`, travel the wrong way, drift with
   both relays off and a silent or implausible sensor latch a fault;
 - a latched fault clears only on a reset with a fresh, plausible reading.
+
+`step` is a fixed sequence of named rules, each a module-level function that can be read
+and tested on its own: `reading`, `travel_rate`, `bounded_moves` (faults latch through
+`trip`), then `reset` and `home` (the commands, answered through `decide`), `goal`,
+`relays`, `setpoint`, `settle` (the mode and the stall and drift references) and `finish`.
+They share one working record, `InclineStep`, made by `step` and never kept.
 """
 
 from __future__ import annotations
@@ -130,7 +137,274 @@ class InclineOutputs:
         return bool(self.faults)
 
 
-MOVING = (InclineMode.MOVING_UP, InclineMode.MOVING_DOWN)
+# The modes as module constants: on Python 3.11 every `InclineMode.HALTED` is a slow
+# lookup (EnumType's __getattr__ hook, about 70 ns), and the step runs every cycle.
+HALTED, HOLDING, FAULTED = InclineMode.HALTED, InclineMode.HOLDING, InclineMode.FAULTED
+MOVING_UP, MOVING_DOWN = InclineMode.MOVING_UP, InclineMode.MOVING_DOWN
+MOVING = (MOVING_UP, MOVING_DOWN)
+
+
+@dataclass(slots=True, init=False)
+class InclineStep:
+    """One step's working record: made afresh by every `InclineRules.step`, changed by the
+    rules in order, never kept."""
+
+    # Given, never changed.
+    now: float
+    state: InclineState
+    inputs: InclineInputs
+    # The latch, the references and the home command, as the rules change them.
+    faults: tuple[InclineFault, ...]  # latched, first trip first
+    new: tuple[InclineFault, ...]  # latched this cycle
+    detail: str
+    warnings: tuple[str, ...]
+    decisions: tuple[tuple[str, bool, str], ...]
+    rate_ref: tuple[float, float] | None
+    stall_ref: tuple[float, float] | None
+    idle_ref: float | None
+    homing: bool
+    # Facts of this cycle, each set by the rule named before any later rule reads it.
+    pos: float | None  # reading: this cycle's position if plausible
+    stale: bool  # reading
+    lo: float  # goal
+    hi: float  # goal
+    goal: float | None  # goal
+    up: bool  # relays
+    down: bool  # relays
+    setpoint: float | None  # setpoint
+    mode: InclineMode  # settle
+
+    def __init__(self, state: InclineState, inputs: InclineInputs, now: float) -> None:
+        """The step starts from the state as given."""
+        self.now = now
+        self.state = state
+        self.inputs = inputs
+        self.faults = state.faults
+        self.new = ()
+        self.detail = state.detail
+        self.warnings = ()
+        self.decisions = ()
+        self.rate_ref = state.rate_ref
+        self.stall_ref = state.stall_ref
+        self.idle_ref = state.idle_ref_pct
+        self.homing = state.homing
+
+
+def trip(s: InclineStep, fault: InclineFault, text: str) -> None:
+    """A fault latches once; the first trip's text is kept."""
+    if fault not in s.faults:
+        s.faults += (fault,)
+        s.new += (fault,)
+        s.detail = s.detail or text
+
+
+def decide(s: InclineStep, command: str, accepted: bool, text: str) -> None:
+    """Every command gets its decision, in the order of the rules."""
+    s.decisions += ((command, accepted, text),)
+
+
+def warn(s: InclineStep, text: str) -> None:
+    """A warning for the operator, in the order of the rules."""
+    s.warnings += (text,)
+
+
+def reading(cfg: InclineConfig, s: InclineStep) -> None:
+    """A silent sensor latches a fault; a reading outside the machine's range latches one
+    and is no reading."""
+    raw = s.inputs.position_pct
+    pos = raw if raw is not None and math.isfinite(raw) else None
+    age = s.inputs.position_age_s
+    s.stale = not age <= cfg.position_timeout_s  # NaN age: expired
+    if s.stale:
+        trip(s, InclineFault.SENSOR_LOST, f"no reading for {age:.2f} s")
+    tol = cfg.tolerance_pct
+    if pos is not None and not (cfg.min_pct - tol <= pos <= cfg.max_pct + tol):
+        trip(s, InclineFault.SENSOR_IMPLAUSIBLE, f"reading {pos:.2f} %")
+        pos = None
+    s.pos = pos
+
+
+def travel_rate(cfg: InclineConfig, s: InclineStep) -> None:
+    """Travel faster than max_rate_pct_per_s, measured over a window (a single cycle's
+    noise is not travel), latches a runaway."""
+    pos, now, ref = s.pos, s.now, s.rate_ref
+    if pos is None:
+        return
+    if ref is None:
+        s.rate_ref = (pos, now)
+    elif now - ref[1] >= cfg.rate_window_s:
+        rate = abs(pos - ref[0]) / (now - ref[1])
+        if rate > cfg.max_rate_pct_per_s:
+            trip(s, InclineFault.RUNAWAY, f"{rate:.2f} %/s > {cfg.max_rate_pct_per_s:g} %/s")
+        s.rate_ref = (pos, now)
+
+
+def bounded_moves(cfg: InclineConfig, s: InclineStep) -> None:
+    """Judged on the last cycle's relays: a driven move that goes the wrong way or makes no
+    progress for stall_time_s latches a fault, and so does drift with both relays off."""
+    was, pos, now, ref = s.state.mode, s.pos, s.now, s.stall_ref
+    change = cfg.stall_change_pct
+    if was in MOVING and ref is not None:
+        if pos is not None:
+            moved = pos - ref[0]
+            away = -moved if was is MOVING_UP else moved
+            if away >= change:
+                trip(s, InclineFault.WRONG_WAY, f"{was.value}, position {pos:.2f} %")
+            if abs(moved) >= change:
+                ref = s.stall_ref = (pos, now)
+        if now - ref[1] >= cfg.stall_time_s:
+            trip(
+                s,
+                InclineFault.STALL,
+                f"{was.value}: no change of {change:g} % in {cfg.stall_time_s:g} s",
+            )
+    elif (
+        pos is not None and s.idle_ref is not None and abs(pos - s.idle_ref) > 2 * cfg.tolerance_pct
+    ):
+        trip(s, InclineFault.DRIFT, f"from {s.idle_ref:.2f} % to {pos:.2f} % with relays off")
+
+
+def reset(s: InclineStep) -> None:
+    """A latched fault clears only on a reset with a fresh, plausible reading, and never in
+    the cycle a fault latched."""
+    pos = s.pos
+    if pos is None or s.stale:
+        decide(s, "incline_reset", False, "no fresh incline position reading")
+    elif s.new:
+        decide(s, "incline_reset", False, f"{s.new[0].value} (this cycle)")
+    else:
+        s.faults, s.detail = (), ""
+        s.rate_ref, s.idle_ref, s.stall_ref = (pos, s.now), pos, None
+        decide(s, "incline_reset", True, "incline fault cleared")
+
+
+def home(cfg: InclineConfig, s: InclineStep) -> None:
+    """A return to 0 % runs only where the machine file allows it, with no fault latched
+    and the belt stopped."""
+    if not cfg.return_to_zero:
+        why = "the machine file does not allow a return to 0 % (incline.return_to_zero)"
+        decide(s, "incline_home", False, why)
+    elif s.faults:
+        decide(s, "incline_home", False, "incline fault latched: reset first")
+    elif not s.inputs.belt_stopped:
+        decide(s, "incline_home", False, "belt not stopped")
+    else:
+        s.homing = True
+        decide(s, "incline_home", True, "incline returning to 0 %")
+
+
+def goal(cfg: InclineConfig, s: InclineStep) -> None:
+    """The incline has a goal only while the belt runs a segment (or homes while stopped),
+    never with a fault latched, and always inside the soft limits and below the harness
+    grade until the harness is confirmed."""
+    inputs = s.inputs
+    lo = s.lo = cfg.soft_min_pct
+    hi = s.hi = cfg.upper_pct(inputs.harness_confirmed)
+    if not inputs.belt_stopped:
+        s.homing = False
+    s.goal = None
+    if s.faults:
+        s.homing = False
+    elif inputs.belt_running:
+        target = inputs.target_pct
+        s.goal = min(hi, max(lo, target))
+        if target > hi + 1e-9:
+            if not inputs.harness_confirmed and target >= cfg.harness_pct:
+                warn(s, f"harness not confirmed: incline held below {cfg.harness_pct:g} %")
+            else:
+                warn(s, f"incline held at its soft limit {hi:g} %")
+        elif target < lo - 1e-9:
+            warn(s, f"incline held at its soft limit {lo:g} %")
+    elif s.homing:
+        s.goal = min(hi, max(lo, 0.0))
+
+
+def relays(cfg: InclineConfig, s: InclineStep) -> None:
+    """At most one relay, only towards a goal on a fresh reading, never further out of the
+    soft limits; the band narrows while a move runs so it does not chatter."""
+    s.up = s.down = False
+    goal, pos, was, tol = s.goal, s.pos, s.state.mode, cfg.tolerance_pct
+    if goal is None or pos is None or s.stale:
+        return
+    err = goal - pos
+    up_band = tol / 2 if was is MOVING_UP else tol
+    down_band = tol / 2 if was is MOVING_DOWN else tol
+    if err > up_band and pos < s.hi:
+        s.up = True
+    elif -err > down_band and pos > s.lo:
+        s.down = True
+    elif s.homing:
+        s.homing = False  # reached 0 %
+
+
+def setpoint(cfg: InclineConfig, s: InclineStep) -> None:
+    """A position controller's setpoint ramps towards the goal at rate_pct_per_s, inside
+    the soft limits, and exists only while a relay is on."""
+    s.setpoint = None
+    goal, pos, state = s.goal, s.pos, s.state
+    if not (s.up or s.down) or goal is None or pos is None:
+        return
+    dt = 0.0 if state.last_t is None else max(0.0, s.now - state.last_t)
+    prev = state.setpoint_pct if state.mode in MOVING and state.setpoint_pct is not None else pos
+    step_pct = cfg.rate_pct_per_s * dt
+    ramped = min(goal, prev + step_pct) if goal >= prev else max(goal, prev - step_pct)
+    s.setpoint = min(s.hi, max(s.lo, ramped))
+
+
+def settle(s: InclineStep) -> None:
+    """The mode follows the faults and the relays; a move's stall timer survives a reversal
+    and one missed reading, and the relays going off mark where the incline stood."""
+    pos, was = s.pos, s.state.mode
+    if s.faults:
+        s.mode = FAULTED
+    elif s.up:
+        s.mode = MOVING_UP
+    elif s.down:
+        s.mode = MOVING_DOWN
+    elif s.goal is not None:
+        s.mode = HOLDING
+    else:
+        s.mode = HALTED
+    if s.mode in MOVING:
+        assert pos is not None  # a relay is only ever switched on a fresh reading
+        if s.stall_ref is None:  # a reversal keeps the timer: flapping never hides a stall
+            s.stall_ref = (pos, s.now)
+        s.idle_ref = None
+    else:
+        if pos is not None or s.faults or s.goal is None:
+            s.stall_ref = None  # a move paused by one missed reading keeps its timer
+        if was in MOVING or s.idle_ref is None:
+            s.idle_ref = pos
+
+
+def finish(s: InclineStep) -> tuple[InclineState, InclineOutputs]:
+    """The new state and the outputs, as the rules left them."""
+    new_state = InclineState(
+        mode=s.mode,
+        faults=s.faults,
+        detail=s.detail,
+        last_t=s.now,
+        setpoint_pct=s.setpoint,
+        rate_ref=s.rate_ref,
+        stall_ref=s.stall_ref,
+        idle_ref_pct=s.idle_ref,
+        homing=s.homing,
+    )
+    out = InclineOutputs(
+        up=s.up,
+        down=s.down,
+        setpoint_pct=s.setpoint,
+        goal_pct=s.goal,
+        target_pct=s.inputs.target_pct,
+        actual_pct=s.pos,
+        mode=s.mode,
+        faults=s.faults,
+        detail=s.detail,
+        new_faults=s.new,
+        warnings=s.warnings,
+        decisions=s.decisions,
+    )
+    return new_state, out
 
 
 class InclineRules:
@@ -142,176 +416,21 @@ class InclineRules:
     def step(
         self, state: InclineState, inputs: InclineInputs, now: float
     ) -> tuple[InclineState, InclineOutputs]:
+        """One cycle: the rules in a fixed order (the order is part of the truth table)."""
         cfg = self.config
-        tol = cfg.tolerance_pct
-        faults = list(state.faults)
-        new: list[InclineFault] = []
-        detail = state.detail
-        warnings: list[str] = []
-        decisions: list[tuple[str, bool, str]] = []
-
-        def trip(fault: InclineFault, text: str) -> None:
-            nonlocal detail
-            if fault not in faults:
-                faults.append(fault)
-                new.append(fault)
-                detail = detail or text
-
-        raw = inputs.position_pct
-        pos = raw if raw is not None and math.isfinite(raw) else None
-        stale = not inputs.position_age_s <= cfg.position_timeout_s  # NaN age: expired
-        if stale:
-            trip(InclineFault.SENSOR_LOST, f"no reading for {inputs.position_age_s:.2f} s")
-        if pos is not None and not (cfg.min_pct - tol <= pos <= cfg.max_pct + tol):
-            trip(InclineFault.SENSOR_IMPLAUSIBLE, f"reading {pos:.2f} %")
-            pos = None
-
-        # Measured rate, over a window (a single cycle's noise is not travel).
-        rate_ref = state.rate_ref
-        if pos is not None:
-            if rate_ref is None:
-                rate_ref = (pos, now)
-            elif now - rate_ref[1] >= cfg.rate_window_s:
-                rate = abs(pos - rate_ref[0]) / (now - rate_ref[1])
-                if rate > cfg.max_rate_pct_per_s:
-                    trip(
-                        InclineFault.RUNAWAY,
-                        f"{rate:.2f} %/s > {cfg.max_rate_pct_per_s:g} %/s",
-                    )
-                rate_ref = (pos, now)
-
-        # Bounded moves: judged on the relays of the last cycle.
-        stall_ref = state.stall_ref
-        idle_ref = state.idle_ref_pct
-        was = state.mode
-        if was in MOVING and stall_ref is not None:
-            if pos is not None:
-                moved = pos - stall_ref[0]
-                away = -moved if was is InclineMode.MOVING_UP else moved
-                if away >= cfg.stall_change_pct:
-                    trip(InclineFault.WRONG_WAY, f"{was.value}, position {pos:.2f} %")
-                if abs(moved) >= cfg.stall_change_pct:
-                    stall_ref = (pos, now)
-            if now - stall_ref[1] >= cfg.stall_time_s:
-                trip(
-                    InclineFault.STALL,
-                    f"{was.value}: no change of {cfg.stall_change_pct:g} % "
-                    f"in {cfg.stall_time_s:g} s",
-                )
-        elif pos is not None and idle_ref is not None and abs(pos - idle_ref) > 2 * tol:
-            trip(InclineFault.DRIFT, f"from {idle_ref:.2f} % to {pos:.2f} % with relays off")
-
-        # Commands.
-        homing = state.homing
-        if inputs.reset and faults:
-            if pos is None or stale:
-                decisions.append(("incline_reset", False, "no fresh incline position reading"))
-            elif new:
-                why = f"{new[0].value} (this cycle)"
-                decisions.append(("incline_reset", False, why))
-            else:
-                faults, detail = [], ""
-                rate_ref, idle_ref, stall_ref = (pos, now), pos, None
-                decisions.append(("incline_reset", True, "incline fault cleared"))
+        s = InclineStep(state, inputs, now)
+        reading(cfg, s)
+        travel_rate(cfg, s)
+        bounded_moves(cfg, s)
+        if inputs.reset and s.faults:
+            reset(s)
         if inputs.home:
-            if not cfg.return_to_zero:
-                why = "the machine file does not allow a return to 0 % (incline.return_to_zero)"
-                decisions.append(("incline_home", False, why))
-            elif faults:
-                decisions.append(("incline_home", False, "incline fault latched: reset first"))
-            elif not inputs.belt_stopped:
-                decisions.append(("incline_home", False, "belt not stopped"))
-            else:
-                homing = True
-                decisions.append(("incline_home", True, "incline returning to 0 %"))
-
-        lo = cfg.soft_min_pct
-        hi = cfg.upper_pct(inputs.harness_confirmed)
-        if not inputs.belt_stopped:
-            homing = False
-        goal: float | None = None
-        if faults:
-            homing = False
-        elif inputs.belt_running:
-            goal = min(hi, max(lo, inputs.target_pct))
-            if inputs.target_pct > hi + 1e-9:
-                if not inputs.harness_confirmed and inputs.target_pct >= cfg.harness_pct:
-                    warnings.append(
-                        f"harness not confirmed: incline held below {cfg.harness_pct:g} %"
-                    )
-                else:
-                    warnings.append(f"incline held at its soft limit {hi:g} %")
-            elif inputs.target_pct < lo - 1e-9:
-                warnings.append(f"incline held at its soft limit {lo:g} %")
-        elif homing:
-            goal = min(hi, max(lo, 0.0))
-
-        up = down = False
-        if goal is not None and pos is not None and not stale:
-            err = goal - pos
-            up_band = tol / 2 if was is InclineMode.MOVING_UP else tol
-            down_band = tol / 2 if was is InclineMode.MOVING_DOWN else tol
-            if err > up_band and pos < hi:
-                up = True
-            elif -err > down_band and pos > lo:
-                down = True
-            elif homing:
-                homing = False  # reached 0 %
-        setpoint: float | None = None
-        if (up or down) and goal is not None and pos is not None:
-            dt = 0.0 if state.last_t is None else max(0.0, now - state.last_t)
-            prev = state.setpoint_pct if was in MOVING and state.setpoint_pct is not None else pos
-            step_pct = cfg.rate_pct_per_s * dt
-            setpoint = min(goal, prev + step_pct) if goal >= prev else max(goal, prev - step_pct)
-            setpoint = min(hi, max(lo, setpoint))
-
-        if faults:
-            mode = InclineMode.FAULTED
-        elif up:
-            mode = InclineMode.MOVING_UP
-        elif down:
-            mode = InclineMode.MOVING_DOWN
-        elif goal is not None:
-            mode = InclineMode.HOLDING
-        else:
-            mode = InclineMode.HALTED
-        if mode in MOVING:
-            assert pos is not None  # a relay is only ever switched on a fresh reading
-            if stall_ref is None:  # a reversal keeps the timer: flapping never hides a stall
-                stall_ref = (pos, now)
-            idle_ref = None
-        else:
-            if pos is not None or faults or goal is None:
-                stall_ref = None  # a move paused by one missed reading keeps its timer
-            if was in MOVING or idle_ref is None:
-                idle_ref = pos
-
-        new_state = InclineState(
-            mode=mode,
-            faults=tuple(faults),
-            detail=detail,
-            last_t=now,
-            setpoint_pct=setpoint,
-            rate_ref=rate_ref,
-            stall_ref=stall_ref,
-            idle_ref_pct=idle_ref,
-            homing=homing,
-        )
-        out = InclineOutputs(
-            up=up,
-            down=down,
-            setpoint_pct=setpoint,
-            goal_pct=goal,
-            target_pct=inputs.target_pct,
-            actual_pct=pos,
-            mode=mode,
-            faults=tuple(faults),
-            detail=detail,
-            new_faults=tuple(new),
-            warnings=tuple(warnings),
-            decisions=tuple(decisions),
-        )
-        return new_state, out
+            home(cfg, s)
+        goal(cfg, s)
+        relays(cfg, s)
+        setpoint(cfg, s)
+        settle(s)
+        return finish(s)
 
 
 __all__ = [
