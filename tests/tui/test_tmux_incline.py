@@ -18,6 +18,11 @@ from pathlib import Path
 import pytest
 from tui_term import DEADLINE_S, Served, Term, wait
 
+
+def standstill(top: str) -> bool:
+    return "at standstill" in top and "not at standstill" not in top
+
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
@@ -90,6 +95,9 @@ def test_incline_row_and_beat_fit_with_the_key_bar_on_one_row(
     try:
         term.start_dashboard(served.socket, *size)
         term.see("RESET REQUIRED", "INCLINE target 3.0 %  actual 0.0 %  halted")
+        # a reset is refused until the power-on standstill is verified: wait for it, as
+        # test_tmux.py does (on a busy machine the dashboard can be up before it)
+        wait(lambda: standstill(term.top_line()), "the power-on standstill")
         term.keys("r")
         term.see("✓ reset")
         wait_keys(term, size, "idle")
