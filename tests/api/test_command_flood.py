@@ -29,9 +29,7 @@ async def test_every_command_of_a_flood_is_answered_and_a_stop_gets_through(
         reader, writer = await asyncio.open_unix_connection(str(running.socket), limit=1 << 20)
         writer.write(b'{"type":"hello","role":"observer","client":"flood"}\n')
         writer.write(
-            b"".join(
-                b'{"type":"command","id":%d,"action":"start"}\n' % i for i in range(STARTS)
-            )
+            b"".join(b'{"type":"command","id":%d,"action":"start"}\n' % i for i in range(STARTS))
         )
         writer.write(
             b"".join(
