@@ -23,6 +23,7 @@ import pytest
 from records import DEMO, DEMO_SHORT, ROOT, SIM, connect  # type: ignore[import-not-found]
 
 from treadctl.app import build_sim_session, load_session
+from treadctl.cli.database import sessions_report as report_verb
 from treadctl.clock import VirtualClock
 from treadctl.config.loader import load_model
 from treadctl.config.patient import PatientConfig
@@ -34,7 +35,7 @@ from treadctl.store import queries
 from treadctl.store.db import open_db
 from treadctl.store.eventlog import EventLog
 from treadctl.store.recorder import SessionInfo, SessionRecorder
-from treadctl.store.report import NO_BODY_MASS, report_verb, write_report
+from treadctl.store.report import NO_BODY_MASS, write_report
 
 ESTOP = ROOT / "src/treadctl/samples/scenarios" / "estop-backward.toml"
 DAY0 = 1_741_000_000.0  # 2025-03-03 UTC: the first recorded session's wall start

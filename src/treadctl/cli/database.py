@@ -218,6 +218,20 @@ def sessions_show(db: Path, session_id: int) -> int:
     return 0
 
 
+def sessions_report(db: Path, session_id: int, out: Path | None) -> int:
+    """`treadctl sessions report ID [--out FILE]`: 0, or 2 with one line naming the file."""
+    from treadctl.store.report import default_out, write_report  # noqa: PLC0415 - matplotlib
+
+    target = default_out(db, session_id) if out is None else out
+    try:
+        write_report(db, session_id, target)
+    except DatabaseError as exc:
+        print(f"treadctl: {exc}", file=sys.stderr)
+        return 2
+    print(f"session {session_id} report written to {target}", file=sys.stderr)
+    return 0
+
+
 def sessions_export(db: Path, session_id: int, fmt: str, out_path: Path | None) -> int:
     with _db(db) as conn:
         s = _session(conn, db, session_id)

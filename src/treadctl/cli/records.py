@@ -346,7 +346,6 @@ def patients_verb(args: argparse.Namespace) -> int:
 
 def sessions_verb(args: argparse.Namespace) -> int:
     from treadctl.cli import database as verbs  # noqa: PLC0415 - see the module's docstring
-    from treadctl.store import report  # noqa: PLC0415
 
     if isinstance(args.db, str) and args.sessions_verb in ("list", "show"):
         from treadctl.clinic import reads  # noqa: PLC0415 - the clinic's records: psycopg
@@ -369,7 +368,7 @@ def sessions_verb(args: argparse.Namespace) -> int:
             "a per-patient report is `treadctl records report --clinic FILE --patient P`; "
             "a session's is `treadctl sessions report ID --db FILE` on its treadmill's file"
         )
-        return report.report_verb(_local(args.db, instead), args.id, args.out)
+        return verbs.sessions_report(_local(args.db, instead), args.id, args.out)
     instead = (
         "a patient's sessions as FHIR are `treadctl records export --clinic FILE --patient P`; "
         "a session's samples are `treadctl sessions export ID --db FILE` on its treadmill's file"

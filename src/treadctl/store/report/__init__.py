@@ -39,11 +39,8 @@ file and is the verb. Every name is importable from here as before.
 
 from treadctl.store.report.data import _Data, _History, _read
 from treadctl.store.report.document import (
-    EXIT_ERROR,
-    EXIT_OK,
     default_out,
     render,
-    report_verb,
     write_report,
 )
 from treadctl.store.report.figures import (
@@ -64,8 +61,6 @@ from treadctl.store.report.stops import Stop, stops_from_events, with_summary_be
 
 __all__ = [
     "ENERGY_BASIS",
-    "EXIT_ERROR",
-    "EXIT_OK",
     "NO_BODY_MASS",
     "_CSS",
     "SpeedChange",
@@ -84,7 +79,6 @@ __all__ = [
     "direction_totals",
     "mean_moving_kmh",
     "render",
-    "report_verb",
     "sampled_direction_totals",
     "segment_rail",
     "segment_times",

@@ -1,9 +1,8 @@
-"""The whole report: one HTML document from the sections, written to a file, and the
-`treadctl sessions report` verb."""
+"""The whole report: one HTML document from the sections, written to a file (the verb,
+`treadctl sessions report`, is cli/database.py's)."""
 
 from __future__ import annotations
 
-import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -19,9 +18,6 @@ from treadctl.store.report.progression import _progression_section
 from treadctl.store.report.segments import _direction_section, _incline_section, _segment_section
 from treadctl.store.report.stops import stops_from_events, with_summary_belt
 from treadctl.store.timeutil import utc_iso
-
-EXIT_OK = 0
-EXIT_ERROR = 2  # the CLI's configuration/database error code
 
 
 def _treadctl_version() -> str:
@@ -101,15 +97,3 @@ def write_report(db: Path, session_id: int, out: Path) -> Path:
 def default_out(db: Path, session_id: int) -> Path:
     """Next to the database: runs/session-12-report.html for runs/treadctl.sqlite."""
     return db.parent / f"session-{session_id}-report.html"
-
-
-def report_verb(db: Path, session_id: int, out: Path | None) -> int:
-    """`treadctl sessions report ID [--out FILE]`: 0, or 2 with one line naming the file."""
-    target = default_out(db, session_id) if out is None else out
-    try:
-        write_report(db, session_id, target)
-    except DatabaseError as exc:
-        print(f"treadctl: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    print(f"session {session_id} report written to {target}", file=sys.stderr)
-    return EXIT_OK
