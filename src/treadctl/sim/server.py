@@ -7,9 +7,9 @@ its own ramp and comm-loss watchdog (armed only through its registers, as on a r
 drive), function codes and fault codes; the
 belt physics and the hardware safety chain are those of `sim.world`. Faults can
 be injected while it runs, over a small line-based control channel or from a
-scenario file: stop answering, answer late, corrupt CRCs, answer with garbage of
-any kind (`GARBAGE_MODES`), trip with a code, open the e-stop chain, pull the key,
-release or stick the rails.
+scenario file: stop answering, answer late (every answer, or only the next one:
+`late_once`), corrupt CRCs, answer with garbage of any kind (`GARBAGE_MODES`), trip
+with a code, open the e-stop chain, pull the key, release or stick the rails.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import random
 import socket
 import struct
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 
@@ -121,6 +123,25 @@ def garble(adu: bytes, mode: str, tcp: bool, rng: random.Random) -> bytes:
 class BusFaults:
     silent: bool = False  # no answer at all (the drive's and the module's)
     late_s: float = 0.0  # every answer this late
+    # One answer late, then back to normal: the next answer (to `late_once_unit`, to its
+    # function `late_once_function`, when given) is `late_once_s` later than it would be.
+    late_once_s: float = 0.0
+    late_once_unit: int | None = None
+    late_once_function: int | None = None
+    late_once_served: int = 0  # one-shot late answers given so far
+
+    def take_late_once(self, device_id: int, func_code: int) -> float:
+        """The extra delay of this answer: the one-shot's, once, if it is armed for it."""
+        if (
+            self.late_once_s <= 0
+            or self.late_once_unit not in (None, device_id)
+            or self.late_once_function not in (None, func_code)
+        ):
+            return 0.0
+        delay, self.late_once_s = self.late_once_s, 0.0
+        self.late_once_served += 1
+        return delay
+
     corrupt: bool = False  # RTU: flip a CRC byte; TCP: garble the transaction id
     garbage: str = ""  # a GARBAGE_MODES key: every answer garbled that way
     wire_baud: int | None = None  # emulate RTU wire time at this baud rate (ptys have none)
@@ -156,7 +177,9 @@ class SimContext(ModbusServerContext):
         ids = [self.drive_id, self.io_id]
         return ids if self.incline_id is None else [*ids, self.incline_id]
 
-    async def _gate(self, device_id: int, request_bytes: int, response_bytes: int) -> None:
+    async def _gate(
+        self, device_id: int, func_code: int, request_bytes: int, response_bytes: int
+    ) -> None:
         self.requests += 1
         self.drive.belt.advance(time.monotonic())
         f = self.faults
@@ -173,7 +196,7 @@ class SimContext(ModbusServerContext):
             raise NoSuchIdException(f"device {device_id} does not answer")
         if device_id == self.drive_id:
             self.drive.belt.last_command_s = self.drive.belt.now_s  # any telegram feeds it
-        delay = f.late_s
+        delay = f.late_s + f.take_late_once(device_id, func_code)
         if f.wire_baud:
             delay += wire.transaction_s(request_bytes, response_bytes, f.wire_baud)
         if delay > 0:
@@ -185,7 +208,7 @@ class SimContext(ModbusServerContext):
         if self.incline is not None and device_id == self.incline_id:
             return await self._incline_get(self.incline, device_id, func_code, address, count)
         if func_code == 2:
-            await self._gate(device_id, *wire.read_inputs_bytes(count))
+            await self._gate(device_id, func_code, *wire.read_inputs_bytes(count))
             if device_id != self.io_id:
                 return ExcCodes.ILLEGAL_FUNCTION
             p = self.drive.belt.panel
@@ -198,7 +221,7 @@ class SimContext(ModbusServerContext):
         if func_code in WRITES or func_code == READ_WRITE:  # after a write: wire time paid
             values = self.drive.read(address, count)
             return values if values is not None else ExcCodes.ILLEGAL_ADDRESS
-        await self._gate(device_id, *wire.read_registers_bytes(count))
+        await self._gate(device_id, func_code, *wire.read_registers_bytes(count))
         readable = func_code in (3, 4) and self.drive.accepts(func_code)
         if device_id != self.drive_id or not readable:
             return ExcCodes.ILLEGAL_FUNCTION
@@ -211,7 +234,7 @@ class SimContext(ModbusServerContext):
     async def async_setValues(  # noqa: N802 - pymodbus' name
         self, device_id: int, func_code: int, address: int, values: Sequence[int] | Sequence[bool]
     ) -> ExcCodes | None:
-        await self._gate(device_id, *wire.write_registers_bytes(len(values)))
+        await self._gate(device_id, func_code, *wire.write_registers_bytes(len(values)))
         if self.incline is not None and device_id == self.incline_id:
             if func_code in (5, 15):
                 ok = self.incline.write_coils(address, [bool(v) for v in values])
@@ -246,7 +269,7 @@ class SimContext(ModbusServerContext):
             return self._written[:count]
         if func_code == WRITE_MULTIPLE:
             return self._written[:count]
-        await self._gate(device_id, *wire.read_registers_bytes(count))
+        await self._gate(device_id, func_code, *wire.read_registers_bytes(count))
         if func_code == 1:
             values = inc.read_coils(address, count)
         elif func_code == 3:
@@ -258,7 +281,53 @@ class SimContext(ModbusServerContext):
         return values if values is not None else ExcCodes.ILLEGAL_ADDRESS
 
 
-class _RtuReceiver(ServerRequestHandler):
+class _InOrder(ServerRequestHandler):
+    """A drive answers one request at a time, in order, each answer with its own request's
+    transaction and unit id. pymodbus' handler starts every request at once and stamps each
+    answer with the ids of the newest request: an answer made late by `late` or
+    `late_once` would come after the answer to a newer request, wearing that request's
+    ids, which no drive does (a request given up by the controller and a stop command
+    sent after it would look like garbage, not like a late answer)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)  # type: ignore[no-untyped-call]
+        self._waiting: deque[tuple[ModbusPDU, Any]] = deque()
+        self._turn = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()  # held until done
+
+    def callback_data(self, data: bytes, addr: tuple[Any, ...] | None = None) -> int:
+        used = int(super().callback_data(data, addr))  # a request: handle_later is due
+        if self.last_pdu is not None:
+            self._waiting.append((self.last_pdu, self.last_addr))
+        return used
+
+    def handle_later(self) -> None:
+        task = self.loop.create_task(self._answer_in_turn())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_in_turn(self) -> None:
+        async with self._turn:  # first come, first answered
+            if not self._waiting:
+                return
+            pdu, addr = self._waiting.popleft()
+            try:
+                response = await pdu.datastore_update(self.server.context, pdu.dev_id)
+            except NoSuchIdException:
+                return  # a silent or absent unit: the request goes unanswered
+            except Exception:  # as pymodbus does: the device fails
+                response = ExceptionResponse(pdu.function_code, ExcCodes.DEVICE_FAILURE)
+            response.transaction_id = pdu.transaction_id
+            response.dev_id = pdu.dev_id
+            self.server_send(response, addr)  # type: ignore[no-untyped-call]
+
+
+class _TcpServer(ModbusTcpServer):
+    def callback_new_connection(self) -> _InOrder:
+        return _InOrder(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+
+
+class _RtuReceiver(_InOrder):
     """A drive's RTU receiver: what is left of a frame when the line falls silent for 3.5
     characters is dropped, so the next request is read from its first byte. pymodbus'
     framer would instead keep the fragment and hunt through it and the next request,
@@ -277,7 +346,7 @@ class _RtuReceiver(ServerRequestHandler):
 
 class _RtuServer(ModbusSerialServer):
     def callback_new_connection(self) -> _RtuReceiver:
-        receiver = _RtuReceiver(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
+        receiver = _RtuReceiver(self, self.trace_packet, self.trace_pdu, self.trace_connect)
         receiver.silence_s = wire.silence_s(self.comm_params.baudrate or 19200)
         return receiver
 
@@ -357,7 +426,7 @@ class SimServer:
                 transport.abort()
 
     async def start_tcp(self, host: str, port: int) -> None:
-        server = ModbusTcpServer(
+        server = _TcpServer(
             self.context,
             address=(host, port),
             ignore_missing_devices=True,
@@ -405,6 +474,8 @@ class SimServer:
         try:
             if verb == "late":
                 f.late_s = float(args[0]) if args else 0.0
+            elif verb == "late_once":
+                self._late_once(args)
             elif verb == "corrupt":
                 f.corrupt = (args[0] if args else "on") == "on"
             elif verb == "silent":
@@ -425,6 +496,23 @@ class SimServer:
             return f"error {verb}: {exc}"
         self.log.append(f"{now:.3f} {verb} {' '.join(args)}")
         return "ok"
+
+    def _late_once(self, args: list[str]) -> None:
+        """`late_once SECONDS [UNIT [FUNCTION]]`: the next answer (from that unit, to that
+        function code) SECONDS late, then every answer on time again; 0 disarms it."""
+        if not 1 <= len(args) <= 3:
+            raise ValueError("usage: late_once SECONDS [UNIT [FUNCTION]]")
+        delay = float(args[0])
+        if not 0 <= delay <= 10:
+            raise ValueError("the delay must be 0 to 10 s")
+        unit = int(args[1]) if len(args) > 1 else None
+        function = int(args[2]) if len(args) > 2 else None
+        if unit is not None and not 0 <= unit <= 247:
+            raise ValueError("the unit id must be 0 to 247")
+        if function is not None and not 1 <= function <= 127:
+            raise ValueError("the function code must be 1 to 127")
+        f = self.faults
+        f.late_once_s, f.late_once_unit, f.late_once_function = delay, unit, function
 
     def _garbage_mode(self, mode: str) -> str:
         if mode == "off":
@@ -451,6 +539,8 @@ class SimServer:
             "requests": self.context.requests,
             "garbage": self.faults.garbage or "off",
             "garbled": self.garbled,
+            "late_once_armed": self.faults.late_once_s > 0,
+            "late_once_served": self.faults.late_once_served,
             "direction_changes": self.model.direction_changes,
             "commands_seen": b.commands_seen,
             **self.model.status_extras(),
