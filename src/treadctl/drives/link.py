@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import termios
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pymodbus import FramerType
@@ -45,6 +47,22 @@ def quiet_pymodbus() -> None:
     log.propagate = False
     if not log.handlers:
         log.addHandler(logging.NullHandler())
+
+
+@dataclass(eq=False, slots=True)
+class _Awaited:
+    """A request given up before any byte of its answer came: its answer may still come."""
+
+    request: Request
+    until: float  # expected no later than this (monotonic)
+    signature: bytes  # its unit id and PDU as sent, without the TCP transaction id
+    answered: bool = False  # its answer came, exactly
+
+
+def _signature(adu: bytes, tcp: bool) -> bytes:
+    """A request's unit id and PDU, without its framing: two requests with the same
+    signature ask the same and are answered the same (bar the TCP transaction id)."""
+    return bytes(adu[6:]) if tcp else bytes(adu[:-2])
 
 
 class BadAnswerError(Exception):
@@ -71,6 +89,8 @@ class ModbusLink:
     # A read after a single slow answer given up on a healthy line waits this long (at most
     # once) for that answer, which clears the line, before it is refused as not trusted.
     LATE_ANSWER_WAIT_S = 0.01
+    # Requests given up whose answers are still expected, at most (each for timeout_s).
+    MAX_LATE = 4
 
     def __init__(self, cfg: TcpLink | SerialLink, retries: int = 0) -> None:
         quiet_pymodbus()
@@ -78,11 +98,13 @@ class ModbusLink:
         self.name = describe(cfg)
         self._tcp = isinstance(cfg, TcpLink)
         self._pending: Request | None = None  # the request on the wire, until answered
-        # A request given up (timeout, the loop's guard) before any byte of its answer came:
-        # that answer may still come, first on the line, during the next exchange only.
-        self._abandoned: Request | None = None
-        self._abandoned_mark = 0
-        self._abandoned_until = 0.0
+        self._pending_signature = b""  # its unit id and PDU (`_signature`)
+        # Requests given up (timeout, the loop's guard) before any byte of their answer came,
+        # oldest first: a peer answers in order, so those answers may still come, before the
+        # answer to any newer request (a stop command goes out on a line not trusted).
+        # Cleared by any other answer.
+        self._late: list[_Awaited] = []
+        self._late_mark = 0  # bad_answers when the last of them was given up
         self._answer_started = False  # bytes of the pending request's answer have come
         self._late_grace = False  # the late answer may still clear the line: worth a wait
         self._swallowed = False  # bytes discarded as a late answer in this exchange
@@ -166,27 +188,28 @@ class ModbusLink:
             if self.sent_frames is not None:
                 self.sent_frames.append(bytes(data))
             self._pending = parse_request(data, self._tcp)
+            self._pending_signature = _signature(data, self._tcp)
             self._answer_started = self._swallowed = False
         return data
 
     def _received(self, data: bytes, addr: Any = None) -> int:
         """Bytes used of pymodbus' receive buffer: 0 waits for more, all discards them."""
-        self._last_rx = time.monotonic()
+        now = self._last_rx = time.monotonic()
         try:
-            late = self._abandoned
-            if late is not None and self._pending is not None:
-                # a stop command went out while the answer to a request given up may still
-                # come: on the line it comes first; discard it, judge what follows
-                if time.monotonic() > self._abandoned_until:
-                    self._abandoned = None
-                else:
-                    verdict, used = split_answer(data, late)
-                    if verdict is Verdict.INCOMPLETE:
-                        return 0
-                    if verdict is Verdict.GOOD:
-                        self._abandoned = None
+            if self._late and self._pending is not None:
+                # a stop command went out while answers to requests given up may still come:
+                # on the line they come first; discard each that comes, judge what follows
+                self._late = [a for a in self._late if now <= a.until]
+                verdict, used = self._late_answer_first(data)
+                if verdict is Verdict.INCOMPLETE:
+                    return 0
+                if verdict is Verdict.GOOD:
+                    # bytes that would have been this request's answer as well: this one's
+                    # answer is not expected any more should it be given up (one behind)
+                    pending = self._pending
+                    if check_answer(data[:used], pending)[0] is Verdict.GOOD:
                         self._swallowed = True
-                        return used + (self._received(data[used:], addr) if data[used:] else 0)
+                    return used + (self._received(data[used:], addr) if data[used:] else 0)
             request = self._pending
             if request is None:
                 return self._stray(data)
@@ -205,20 +228,37 @@ class ModbusLink:
             return len(data)
 
     def _stray(self, data: bytes) -> int:
-        """Bytes with no request outstanding: the late answer to a request given up is
-        discarded, and if it is exactly that answer the line is clean again at once (a
-        slow answer costs a cycle, not the whole holdoff); anything else is distrusted."""
-        late = self._abandoned
-        if late is not None:
-            verdict, _ = check_answer(data, late)
+        """Bytes with no request outstanding: the late answers to requests given up are
+        discarded, and once every one expected came exactly, the line is clean again at
+        once (a slow answer costs a cycle, not the whole holdoff); anything else is
+        distrusted."""
+        if self._late:
+            verdict, used = self._late_answer_first(data)
             if verdict is Verdict.INCOMPLETE:
                 return 0
-            self._abandoned = None
-            if verdict is Verdict.GOOD and self.bad_answers == self._abandoned_mark:
-                self._untrusted_until = time.monotonic()
-                return len(data)
+            if verdict is Verdict.GOOD:
+                return used + (self._stray(data[used:]) if data[used:] else 0)
+            self._late.clear()
         self._distrust(f"{len(data)} byte(s) received with no request outstanding")
         return len(data)
+
+    def _late_answer_first(self, data: bytes) -> tuple[Verdict, int]:
+        """Is `data` led by exactly the answer to a request given up? The oldest whose
+        answer it is goes, with those older still (a peer answering in order will not send
+        theirs now); when none is left and nothing else failed since, the line is clean.
+        INCOMPLETE: it may be one, wait for more. Every answer is judged against its own
+        request, in full (`frames.split_answer`): nothing is taken on a likeness."""
+        incomplete = False
+        for i, awaited in enumerate(self._late):
+            verdict, used = split_answer(data, awaited.request)
+            if verdict is Verdict.GOOD:
+                awaited.answered = True
+                del self._late[: i + 1]
+                if not self._late and self.bad_answers == self._late_mark:
+                    self._untrusted_until = time.monotonic()
+                return verdict, used
+            incomplete = incomplete or verdict is Verdict.INCOMPLETE
+        return (Verdict.INCOMPLETE if incomplete else Verdict.BAD), 0
 
     def _connection_changed(self, connected: bool) -> None:
         if not connected and self._pending is not None:
@@ -260,8 +300,8 @@ class ModbusLink:
         end = time.monotonic() + min(self.LATE_ANSWER_WAIT_S, self.cfg.timeout_s)
         while (
             self._late_grace
-            and self._abandoned is not None
-            and self.bad_answers == self._abandoned_mark
+            and self._late
+            and self.bad_answers == self._late_mark
             and not self.trusted()
             and time.monotonic() < end
         ):
@@ -303,6 +343,7 @@ class ModbusLink:
 
     async def _call(self, what: str, coro: Any) -> Any:
         done = False
+        bad_before = self.bad_answers
         try:
             if self._resync:
                 try:
@@ -325,27 +366,35 @@ class ModbusLink:
         except (OSError, TimeoutError, ValueError) as exc:
             raise LinkError(self.name, f"{what}: {exc!r}") from exc
         finally:
-            # The answer to a request given up before is expected during this one exchange
-            # at most: a half-duplex peer answers in order, never after a newer answer.
-            self._abandoned = None
-            if not done:  # failed, timed out or cancelled (the loop's guard): a late answer
-                # to this request is a stray byte, never the answer to the next one
+            # The answers to requests given up before come before this one's, or not at all:
+            # a half-duplex peer answers in order, never after a newer answer.
+            if done:
+                self._late.clear()
+            else:  # failed, timed out or cancelled (the loop's guard): a late answer to this
+                # request is never taken for the answer to the next one
                 if self._pending is not None:
-                    # Its answer may still come, unless it began to (then the rest is stray
-                    # bytes, flushed), or bytes were taken for an older late answer in this
-                    # exchange (they may have been this answer: expecting it as well would
-                    # discard the next answer as it, and so on, one behind for ever).
-                    if not (self._answer_started or self._swallowed):
-                        self._abandoned = self._pending
-                        self._abandoned_until = time.monotonic() + self.cfg.timeout_s
-                        self._late_grace = self.trusted()  # one slow answer on a good line
+                    # Its answer may still come (after those still expected), unless it began
+                    # to (then the rest is stray bytes, flushed; the older ones came or never
+                    # will), or bytes were taken for an older late answer in this exchange
+                    # (they may have been this answer: expecting it as well would discard the
+                    # next answer as it, and so on, one behind for ever).
+                    if self._answer_started:
+                        self._late.clear()
+                    elif not self._swallowed:
+                        until = time.monotonic() + self.cfg.timeout_s
+                        self._late.append(_Awaited(self._pending, until, self._pending_signature))
+                        del self._late[: -self.MAX_LATE]
+                        # one slow answer on a good line: worth a wait before the next read
+                        self._late_grace = self._late_grace or self.trusted()
                     self._pending = None
+                elif self.bad_answers != bad_before:  # a bad answer, a lost connection
+                    self._late.clear()
                 self._resync = not self._tcp
                 if self.trusted():
                     self._distrust(f"{what}: no complete answer")
                 else:
                     self._untrusted_until = time.monotonic() + self.cfg.timeout_s
-                self._abandoned_mark = self.bad_answers
+                self._late_mark = self.bad_answers
         if response is None or response.isError():
             raise LinkError(self.name, f"{what}: device answered with an exception {response}")
         return response
@@ -378,7 +427,16 @@ class ModbusLink:
         `single_function`: 6, or 16 for drives that refuse 6 (one register, count 1)."""
         what = f"write {len(values)} register(s) at {address} to device {device_id}"
         self._check(what, stop)
-        if len(values) == 1 and single_function == 6:
+        single = len(values) == 1 and single_function == 6
+        if stop and self._late:  # the PDU as pymodbus sends it (function 06 or 16)
+            n = len(values)
+            if single:
+                pdu = struct.pack(">BHH", 6, address, values[0])
+            else:
+                pdu = struct.pack(f">BHHB{n}H", 16, address, n, 2 * n, *values)
+            if await self._answered_before(bytes([device_id]) + pdu):
+                return
+        if single:
             await self._call(
                 what, self.client.write_register(address, values[0], device_id=device_id)
             )
@@ -386,6 +444,20 @@ class ModbusLink:
             await self._call(
                 what, self.client.write_registers(address, values, device_id=device_id)
             )
+
+    async def _answered_before(self, request: bytes) -> bool:
+        """A stop exactly like a request given up whose answer is still expected (`request`:
+        its unit id and PDU) is not sent again: with two alike on the line, the answer to one
+        could not be told from the other's (RTU), and the link would be one answer behind.
+        It waits for that answer instead, bounded by the time it is expected and by the
+        caller's guard (nothing sent). True: it came, exactly, and it answers this stop too;
+        False: it will not come (its time passed, or the line was judged meanwhile): send."""
+        awaited = next((a for a in self._late if a.signature == request), None)
+        if awaited is None:
+            return False
+        while not awaited.answered and awaited in self._late and time.monotonic() <= awaited.until:
+            await asyncio.sleep(0.001)
+        return awaited.answered
 
     async def read_inputs(self, address: int, count: int, device_id: int) -> list[bool]:
         what = f"read {count} input(s) at {address} from device {device_id}"
