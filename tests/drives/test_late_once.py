@@ -77,7 +77,7 @@ def test_a_bad_late_once_is_refused_in_words(args: list[str]) -> None:
 async def test_a_stop_sent_behind_a_late_answer_leaves_the_line_clean(
     rig: Rig, stop_given_up: bool
 ) -> None:
-    """At rest or stopping, the loop writes a stop every cycle, and a stop goes out on a
+    """At rest or latched, the loop writes a stop every cycle, and a stop goes out on a
     line not trusted since a request was given up. A drive answers in order: the late
     answer first, then the stop's. Both exactly as expected: the line is clean at once,
     and the next safety-input read goes out (before, the late answer, coming after the
