@@ -71,6 +71,7 @@ VERBS: dict[str, Verb] = {verb: run for group in GROUPS for verb, run in group.v
 # a SIGPIPE that kills the controller (or the simulator) with the belt running.
 SERVING_VERBS = frozenset().union(*(group.serving for group in GROUPS))
 DESCRIPTION = "The `treadctl` verbs."
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # the shell's convention for Ctrl-C: 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
                         **EXIT_WORDS,
                         1: "a crash (Python's own exit), or a dashboard that left before "
                         "the session ended",
+                        EXIT_INTERRUPTED: "interrupted by Ctrl-C",
                     }
                 ),
             ]
@@ -125,7 +127,11 @@ def console_main() -> int:
     verb = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
     if hasattr(signal, "SIGPIPE") and verb not in SERVING_VERBS:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `treadctl simulate ... | head` is fine
-    return main()
+    try:
+        return main()
+    except KeyboardInterrupt:  # a verb that does not stop on Ctrl-C in its own way
+        print("treadctl: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:

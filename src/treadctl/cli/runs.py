@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -144,21 +145,49 @@ def simulate_verb(args: argparse.Namespace) -> int:
     )
     events.add_sink(_end_on_incline_fault(session.loop))
 
+    interrupted: list[int] = []  # the signals received, in order
+
     async def run_and_close() -> SessionSummary:
+        aio = asyncio.get_running_loop()
+        main = asyncio.current_task()
+        assert main is not None
+
+        def on_signal(signum: int) -> None:
+            # The first Ctrl-C (or SIGTERM) stops the simulated belt as the operator's stop
+            # would and leaves at standstill, with the summary and the record; a second
+            # one gives up on the ramp-down (the loop's final write still stops the drive).
+            interrupted.append(signum)
+            if len(interrupted) == 1:
+                session.loop.request_quit("signal")
+            else:
+                main.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            aio.add_signal_handler(sig, on_signal, sig)
         try:
             return await session.loop.run()
         finally:  # stops a background heart-rate source and closes the drive's links
             await session.loop.close()
 
     error: BaseException | None = None
+    summary: SessionSummary | None = None
     try:
         summary = asyncio.run(run_and_close())
+    except asyncio.CancelledError as exc:
+        if not interrupted:
+            raise
+        error = exc  # a second Ctrl-C during the ramp-down: no summary
     except BaseException as exc:
         error = exc
         raise
     finally:
         _close_recorder(recorder, error)
         events.close()
+    if interrupted:
+        said = _interrupted_line(interrupted[0], summary, recorder, events_path)
+        print(said, file=sys.stderr)
+        return 128 + interrupted[0]  # the shell's convention: 130 for Ctrl-C
+    assert summary is not None
     if not args.quiet:
         print("Timeline:")
         for record in events.records:
@@ -169,6 +198,32 @@ def simulate_verb(args: argparse.Namespace) -> int:
         print(line)
     print(f"  event log: {events_path}")
     return EXIT_OK if summary.outcome == "completed" else EXIT_NOT_COMPLETED
+
+
+def _interrupted_line(
+    signum: int,
+    summary: SessionSummary | None,
+    recorder: SessionRecorder | None,
+    events_path: Path,
+) -> str:
+    """The one line a simulation stopped by Ctrl-C (or SIGTERM) ends with."""
+    what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    if summary is None:
+        rest = "the ramp-down given up (second signal), the belt commanded off"
+    else:
+        rest = f"belt brought to rest at {_clock_text(summary.duration_s)} simulated"
+    record = ""
+    if recorder is not None:
+        if recorder.session_id is None:
+            record = f"; session record NOT written to {recorder.path}"
+        else:
+            record = f"; session record: session {recorder.session_id} in {recorder.path}"
+    return f"simulate: interrupted by {what}: {rest}{record}; event log: {events_path}"
+
+
+def _clock_text(seconds: float) -> str:
+    minutes, rest = divmod(max(seconds, 0.0), 60.0)
+    return f"{int(minutes):02d}:{rest:04.1f}"
 
 
 def _end_on_incline_fault(loop: ControlLoop) -> Callable[[dict[str, Any]], None]:

@@ -97,7 +97,11 @@ def _add_simulate(sub: Subparsers) -> None:
             "treadctl simulate demo-short --scenario estop-backward",
             "treadctl simulate demo-short --patient demo --db runs/sim.sqlite --progress",
         ],
-        SESSION_EXITS,
+        {
+            **SESSION_EXITS,
+            130: "interrupted by Ctrl-C (143: by SIGTERM): the simulated belt brought to "
+            "rest, the event log and the record kept, one line says so",
+        },
     )
     sim.add_argument("profile", type=PROFILE, help=PROFILE_HELP)
     add_session_files(sim, machine_required=False)
