@@ -108,8 +108,9 @@ def add_parser(sub: Subparsers) -> None:
         {
             EXIT_OK: "stopped by SIGTERM or Ctrl-C (what was ingested is printed); the "
             "records or the broker out of reach are retried, never an exit",
-            EXIT_CONFIG: "the clinic file is refused (one line per problem) or lacks "
-            "[records] url or [broker]",
+            EXIT_CONFIG: "the clinic file is refused (one line per problem), lacks "
+            "[records] url or [broker], or a file its [broker] names (the password file, "
+            "TLS files) cannot be read: the line names the clinic file, the field and the file",
         },
     )
     srv.add_argument("--clinic", type=Path, required=True, help="[records] url and [broker]")
@@ -129,8 +130,9 @@ def _add_ship(rsub: Subparsers) -> None:
             ),
             {
                 EXIT_OK: "shipped (a line says what), or --follow stopped by SIGTERM or Ctrl-C",
-                EXIT_CONFIG: f"{NO_RECORDS}, this treadmill's file cannot be read, or the "
-                "records refused a session (each refusal is printed)",
+                EXIT_CONFIG: f"{NO_RECORDS}, this treadmill's file cannot be read, a file "
+                "the clinic file's [broker] names (the password file, TLS files) cannot be "
+                "read, or the records refused a session (each refusal is printed)",
                 EXIT_UNREACHABLE: "the clinic's records (over MQTT: the broker or the "
                 "ingester) cannot be reached; --follow retries with back-off instead",
             },

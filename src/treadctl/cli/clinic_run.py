@@ -15,6 +15,7 @@ from treadctl.cli.clinic import EXIT_UNREACHABLE
 from treadctl.cli.common import EXIT_CONFIG, EXIT_OK
 from treadctl.clinic.connect import (
     ClinicUnreachableError,
+    check_broker_files,
     default_treadmill_id,
     is_clinic_url,
     load_clinic_file,
@@ -89,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
             treadmill = args.treadmill or setup.treadmill_id
             if setup.url is None:
                 assert setup.broker is not None
+                check_broker_files(args.clinic, setup)
                 sink = MqttSink(setup.broker, setup.site, treadmill)
             url = setup.url or ""
         else:
@@ -154,6 +156,7 @@ def _serve(clinic: Path) -> int:
     setup = load_clinic_setup(clinic)
     if setup.url is None or setup.broker is None:
         raise ConfigError.single(clinic, "records.url", "serve needs [records] url and [broker]")
+    check_broker_files(clinic, setup)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     broker, url = setup.broker, setup.url
     ingester = Ingester(broker, url)

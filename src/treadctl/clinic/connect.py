@@ -24,10 +24,10 @@ from psycopg.rows import TupleRow
 from pydantic import Field
 
 from treadctl.clinic.limits import ID_PATTERN
-from treadctl.config.errors import ConfigError
-from treadctl.config.loader import load_model
+from treadctl.config.errors import ConfigError, ConfigProblem
+from treadctl.config.loader import load_model, read_capped
 from treadctl.config.machine import Strict
-from treadctl.config.mqtt import BrokerConfig
+from treadctl.config.mqtt import MAX_SIDE_FILE_BYTES, BrokerConfig
 from treadctl.store.db import DatabaseError
 
 CONNECT_TIMEOUT_S = 10  # libpq's connect_timeout is whole seconds
@@ -127,6 +127,41 @@ def _resolve(base: Path, value: str | None) -> str | None:
         return None
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else base / path)
+
+
+def check_broker_files(path: Path, setup: ClinicSetup) -> None:
+    """Before the broker is used (`records serve`, `records ship` over MQTT): every file
+    its [broker] names can be read, the password file has a first line. ConfigError names
+    the clinic file, the field and the file, as `serve --mqtt` does for mqtt.toml."""
+    broker = setup.broker
+    if broker is None:
+        return
+    files = [("broker.password_file", broker.password_file)]
+    if broker.tls is not None:
+        files += [
+            (f"broker.tls.{name}", getattr(broker.tls, name))
+            for name in ("ca_file", "cert_file", "key_file")
+        ]
+    problems: list[ConfigProblem] = []
+    for field, value in files:
+        if value is not None:
+            problems += _side_file_problems(str(path), field, value)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _side_file_problems(source: str, field: str, value: str) -> list[ConfigProblem]:
+    try:
+        raw = read_capped(Path(value), MAX_SIDE_FILE_BYTES)
+    except OSError as exc:
+        return [ConfigProblem(source, field, f"cannot read {value}: {exc.strerror or exc}")]
+    except ConfigError as exc:  # not a regular file
+        return [ConfigProblem(source, field, f"{value}: {p.reason}") for p in exc.problems]
+    if len(raw) > MAX_SIDE_FILE_BYTES:
+        return [ConfigProblem(source, field, f"{value}: larger than {MAX_SIDE_FILE_BYTES} bytes")]
+    if field.endswith("password_file") and not raw.split(b"\n", 1)[0].strip():
+        return [ConfigProblem(source, field, f"{value} is empty: the first line is the password")]
+    return []
 
 
 def load_clinic_file(path: Path) -> ClinicSetup:
