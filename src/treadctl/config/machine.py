@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -79,9 +79,28 @@ class Limits(Strict):
         return self
 
 
+# The maximum age of a reading (issue 27; PROFIsafe's watchdog time). Within it the last
+# good safety-input reading stands and a missed drive status trips nothing; past it the
+# interlock trips, so the software's worst-case reaction to a silent input is its maximum
+# age plus one cycle (docs/safety.md). Left out of the machine file, a maximum age is
+# DEFAULT_MAX_AGE_CYCLES of the file's own loop period (0.1 s at 50 Hz); set, it must
+# cover MIN_MAX_AGE_CYCLES periods and stay at or below MAX_AGE_LIMIT_S.
+DEFAULT_MAX_AGE_CYCLES = 5
+MIN_MAX_AGE_CYCLES = 2
+MAX_AGE_LIMIT_S = 2.0
+
+
 class Watchdog(Strict):
-    drive_read_timeout_s: float = Field(gt=0, le=2.0, default=0.25)
-    input_read_timeout_s: float = Field(gt=0, le=2.0, default=0.1)
+    """The controller's watchdogs and the drive's own.
+
+    `drive_read_timeout_s` and `input_read_timeout_s` are the maximum ages of the drive's
+    status and of the safety inputs' reading. A machine file that leaves one out gets
+    DEFAULT_MAX_AGE_CYCLES loop periods (`MachineConfig` fills it in from `[loop]`), an
+    FTMS drive's status FTMS_MIN_READ_TIMEOUT_S; the defaults below are those at the
+    default 50 Hz, for a `Watchdog` made on its own."""
+
+    drive_read_timeout_s: float = Field(gt=0, le=MAX_AGE_LIMIT_S, default=0.1)
+    input_read_timeout_s: float = Field(gt=0, le=MAX_AGE_LIMIT_S, default=0.1)
     drive_comm_loss_s: float = Field(gt=0, le=5.0, default=0.5)
     # An operator's reset first pulses the drive's fault reset, then waits this long
     # at most for the drive to report clear before the interlock judges the reset.
@@ -139,9 +158,16 @@ class ModbusDriveConfig(Strict):
     has_comm_watchdog: bool = True  # False only for a drive that truly has none
 
 
-# A Bluetooth link has 7.5-50 ms connection intervals and retransmits: a drive read
-# timeout below this trips the interlock on an ordinary radio hiccup (docs/ftms.md).
 FTMS_MIN_READ_TIMEOUT_S = 1.0
+"""The least maximum age of an FTMS treadmill's status (`watchdog.drive_read_timeout_s`),
+and its default. Not the fieldbus's few cycles, because the status comes differently: the
+treadmill notifies Treadmill Data at a rate of its own choosing (the emulator every
+0.1 s), over a Bluetooth link with 7.5-50 ms connection intervals and link-layer
+retransmissions, and each cycle reads the latest notification (`drives/ftms.py`, itself
+no reading past `stale_after_s`). A maximum age of a few 20 ms cycles would trip the
+interlock on an ordinary radio hiccup or between two notifications. The price: a status
+up to `stale_after_s` plus this old, and no comm-loss watchdog in the treadmill, whose
+own safety key is the stop that does not depend on treadctl (docs/ftms.md)."""
 
 
 class FtmsDriveConfig(Strict):
@@ -196,8 +222,11 @@ class ModbusInputsConfig(Strict):
         return self
 
 
+LOOP_MAX_RATE_HZ = 500.0
+
+
 class LoopConfig(Strict):
-    rate_hz: float = Field(gt=0, le=500, default=50.0)
+    rate_hz: float = Field(gt=0, le=LOOP_MAX_RATE_HZ, default=50.0)
     # share of a period the bus may be busy with one cycle's transactions (RTU)
     wire_budget_fraction: float = Field(gt=0, le=0.9, default=0.75)
     # SCHED_FIFO priority of the controller process's loop thread (Linux); 0: normal
@@ -377,13 +406,40 @@ class MachineConfig(Strict):
     def walker_turns(self) -> bool:
         return self.backward_walking == "walker_turns"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_max_ages(cls, data: Any) -> Any:
+        """A maximum age the file leaves out: DEFAULT_MAX_AGE_CYCLES of its own loop's
+        period (at most MAX_AGE_LIMIT_S), an FTMS drive's status FTMS_MIN_READ_TIMEOUT_S.
+        Anything not as it should be is left for the fields' own checks to name."""
+        if not isinstance(data, dict):
+            return data
+        rate = _loop_rate_hz(data.get("loop"))
+        watchdog = data.get("watchdog", {})
+        if rate is None or not isinstance(watchdog, dict | Watchdog):
+            return data
+        given = set(watchdog) if isinstance(watchdog, dict) else watchdog.model_fields_set
+        derived = min(DEFAULT_MAX_AGE_CYCLES / rate, MAX_AGE_LIMIT_S)
+        update: dict[str, float] = {}
+        if "input_read_timeout_s" not in given:
+            update["input_read_timeout_s"] = derived
+        if "drive_read_timeout_s" not in given:
+            ftms = _drive_kind(data.get("drive")) == "ftms"
+            update["drive_read_timeout_s"] = FTMS_MIN_READ_TIMEOUT_S if ftms else derived
+        if not update:
+            return data
+        if isinstance(watchdog, Watchdog):
+            return {**data, "watchdog": watchdog.model_copy(update=update)}
+        return {**data, "watchdog": {**watchdog, **update}}
+
     @model_validator(mode="after")
     def _watchdog_fits_loop(self) -> MachineConfig:
         period = self.loop.period_s
-        why = f"must cover at least two loop periods ({2 * period:g} s at {self.loop.rate_hz:g} Hz)"
-        if self.watchdog.drive_read_timeout_s < 2 * period:
+        least = MIN_MAX_AGE_CYCLES * period
+        why = f"must cover at least two loop periods ({least:g} s at {self.loop.rate_hz:g} Hz)"
+        if self.watchdog.drive_read_timeout_s < least:
             raise FieldError("watchdog.drive_read_timeout_s", why)
-        if self.watchdog.input_read_timeout_s < 2 * period:
+        if self.watchdog.input_read_timeout_s < least:
             raise FieldError("watchdog.input_read_timeout_s", why)
         if isinstance(self.drive, FtmsDriveConfig):
             self._ftms_fits()
@@ -416,3 +472,27 @@ class MachineConfig(Strict):
                 f"{FTMS_MIN_READ_TIMEOUT_S:g} s (connection intervals and retransmissions "
                 "make a fieldbus timeout trip on an ordinary radio hiccup)",
             )
+
+
+def _loop_rate_hz(loop: Any) -> float | None:
+    """The loop rate a machine file's `[loop]` asks for (the default when it says none),
+    or None when it is not a rate the loop would take."""
+    if isinstance(loop, LoopConfig):
+        return loop.rate_hz
+    if loop is None:
+        loop = {}
+    if not isinstance(loop, dict):
+        return None
+    rate = loop.get("rate_hz", LoopConfig.model_fields["rate_hz"].default)
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        return None
+    return float(rate) if 0 < rate <= LOOP_MAX_RATE_HZ else None  # NaN is neither
+
+
+def _drive_kind(drive: Any) -> object:
+    """The `[drive]` table's kind ("sim" when the table is left out)."""
+    if drive is None:
+        return "sim"
+    if isinstance(drive, dict):
+        return drive.get("kind")
+    return getattr(drive, "kind", None)
