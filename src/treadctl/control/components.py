@@ -145,7 +145,13 @@ class InputsComponent(Component[SafetyIO, None]):
 class DriveComponent(Component[DriveStatus, DriveCommand]):
     """The motor drive: status in, run/direction/reference out. A reading counts as good
     (its age restarts) only while the writes go through too: a drive that answers reads
-    but refuses commands is not under control."""
+    but refuses commands is not under control.
+
+    Within its maximum age (`drive_read_timeout_s`) a failed or late status read trips
+    nothing, as the safety inputs' does, but unlike theirs the last good status is not
+    offered again: the rules verify standstill, allow a start and let the speed rise only
+    on this cycle's reading, so a missed cycle holds the speed and gives no standstill and
+    no start. Past the maximum age the interlock trips ("drive stopped answering")."""
 
     def __init__(self, drive: Drive, log: Log) -> None:
         super().__init__(log)
