@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from treadctl.api.server import ApiServer
+from treadctl.api.socket_lock import SocketLock
 from treadctl.app import (
     SessionFiles,
     apply_prescription,
@@ -280,8 +281,18 @@ def run_verb(args: argparse.Namespace) -> int:
 
 
 def serve_verb(args: argparse.Namespace) -> int:
-    """The controller process: no terminal of its own; events go to stdout (a log file)."""
+    """The controller process: no terminal of its own; events go to stdout (a log file).
+    One per socket: the socket's lock is taken before anything is opened or written, and a
+    second controller is refused (exit 3) naming the first one's pid."""
     files = load_session(args.machine, args.profile, args.patient)
+    lock = SocketLock.acquire(args.socket)
+    try:
+        return _serve(args, files, lock)
+    finally:
+        lock.release()
+
+
+def _serve(args: argparse.Namespace, files: SessionFiles, lock: SocketLock) -> int:
     bridges: list[Bridge] = []
     if args.mqtt is not None:
         bridges.append(MqttBridge(load_mqtt_config(args.mqtt)))
@@ -311,6 +322,7 @@ def serve_verb(args: argparse.Namespace) -> int:
             handle_signals=True,
             on_ready=ready,
             bridges=bridges,
+            socket_lock=lock,
         ).run()
 
     return _realtime(args, files, scenario, controller)
@@ -329,7 +341,7 @@ def _realtime(
     total = len(files.plan.segments)
     events = EventLog(events_path, echo=sys.stdout, formatter=lambda r: format_event(r, total))
     recorder = _recorder(args.db, "run", files, args.profile, events, clock)
-    # after the event-log and database threads exist: they keep normal scheduling
+    # after the event-log and database threads exist: they run below the loop
     warning = raise_priority(files.machine.loop.realtime_priority)
     if warning is not None:
         events.write(0.0, clock.wall_time(), "warning", text=warning)

@@ -37,7 +37,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from treadctl.api.messages import Action, Status
 from treadctl.api.server import STATUS_HZ
 from treadctl.config.mqtt import NODELAY, MqttConfig
-from treadctl.control.priority import normal_priority
+from treadctl.control.priority import helper_priority
 from treadctl.mqtt import topics
 from treadctl.mqtt.commands import (
     MAX_COMMAND_BYTES,
@@ -220,7 +220,7 @@ class MqttBridge:
         return self.dropped_telemetry, self.dropped_events
 
     def _run_thread(self) -> None:
-        normal_priority()  # never ahead of anything: the loop's real-time policy stays its own
+        helper_priority()  # below the loop, never behind a busy process mid-lock
         try:
             asyncio.run(self._main())
         except BaseException as exc:
