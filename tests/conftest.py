@@ -1,4 +1,4 @@
-"""Shared test configuration: hypothesis settings profiles.
+"""Shared test configuration: hypothesis settings profiles, and the parallel run.
 
 "ci" (the default) runs every property test with at least 10,000 examples; "dev" runs
 200 for quick local iterations. Select with the environment variable, e.g.
@@ -6,6 +6,18 @@
 
 Tests that should stay fast under "ci" set their own ``max_examples`` with
 ``@settings(max_examples=...)``; a profile only supplies the defaults.
+
+The parallel run (pytest-xdist: ``scripts/test`` passes ``-n`` and ``--dist loadgroup``;
+``./scripts/test -n 0`` runs serially). Most of the suite's wall time is waiting on the
+real clock (50 Hz loops, sockets, subprocesses), not CPU, so there are more workers than
+cores. Each worker is a process of its own with its own session fixtures (its own
+PostgreSQL server), free ports and temporary directories. Two rules here keep it sound:
+
+* a test module with a module- or class-scoped fixture runs whole on one worker (an
+  ``xdist_group`` named after the module): its fixture is built once, not once per worker
+  nor again each time another module's test came in between;
+* the longest tests are handed out first (``LONGEST_FIRST``), so no worker is left
+  starting a four-minute test when the others are done.
 """
 
 from __future__ import annotations
@@ -16,6 +28,18 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings
+
+# Handed out first in a parallel run, in this order (node-id prefixes; the rest keeps
+# pytest's order). Each is minutes of work on one worker: started last, it alone would
+# set the run's length. From `pytest --durations` on the 2-core machine.
+LONGEST_FIRST = (
+    "tests/safety/test_properties.py::TestInterlockProperties",  # ~4 min of CPU
+    "tests/integration/test_record_matrix.py",  # ~100 s, a 2-process pool inside
+    "tests/integration/test_turn_round_progression.py",
+    "tests/hil/",  # real processes on the real clock, 10-60 s each
+    "tests/tui/test_tmux.py",
+    "tests/web/",
+)
 
 # deadline=None: a stateful example runs hundreds of 20 ms control cycles; wall-clock
 # deadlines would only measure the machine's load, not the code under test.
@@ -37,3 +61,33 @@ def frozen_heap() -> Iterator[None]:
     gc.freeze()
     yield
     gc.unfreeze()
+
+
+def _rank(item: pytest.Item) -> int:
+    for rank, prefix in enumerate(LONGEST_FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(LONGEST_FIRST)
+
+
+def _has_wide_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        defs[-1].scope in ("module", "class", "package")
+        for defs in info.name2fixturedefs.values()
+        if defs
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist turns xdist_group marks into node ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):
+        return  # not a pytest-xdist worker: the serial run keeps pytest's order
+    grouped = {item.nodeid.split("::")[0] for item in items if _has_wide_fixture(item)}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if module in grouped:
+            item.add_marker(pytest.mark.xdist_group(module))
+    items.sort(key=_rank)  # stable: within a rank, pytest's order
