@@ -18,6 +18,7 @@ from typing import Protocol
 
 from treadctl.api.messages import Welcome
 from treadctl.api.server import ApiServer
+from treadctl.api.socket_lock import SocketLock
 from treadctl.api.status import StatusBuilder, session_info
 from treadctl.app import SessionFiles, build_session
 from treadctl.clock import Clock
@@ -60,8 +61,22 @@ class Controller:
     # from the environment only by a controller that owns its process (handle_signals)
     service_env: Mapping[str, str] | None = None
     service: ServiceHook | None = None
+    # the socket's lock, if the caller took it before anything else (`treadctl serve`)
+    socket_lock: SocketLock | None = None
 
     async def run(self) -> SessionSummary:
+        """The session. First the socket's lock (`socket_lock`), `socket_lock` if the caller
+        took it already: a second controller on the socket is refused with
+        ControllerRunningError before it builds or connects anything. Released at the end."""
+        lock = self.socket_lock
+        if lock is None or not lock.held:
+            lock = SocketLock.acquire(self.socket_path)
+        try:
+            return await self._run(lock)
+        finally:
+            lock.release()
+
+    async def _run(self, lock: SocketLock) -> SessionSummary:
         files = self.files
         machine = files.machine
         supervised = files.profile.supervision is Supervision.REQUIRED
@@ -100,7 +115,7 @@ class Controller:
         )
         builder = StatusBuilder(machine, files.plan, files.profile.heart_rate.required, loop=loop)
         api = self.api = ApiServer(loop, builder, Welcome(session=info), session.belt)
-        await api.start(self.socket_path)
+        await api.start(self.socket_path, lock)
         aio = asyncio.get_running_loop()
         if self.handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):

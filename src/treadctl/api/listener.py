@@ -1,5 +1,6 @@
-"""The socket file: the controller's user's alone (0600 from its bind on), accepting new
-connections at a bounded rate, each set up as a task of its own."""
+"""The socket file: the controller's user's alone (0600 from its bind on), one controller's
+at a time (`socket_lock`), accepting new connections at a bounded rate, each set up as a
+task of its own."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from treadctl.api.budgets import (
     ACCEPTS_PER_S,
 )
 from treadctl.api.connection import TokenBucket
+from treadctl.api.socket_lock import SocketLock
 
 
 class Listener:
@@ -31,13 +33,32 @@ class Listener:
         self._accepts: TokenBucket | None = None
         self._aio: asyncio.AbstractEventLoop | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._own_lock: SocketLock | None = None
 
-    def open(self, aio: asyncio.AbstractEventLoop, path: Path) -> None:
+    def open(
+        self, aio: asyncio.AbstractEventLoop, path: Path, lock: SocketLock | None = None
+    ) -> None:
+        """Bind `path` under its lock (`socket_lock`): `lock` if the caller holds it (and
+        releases it), else taken here and released by `close`. ControllerRunningError,
+        naming the other's pid, if another controller has it: its socket is left alone."""
+        if lock is None:
+            lock = self._own_lock = SocketLock.acquire(path)
+        try:
+            self._bind(aio, path)
+        except BaseException:
+            if self._own_lock is not None:
+                self._own_lock.release()
+                self._own_lock = None
+            raise
+
+    def _bind(self, aio: asyncio.AbstractEventLoop, path: Path) -> None:
         self._aio = aio
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             if path.is_socket():
-                path.unlink()  # a stale socket from a controller that died
+                # under the lock, which found nobody answering on it: a stale socket
+                # from a controller that died
+                path.unlink()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)  # the socket is the operator's alone: 0600 from its bind on
         try:
@@ -72,6 +93,9 @@ class Listener:
         if self.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
+        if self._own_lock is not None:  # after the unlink: the next one finds no socket
+            self._own_lock.release()
+            self._own_lock = None
 
     def _accept_ready(self) -> None:
         """Accept what the token bucket allows, then stop listening until a token is due.

@@ -64,6 +64,7 @@ from treadctl.api.messages import (
 from treadctl.api.remote import RemoteDesk
 from treadctl.api.remote_commands import remote_command
 from treadctl.api.sim_panel import sim_input
+from treadctl.api.socket_lock import SocketLock
 from treadctl.api.status import StatusBuilder
 from treadctl.control.loop import ControlLoop, LoopSnapshot
 from treadctl.safety.types import Direction
@@ -122,9 +123,11 @@ class ApiServer:
         """The socket file, once started."""
         return self.listener.path
 
-    async def start(self, path: Path) -> None:
+    async def start(self, path: Path, lock: SocketLock | None = None) -> None:
+        """Listen on `path`: under `lock` if the caller holds it, else under one taken
+        here (ControllerRunningError if another controller holds it)."""
         aio = self._aio = asyncio.get_running_loop()
-        self.listener.open(aio, path)
+        self.listener.open(aio, path, lock)
         self.loop.listeners.append(self.on_cycle)
         self.loop.p.events.add_sink(self.on_event_record)
         self._ticker = asyncio.create_task(self._tick(), name="api-status")

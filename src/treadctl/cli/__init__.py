@@ -153,6 +153,7 @@ def _reported(exc: Exception) -> int | None:
     """Print an error a verb reports in words, and its exit code; None: not one of them
     (a crash). Imported here, once a verb has failed: each is the error of a module the
     verb loaded, and `treadctl --help` loads none of them."""
+    from treadctl.api.socket_lock import ControllerRunningError  # noqa: PLC0415
     from treadctl.clinic.connect import ClinicUnreachableError  # noqa: PLC0415
     from treadctl.config.errors import ConfigError  # noqa: PLC0415
     from treadctl.control.loop import ConnectError  # noqa: PLC0415
@@ -169,6 +170,9 @@ def _reported(exc: Exception) -> int | None:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
+    if isinstance(exc, ControllerRunningError):  # the first one is left alone
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONNECT
     if isinstance(exc, ConnectError):
         print(f"cannot start: {exc}", file=sys.stderr)
         return EXIT_CONNECT

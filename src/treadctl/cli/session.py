@@ -132,7 +132,9 @@ def _add_run(sub: Subparsers) -> None:
         ],
         {
             **SESSION_EXITS,
-            EXIT_CONNECT: "the drive could not be connected or its watchdog armed (nothing moved)",
+            EXIT_CONNECT: "the drive could not be connected or its watchdog armed (nothing "
+            "moved); or another controller runs on the socket (its pid is named; without "
+            "--headless)",
             1: "the dashboard left before it saw the session end",
         },
     )
@@ -180,7 +182,9 @@ def _add_serve(sub: Subparsers) -> None:
         ],
         {
             **SESSION_EXITS,
-            EXIT_CONNECT: "the drive could not be connected or its watchdog armed (nothing moved)",
+            EXIT_CONNECT: "the drive could not be connected or its watchdog armed (nothing "
+            "moved); or another controller runs on the socket: refused, naming its pid, "
+            "before anything is opened (the other is left alone)",
         },
     )
     serve.add_argument("--profile", type=PROFILE, required=True, help=PROFILE_HELP)
