@@ -27,6 +27,7 @@ from treadctl.cli.common import (
     EXIT_WORDS,
     Group,
     HelpFormatter,
+    Parser,
     UsageError,
     Verb,
     epilog,
@@ -75,7 +76,7 @@ EXIT_INTERRUPTED = 128 + signal.SIGINT  # the shell's convention for Ctrl-C: 130
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p: argparse.ArgumentParser = Parser(  # its verbs' parsers are Parsers too
         prog="treadctl",
         description=DESCRIPTION,
         formatter_class=HelpFormatter,

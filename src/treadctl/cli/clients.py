@@ -4,10 +4,10 @@ broker (monitor)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from treadctl.cli.common import (
-    CONFIG_EXITS,
     DEFAULT_SOCKET,
     EXIT_CONFIG,
     EXIT_CONNECT,
@@ -76,7 +76,11 @@ def add_parsers(sub: Subparsers) -> None:
                 "treadctl monitor --broker mqtt.clinic:8883 --site clinic-a --tls "
                 "--username ops --password-file ops.pw --commands",
             ],
-            {EXIT_OK: "the user quit", **CONFIG_EXITS},
+            {
+                EXIT_OK: "the user quit",
+                EXIT_CONFIG: "options that do not go together, or no terminal (stdin or "
+                "stdout a pipe or file): nothing started",
+            },
         )
     )
 
@@ -85,6 +89,23 @@ def dashboard_verb(args: argparse.Namespace) -> int:
     from treadctl.tui.app import run_dashboard  # noqa: PLC0415 - Textual loads slowly
 
     return run_dashboard(args.socket)
+
+
+def monitor_verb(args: argparse.Namespace) -> int:
+    """The monitor draws on a terminal and reads its keys: without one it would write
+    escape codes into a pipe and never end, so it is refused first, as the dashboard is."""
+    from treadctl.tui.terminal import EXIT_NO_TERMINAL, missing_terminal  # noqa: PLC0415
+
+    why = missing_terminal()
+    if why is not None:
+        print(
+            f"treadctl monitor: needs a terminal: {why}.\n"
+            "  Run it in a terminal (over SSH: ssh -t), or in a browser: treadctl web "
+            "monitor with the same options",
+            file=sys.stderr,
+        )
+        return EXIT_NO_TERMINAL
+    return monitor_main(args)
 
 
 def status_verb(args: argparse.Namespace) -> int:
@@ -105,7 +126,7 @@ GROUP = Group(
         "dashboard": dashboard_verb,
         "status": status_verb,
         "stop": stop_verb,
-        "monitor": monitor_main,
+        "monitor": monitor_verb,
     },
     serving=frozenset({"dashboard", "monitor"}),
 )

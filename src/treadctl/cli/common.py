@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from treadctl.samples import Kind
@@ -89,6 +89,62 @@ def treadctl_version() -> str:
         return package_version("treadctl")
     except PackageNotFoundError:  # a source tree that was never installed
         return "unknown (not installed)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, with two things a new user expects: a mistyped choice (a verb,
+    a subcommand, an option's value) gets the closest names as a suggestion, and an option
+    a verb does not know is refused with that verb's usage, not the top-level one. Its
+    subparsers are of this class too (argparse makes them of the parent's class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _VerbParsers)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        if choices is not None and value not in choices:
+            from difflib import get_close_matches  # noqa: PLC0415 - only on a mistake
+
+            names = [str(c) for c in choices]
+            close = get_close_matches(str(value), names, n=3, cutoff=0.6)
+            if close:
+                hint = " or ".join(repr(c) for c in close)
+                raise argparse.ArgumentError(
+                    action, f"invalid choice: {value!r}: did you mean {hint}?"
+                )
+        super()._check_value(action, value)
+
+
+class _VerbParsers(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Hands the rest of the command line to the verb's parser, which refuses what it does
+    not know itself: `treadctl run ... --bogus` prints the usage of `run`. (argparse's
+    own passes the unknown options up, and the top-level parser refuses them with its own
+    usage.) Every word after a verb is the verb's: the top level has no options but
+    --version, which comes before the verb."""
+
+    def __call__(
+        self,
+        _parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        _option_string: str | None = None,
+    ) -> None:
+        name, *rest = values
+        if self.dest is not argparse.SUPPRESS:
+            setattr(namespace, self.dest, name)
+        try:
+            verb = self._name_parser_map[name]
+        except KeyError:  # the choices were checked first: only for a choice added late
+            choices = ", ".join(self._name_parser_map)
+            raise argparse.ArgumentError(
+                self, f"unknown verb {name!r} (choose from {choices})"
+            ) from None
+        verb_namespace, extras = verb.parse_known_args(rest, None)
+        for key, value in vars(verb_namespace).items():
+            setattr(namespace, key, value)
+        if extras:
+            verb.error(f"unrecognized arguments: {' '.join(extras)}")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
