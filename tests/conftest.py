@@ -16,6 +16,11 @@ PostgreSQL server), free ports and temporary directories. Two rules here keep it
 * a test module with a module- or class-scoped fixture runs whole on one worker (an
   ``xdist_group`` named after the module): its fixture is built once, not once per worker
   nor again each time another module's test came in between;
+* the hardware-in-the-loop tests (tests/hil: a simulator and a controller as processes
+  of their own on the real clock, at real-time priority when run as root) run one rig at
+  a time per transport, the Modbus TCP ones on one worker and the RTU ones on another
+  (``xdist_group`` "hil-tcp", "hil-rtu"): rigs competing with each other for the two
+  cores answered late and tripped the watchdogs they test;
 * the longest tests are handed out first (``LONGEST_FIRST``), so no worker is left
   starting a four-minute test when the others are done.
 """
@@ -88,6 +93,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     grouped = {item.nodeid.split("::")[0] for item in items if _has_wide_fixture(item)}
     for item in items:
         module = item.nodeid.split("::")[0]
-        if module in grouped:
+        if module.startswith("tests/hil/"):
+            rtu = "rtu" in item.nodeid.split("::", 1)[1]
+            item.add_marker(pytest.mark.xdist_group("hil-rtu" if rtu else "hil-tcp"))
+        elif module in grouped:
             item.add_marker(pytest.mark.xdist_group(module))
     items.sort(key=_rank)  # stable: within a rank, pytest's order
