@@ -24,8 +24,17 @@ class Line(Static):
     def show(self, text: str | Text) -> None:
         new = text if isinstance(text, Text) else Text(text)
         if new.plain != self._text.plain or new.spans != self._text.spans:
-            self._text = new
-            self.update(new)
+            old, self._text = self._text, new
+            # the whole screen is laid out again only when this line's size may follow
+            # its text; a line of fixed size in the CSS (the countdowns, the beat) is
+            # repainted alone, several times a second
+            self.update(new, layout=self._sized_by_text(old, new))
+
+    def _sized_by_text(self, old: Text, new: Text) -> bool:
+        styles = self.styles
+        if styles.width is not None and styles.width.is_auto and old.cell_len != new.cell_len:
+            return True
+        return styles.height is None or styles.height.is_auto
 
     @property
     def plain(self) -> str:
