@@ -58,6 +58,7 @@ from treadctl.safety.types import (
 # (EnumType's __getattr__ hook, about 70 ns), and `step` runs thousands of times a second
 # in virtual time.
 FAULTED, STOPPED, RUNNING, STOPPING = Mode.FAULTED, Mode.STOPPED, Mode.RUNNING, Mode.STOPPING
+QUICK, NORMAL = Decel.QUICK, Decel.NORMAL
 DRIVE_ENABLED = (RUNNING, STOPPING)  # the modes in which the drive is enabled
 
 
@@ -671,36 +672,38 @@ def finish(cfg: InterlockConfig, s: StepRecord) -> tuple[InterlockState, SafetyO
     else:
         cap = 0.0
         target_kmh = 0.0
+    # Both built with every field given in the field's order, by position: keywords cost a
+    # dictionary per call, and this runs every cycle.
     new_state = InterlockState(
-        mode=mode,
-        reasons=s.reasons,
-        detail=s.detail,
-        direction=direction,
-        standstill_since=s.standstill_since,
-        runaway_since=s.runaway_since,
-        rails_released_since=s.rails_released_since,
-        hr_lost_since=s.hr_lost_since,
-        run_started_at=s.run_started_at if mode is not STOPPED else None,
-        operator_speed_kmh=s.operator_speed,
-        operator_speed_segment=s.operator_segment,
-        session_ended=s.session_ended,
-        facing=s.facing,
+        mode,
+        s.reasons,
+        s.detail,
+        direction,
+        s.standstill_since,
+        s.runaway_since,
+        s.rails_released_since,
+        s.hr_lost_since,
+        s.run_started_at if mode is not STOPPED else None,  # run_started_at
+        s.operator_speed,  # operator_speed_kmh
+        s.operator_segment,  # operator_speed_segment
+        s.session_ended,
+        s.facing,
     )
     outputs = SafetyOutputs(
-        drive_enable=mode in DRIVE_ENABLED,
-        direction=direction,
-        speed_cap_kmh=cap,
-        static_cap_kmh=static_cap,
-        target_kmh=target_kmh,
-        decel=Decel.QUICK if quick_stop(s) else Decel.NORMAL,
-        mode=mode,
-        reasons=s.reasons,
-        at_standstill=s.at_standstill,
-        warnings=tuple(s.warnings),
-        decisions=tuple(s.decisions),
-        transitions=tuple(s.transitions),
-        belt_direction=cfg.belt_direction(direction),
-        turn_pending=s.facing is not direction,
+        mode in DRIVE_ENABLED,  # drive_enable
+        direction,
+        cap,  # speed_cap_kmh
+        static_cap,  # static_cap_kmh
+        target_kmh,
+        QUICK if quick_stop(s) else NORMAL,  # decel
+        mode,
+        s.reasons,
+        s.at_standstill,
+        tuple(s.warnings),  # warnings
+        tuple(s.decisions),  # decisions
+        tuple(s.transitions),  # transitions
+        cfg.belt_direction(direction),  # belt_direction
+        s.facing is not direction,  # turn_pending
     )
     return new_state, outputs
 

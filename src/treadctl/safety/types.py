@@ -2,10 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from treadctl.config.profile import RailPolicy
+
+T = TypeVar("T")
+
+
+def slot_init(cls: type[T]) -> type[T]:
+    """Give a frozen, slotted dataclass an `__init__` that stores each field through its
+    slot, as a plain slotted class does.
+
+    The generated `__init__` of a frozen dataclass stores each field with
+    `object.__setattr__(self, name, value)` (past its own frozen `__setattr__`), two to
+    three times the cost of the slot's own setter; the control loop builds several of
+    these each cycle, in virtual time tens of thousands a second. Nothing else changes:
+    the same parameters and defaults, still frozen (assignment raises
+    FrozenInstanceError), and the dataclass's eq, hash, repr, pickling and
+    `dataclasses.replace` as generated (tests/control/test_slot_init.py).
+    """
+    klass: Any = cls  # a dataclass; typed as such only by the decorator's use
+    namespace: dict[str, Any] = {}
+    params, body = [], []
+    for f in fields(klass):
+        if f.default_factory is not MISSING or not f.init or f.kw_only:
+            raise TypeError(f"{cls.__name__}.{f.name}: only plain fields are supported")
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            params.append(f"{f.name}=_default_{f.name}")
+            namespace[f"_default_{f.name}"] = f.default
+        slot = vars(klass).get(f.name)
+        if slot is None or not klass.__dataclass_params__.frozen:
+            raise TypeError(f"{cls.__name__}: a frozen dataclass with slots=True only")
+        namespace[f"_set_{f.name}"] = slot.__set__  # the slot's own setter
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    source = f"def __init__(self, {', '.join(params)}) -> None:\n" + "\n".join(body)
+    exec(source, namespace)  # as dataclasses makes its own __init__
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    klass.__init__ = init
+    return cls
 
 
 class Direction(StrEnum):
@@ -88,6 +128,7 @@ class CommandKind(StrEnum):
     CONFIRM_TURN = "confirm_turn"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Command:
     kind: CommandKind
@@ -96,6 +137,7 @@ class Command:
     direction: Direction | None = None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class SafetyIO:
     """One good read of the safety input module."""
@@ -106,6 +148,7 @@ class SafetyIO:
     rail_right: bool
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DriveStatus:
     """One good read of the drive. Speed is a magnitude; direction is separate."""
@@ -117,6 +160,7 @@ class DriveStatus:
     warning_code: int = 0  # a drive warning: shown and logged, it trips nothing
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class SegmentPolicy:
     """What the current profile segment asks of the interlock."""
@@ -130,6 +174,7 @@ class SegmentPolicy:
     hr_max_bpm: float | None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class SafetyInputs:
     io: SafetyIO | None  # None: the read failed this cycle
@@ -146,6 +191,7 @@ class SafetyInputs:
     operator_age_s: float | None = None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the interlock did with one command, for the event log and the operator."""
@@ -155,6 +201,7 @@ class Decision:
     detail: str
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Transition:
     at_s: float
@@ -164,6 +211,7 @@ class Transition:
     detail: str = ""
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class InterlockState:
     mode: Mode = Mode.FAULTED
@@ -183,6 +231,7 @@ class InterlockState:
     facing: Direction = Direction.FORWARD
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class SafetyOutputs:
     drive_enable: bool
