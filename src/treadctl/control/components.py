@@ -130,8 +130,10 @@ class InputsComponent(Component[SafetyIO, None]):
             raise ComponentError(f"{exc.source}: cannot open: {exc.reason}") from exc
 
     async def read(self, now: float) -> None:
+        guard = self.guard
         try:
-            self.value = await bounded(self.source.read(), self.guard)
+            read = self.source.read()
+            self.value = await (read if guard is None else _guarded(read, guard))
         except (InputError, TimeoutError) as exc:
             self.read_failed(now, exc)
             return
@@ -168,8 +170,10 @@ class DriveComponent(Component[DriveStatus, DriveCommand]):
         return self.watchdog
 
     async def read(self, now: float) -> None:
+        guard = self.guard
         try:
-            status = await bounded(self.drive.read_status(), self.guard)
+            read = self.drive.read_status()
+            status = await (read if guard is None else _guarded(read, guard))
             speed = status.actual_speed_kmh
             if not (speed >= 0.0 and speed != math.inf):  # NaN, negative or infinite
                 raise DriveError(self.name, f"implausible speed reading {speed!r}")
@@ -177,7 +181,8 @@ class DriveComponent(Component[DriveStatus, DriveCommand]):
             self.read_failed(now, exc)
             return
         self.value = status
-        if (status.fault_code, status.warning_code) != self.codes:
+        codes = self.codes
+        if status.fault_code != codes[0] or status.warning_code != codes[1]:
             self._codes_changed(now, status)
         if self.write_failing is None:
             self.ok_at = now
@@ -202,8 +207,10 @@ class DriveComponent(Component[DriveStatus, DriveCommand]):
         command = self.command
         if command is None:
             return
+        guard = self.guard
         try:
-            await bounded(self.drive.write_command(command), self.guard)
+            write = self.drive.write_command(command)
+            await (write if guard is None else _guarded(write, guard))
         except (DriveError, TimeoutError) as exc:
             self.wrote(False, now, exc, "cycle's time ")
             return

@@ -66,6 +66,14 @@ from treadctl.safety.types import (
     SafetyOutputs,
 )
 
+# Enum members as module constants: on Python 3.11 each `Mode.RUNNING` in a function is a
+# slow lookup (EnumType's __getattr__ hook), and the cycle runs tens of thousands of times
+# a second in virtual time (as treadctl.safety.interlock does).
+FAULTED, STOPPED, RUNNING = Mode.FAULTED, Mode.STOPPED, Mode.RUNNING
+QUICK = Decel.QUICK
+RECONNECT_MODES = (FAULTED, STOPPED)  # a lost drive link may reconnect in these modes
+POWER_ON_ONLY = (Reason.POWER_ON,)
+
 __all__ = [
     "INCLINE_FAULT_SOURCE",
     "NO_INCLINE_ACTUATOR_WARNING",
@@ -97,7 +105,9 @@ class ControlLoop:
         self.intake = CommandIntake(m.loop.max_commands_per_cycle, m.loop.max_queued_commands)
         self.stats = CycleStats()
         self.totals = SessionTotals(m.limits.standstill_kmh)
-        self.snapshot = LoopSnapshot()
+        # the latest cycle's snapshot fields, and the snapshot last built (the `snapshot`)
+        self._snapshot_fields: tuple[Any, ...] = ()
+        self._snapshot: tuple[tuple[Any, ...], LoopSnapshot] = ((), LoopSnapshot())
         self._quit = False
         self._quit_requested = False
         self.t0 = 0.0
@@ -363,20 +373,20 @@ class ControlLoop:
     def _step_safety(self, c: Cycle, commands: list[Command]) -> None:
         now = c.now
         c.operator_age_s = self.operator_age_s(now) if self.p.supervised else None
-        hr = self.heart_rate
+        hr, inputs, drive = self.heart_rate, self.inputs, self.drive
         c.interlock, c.out = self.interlock.step(
             c.interlock,
-            SafetyInputs(
-                io=self.inputs.value,
-                io_age_s=now - self.inputs.ok_at,
-                drive=self.drive.value,
-                drive_age_s=now - self.drive.ok_at,
-                commanded_kmh=c.sp.speed_kmh,
-                segment=c.policy,
-                heart_rate_bpm=hr.value if hr is not None else None,
-                heart_rate_age_s=hr.sample_age_s if hr is not None else None,
-                commands=tuple(commands),
-                operator_age_s=c.operator_age_s,
+            SafetyInputs(  # positional: keywords cost a dict per cycle; in field order
+                inputs.value,  # io
+                now - inputs.ok_at,  # io_age_s
+                drive.value,  # drive
+                now - drive.ok_at,  # drive_age_s
+                c.sp.speed_kmh,  # commanded_kmh
+                c.policy,  # segment
+                hr.value if hr is not None else None,  # heart_rate_bpm
+                hr.sample_age_s if hr is not None else None,  # heart_rate_age_s
+                tuple(commands),  # commands
+                c.operator_age_s,  # operator_age_s
             ),
             now,
         )
@@ -394,7 +404,7 @@ class ControlLoop:
         c.seq, c.pending, c.change = self.sequencer.step(c.seq, out, c.now)
         for extension in self.extensions:
             extension.after_safety(c)
-        quick = out.decel is Decel.QUICK
+        quick = out.decel is QUICK
         c.sp = step_setpoint(
             c.sp,
             out.target_kmh,
@@ -403,10 +413,17 @@ class ControlLoop:
             self.quick_decel if quick or not out.drive_enable else None,
         )
         # a lost link may reconnect only while the belt is not commanded to move
-        self.p.drive.allow_reconnect(out.mode in (Mode.FAULTED, Mode.STOPPED))
-        self.drive.command = DriveCommand(
-            out.drive_enable, out.belt_direction, c.sp.speed_kmh, quick
-        )
+        self.p.drive.allow_reconnect(out.mode in RECONNECT_MODES)
+        drive = self.drive
+        last, speed = drive.command, c.sp.speed_kmh
+        if (  # an equal command is the same command (immutable): kept, not built again
+            last is None
+            or last.run is not out.drive_enable
+            or last.direction is not out.belt_direction
+            or last.speed_kmh != speed
+            or last.quick_stop is not quick
+        ):
+            drive.command = DriveCommand(out.drive_enable, out.belt_direction, speed, quick)
 
     def _record_cycle(self, c: Cycle) -> None:
         """Totals, the session record, events, the snapshot for watchers."""
@@ -440,7 +457,7 @@ class ControlLoop:
             c.warnings = warnings
             self._log(now, "warnings", warnings=list(warnings))
         ctl = self.incline_control
-        snap = self.snapshot = LoopSnapshot(  # positional: kwargs cost per cycle
+        fields = (  # the snapshot's, in its field order
             now,
             out,
             c.sp.speed_kmh,
@@ -457,14 +474,39 @@ class ControlLoop:
             c.interlock,
             ctl.out if ctl is not None else None,
         )
-        for listener in tuple(self.listeners) if self.listeners else ():
+        if self.listeners:
+            self._publish(now, fields)
+        else:  # the snapshot is built when read: nobody watches a simulation
+            self._snapshot_fields = fields
+        if self.p.on_cycle is not None:
+            self.p.on_cycle(now)
+
+    def _publish(self, now: float, fields: tuple[Any, ...]) -> None:
+        """The cycle's snapshot to each listener."""
+        snap = LoopSnapshot(*fields)  # positional: kwargs cost per cycle
+        self._snapshot = (fields, snap)
+        self._snapshot_fields = fields
+        for listener in tuple(self.listeners):
             try:
                 listener(snap)
             except Exception as exc:  # a watcher's bug never stops the belt's loop
                 self.listeners.remove(listener)
                 self._log(now, "warning", text=f"status listener removed: {exc!r}")
-        if self.p.on_cycle is not None:
-            self.p.on_cycle(now)
+
+    @property
+    def snapshot(self) -> LoopSnapshot:
+        """The latest cycle, for clients that watch (dashboard, status, MQTT bridge).
+
+        Built from the cycle's values at the first read after the cycle (each cycle keeps
+        them as one tuple, replaced as one reference), so a reader in another thread sees
+        one whole cycle, never half of two; a session nobody watches builds none.
+        """
+        fields = self._snapshot_fields
+        built = self._snapshot  # (the fields it was built from, the snapshot)
+        if built[0] is not fields:
+            built = (fields, LoopSnapshot(*fields))
+            self._snapshot = built
+        return built[1]
 
     def _session_over(self, c: Cycle) -> bool:
         """Only at verified standstill, or faulted with the drive unreachable for longer
@@ -472,18 +514,13 @@ class ControlLoop:
         out, now, p = c.out, c.now, self.p
         assert out is not None
         c.unverified = unverified = (
-            out.mode is Mode.FAULTED and now - self.drive.ok_at > self._unreachable_exit_s
+            out.mode is FAULTED and now - self.drive.ok_at > self._unreachable_exit_s
         )
-        stopped = out.mode is not Mode.RUNNING and (out.at_standstill or unverified)
+        stopped = out.mode is not RUNNING and (out.at_standstill or unverified)
         limit = p.max_session_s
         if stopped and (c.seq.ended or self._quit):
             c.outcome = c.seq.outcome or "quit by operator"
-        elif (
-            stopped
-            and p.end_on_fault
-            and out.mode is Mode.FAULTED
-            and out.reasons != (Reason.POWER_ON,)
-        ):
+        elif stopped and p.end_on_fault and out.mode is FAULTED and out.reasons != POWER_ON_ONLY:
             c.outcome = "interrupted by latched fault"
         elif limit is not None and now - self.t0 > limit and stopped:
             c.outcome = "ended: time limit"

@@ -71,6 +71,8 @@ def step_setpoint(
         if new_speed <= target_kmh:
             new_speed, accel = target_kmh, 0.0
     else:
+        if accel == 0.0 and not state.quick and speed >= 0.0:
+            return state  # on target at rest or at speed: the same setpoint (immutable)
         new_speed, accel = speed, 0.0
     return Setpoint(max(new_speed, 0.0), accel, False)
 

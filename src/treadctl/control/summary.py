@@ -46,15 +46,17 @@ class SessionTotals:
     ) -> None:
         dt = 0.0 if self._last_now is None else now - self._last_now
         self._last_now = now
+        t = self.totals[direction]  # the walker's: a turned walker walks backward
+        # (each peak is max(peak, x) without its call: every cycle)
         if drive is not None:
-            self._last_belt_kmh = drive.actual_speed_kmh
-            if drive.actual_speed_kmh > self.standstill_kmh:
-                t = self.totals[direction]  # the walker's: a turned walker walks backward
+            speed = self._last_belt_kmh = drive.actual_speed_kmh
+            if speed > self.standstill_kmh:
                 t.seconds += dt
-                t.metres += drive.actual_speed_kmh / 3.6 * dt
-                t.peak_actual_kmh = max(t.peak_actual_kmh, drive.actual_speed_kmh)
-        t = self.totals[direction]
-        t.peak_command_kmh = max(t.peak_command_kmh, command_kmh)
+                t.metres += speed / 3.6 * dt
+                peak = t.peak_actual_kmh
+                t.peak_actual_kmh = speed if speed > peak else peak
+        peak = t.peak_command_kmh
+        t.peak_command_kmh = command_kmh if command_kmh > peak else peak
 
     def transition(self, tr: Transition) -> None:
         if tr.new in _STOPPING and (tr.old is not tr.new or tr.reasons):
