@@ -67,15 +67,17 @@ class VirtualClock(Clock):
         self._start = start_s
         self._wall_start = time.time() if wall_start is None else wall_start
         self._yield_every = yield_every
-        self._sleeps = 0
+        self._until_yield = yield_every  # sleeps left before the next yield
 
     def now(self) -> float:
         return self._now
 
     async def sleep_until(self, deadline: float) -> None:
-        self._now = max(self._now, deadline)
-        self._sleeps += 1
-        if self._sleeps % self._yield_every == 0:
+        # max(self._now, deadline) without its call (every cycle): time never runs backward
+        self._now = deadline if deadline > self._now else self._now
+        self._until_yield -= 1
+        if self._until_yield == 0:
+            self._until_yield = self._yield_every
             await asyncio.sleep(0)
 
     def wall_time(self) -> float:

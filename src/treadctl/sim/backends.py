@@ -28,8 +28,11 @@ class SimDrive(Drive):
         belt.now_s = max(belt.now_s, clock.now())
 
     def _answer(self) -> None:
-        self.belt.advance(self.clock.now())
-        if self.belt.silent:
+        belt = self.belt
+        now = self.clock.now()
+        if belt.now_s < now:  # the cycle's write finds the world already there
+            belt.advance(now)
+        if belt.silent:
             raise DriveError(self.name, "no answer (simulated bus silence)")
 
     async def connect(self, comm_loss_timeout_s: float) -> WatchdogSetting:
@@ -65,12 +68,21 @@ class SimSafetyInputs(SafetyInputSource):
 
     def __init__(self, panel: Panel) -> None:
         self.panel = panel
+        self._last = SafetyIO(True, True, True, True)  # the last reading (equal: the same)
 
     async def read(self) -> SafetyIO:
         p = self.panel
         if p.io_fails:
             raise InputError(self.name, "no answer (simulated input module silence)")
-        return SafetyIO(p.estop_chain_ok, p.key_present, p.rail_left, p.rail_right)
+        last = self._last
+        if (
+            last.estop_chain_ok is not p.estop_chain_ok
+            or last.key_present is not p.key_present
+            or last.rail_left is not p.rail_left
+            or last.rail_right is not p.rail_right
+        ):
+            last = self._last = SafetyIO(p.estop_chain_ok, p.key_present, p.rail_left, p.rail_right)
+        return last
 
 
 class SimHeartRate(HeartRateSource):

@@ -27,6 +27,12 @@ class StopMode(StrEnum):
     NONE = "none"  # keeps running
 
 
+# The members as module constants: on Python 3.11 each `StopMode.COAST` in a function is a
+# slow lookup (EnumType's __getattr__ hook), and the world advances every cycle.
+_RAMP, _FAST, _COAST, _NONE = StopMode.RAMP, StopMode.FAST, StopMode.COAST, StopMode.NONE
+_TWO_PI = 2 * math.pi
+
+
 @dataclass(frozen=True)
 class CommLossResponse:
     """What a drive does when its comm-loss timer expires, and how it reports it."""
@@ -162,14 +168,14 @@ class BeltSim:
     def _stop_mode(self) -> StopMode | None:
         """How the output is to come to rest now, or None to follow the command."""
         if self.coast:
-            return StopMode.COAST
+            return _COAST
         lost = self.comm_loss
-        if lost is not None and lost.stop is not StopMode.NONE:
+        if lost is not None and lost.stop is not _NONE:
             return lost.stop
         if self.fault_code:
             return self.fault_stop
         if not self.run:
-            return StopMode.FAST if self.quick_stop else StopMode.RAMP
+            return _FAST if self.quick_stop else _RAMP
         return None
 
     def advance(self, now_s: float) -> None:
@@ -182,18 +188,19 @@ class BeltSim:
         cfg = self.belt
         if self._comm_loss_expired():
             self._fire_comm_loss()
-        if self._was_powered and not self.powered:
+        powered = self.powered
+        if self._was_powered and not powered:
             self.power_losses += 1
-        self._was_powered = self.powered
+        self._was_powered = powered
         stop = self._stop_mode()
-        if not self.powered or stop is StopMode.COAST:
+        if not powered or stop is _COAST:
             self.output_kmh = 0.0
             self.speed_kmh = max(0.0, self.speed_kmh - cfg.coast_decel_kmh_per_s * dt)
             return
         ramp = cfg.drive_ramp_kmh_per_s * dt
-        if stop is not None and stop is not StopMode.NONE:
+        if stop is not None and stop is not _NONE:
             goal = 0.0
-            if stop is StopMode.FAST or self.quick_stop:
+            if stop is _FAST or self.quick_stop:
                 ramp *= 2
         elif self.commanded_direction is not self.direction:
             goal = 0.0  # a real VFD ramps through zero to reverse
@@ -210,7 +217,7 @@ class BeltSim:
         load = 0.0
         if self.output_kmh > 0.05:
             step_hz = cfg.cadence_steps_per_min / 60.0
-            load = cfg.person_load_kmh * math.sin(2 * math.pi * step_hz * self.now_s)
+            load = cfg.person_load_kmh * math.sin(_TWO_PI * step_hz * self.now_s)
         lag = min(1.0, dt / cfg.belt_time_constant_s)
         self.speed_kmh += (self.output_kmh + self.runaway_extra_kmh + load - self.speed_kmh) * lag
         if self.output_kmh == 0.0 and self.speed_kmh < 0.005:
