@@ -1,11 +1,13 @@
 """What a status costs the dashboard (issue 27: at most 15 % of one core while attached).
 
 Ten statuses a second change the speeds, the countdowns and the beat; none of them may lay
-out the whole screen again (that, at every countdown and beat, was most of its work).
+out the whole screen again (that, at every countdown and beat, was most of its work), and
+the speed chart is drawn twice a second, not ten times.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from textual.widget import Widget
 
 from treadctl.api.messages import Status
 from treadctl.tui.app import DashboardApp
+from treadctl.tui.chart import REDRAW_S, SpeedChart
 from treadctl.tui.widgets import Line
 
 
@@ -63,3 +66,26 @@ async def test_statuses_that_move_numbers_lay_nothing_out(
             await pilot.pause()
         assert app.query_one("#seg-time", Line).plain != seg_time  # it did move
         assert asked == []
+
+
+def test_the_chart_is_drawn_every_half_second_of_session_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ten samples a second, one redraw each REDRAW_S: a column of the chart is half a
+    second or more, and a redraw takes every sample kept (none is skipped, only drawn
+    later)."""
+    c = SpeedChart()
+    drawn: list[float] = []
+    monkeypatch.setattr(c, "refresh", lambda *_, **__: drawn.append(c.samples[-1][0]))
+    for i in range(100):  # 10 s of statuses
+        c.add(i / 10, 2.0, 1.9)
+    assert len(c.samples) == 100
+    assert drawn[0] == 0.0
+    assert 19 <= len(drawn) <= 21
+    assert all(b - a >= REDRAW_S - 1e-9 for a, b in itertools.pairwise(drawn))
+    c.add(0.0, 0.0, None)  # a new controller's clock: drawn at once
+    assert drawn[-1] == 0.0
+    assert list(c.samples) == [(0.0, 0.0, None)]
+    before = len(drawn)
+    c.set_units(True)  # km/h or mph: at once
+    assert len(drawn) == before + 1

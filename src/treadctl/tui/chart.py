@@ -2,7 +2,9 @@
 
 `plot` is pure: samples in, rich Text lines out. `SpeedChart` keeps the samples of the
 last `window_s` seconds of session time (the Status messages' own clock, so the chart
-is the same whatever the screen's frame rate) and draws them at its current size.
+is the same whatever the screen's frame rate) and draws them at its current size, every
+`REDRAW_S` of session time (a column is half a second or more: ten redraws a second
+were most of the dashboard's work).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from rich.text import Text
+from rich.text import Span, Text
 from textual.widget import Widget
 
 from treadctl.tui.view import SERIES_ACTUAL, SERIES_TARGET, clock, speed_value, unit
@@ -19,6 +21,7 @@ from treadctl.tui.view import SERIES_ACTUAL, SERIES_TARGET, clock, speed_value, 
 _BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
 AXIS_W = 5  # "12.5┤"
 Sample = tuple[float, float, float | None]  # t_s, target, actual (None: no reading)
+REDRAW_S = 0.5  # session seconds between two redraws of the chart
 
 
 def nice_ceiling(value: float) -> float:
@@ -33,15 +36,26 @@ def nice_ceiling(value: float) -> float:
 
 
 def _columns(
-    samples: list[tuple[float, float | None]], t0: float, dt: float, n: int
-) -> list[float | None]:
-    """The last value in each of `n` time columns starting at t0; gaps stay None."""
-    cols: list[float | None] = [None] * n
-    for t, v in samples:
+    samples: list[Sample], t0: float, dt: float, n: int
+) -> tuple[list[float | None], list[float | None], float]:
+    """The last target and the last actual in each of `n` time columns starting at t0
+    (gaps stay None), and the highest speed of all the samples (km/h, at least 0).
+
+    One pass over the samples in km/h: a redraw converts only what it draws."""
+    target: list[float | None] = [None] * n
+    actual: list[float | None] = [None] * n
+    peak = 0.0
+    for t, tg, a in samples:
         i = int((t - t0) / dt)
-        if 0 <= i < n and v is not None:
-            cols[i] = v
-    return cols
+        inside = 0 <= i < n
+        if inside:
+            target[i] = tg
+        peak = max(peak, tg)
+        if a is not None:
+            if inside:
+                actual[i] = a
+            peak = max(peak, a)
+    return target, actual, peak
 
 
 def _raster(cols: list[float | None], top: float, rows: int) -> list[list[int]]:
@@ -88,11 +102,12 @@ def plot(
     end = samples[-1][0] if samples else 0.0
     t0 = end - window_s
     dt = window_s / n
-    target = [(t, speed_value(tg, mph)) for t, tg, _ in samples]
-    actual = [(t, speed_value(a, mph)) for t, _, a in samples]
-    top = nice_ceiling(max([1.0] + [v for _, v in target + actual if v is not None]) * 1.05)
-    g_target = _raster(_columns(target, t0, dt, n), top, rows)
-    g_actual = _raster(_columns(actual, t0, dt, n), top, rows)
+    target, actual, peak = _columns(samples, t0, dt, n)
+    # the unit's conversion keeps the order of speeds: converting the peak is the same
+    # as taking the peak of the converted speeds
+    top = nice_ceiling(max(1.0, speed_value(peak, mph) or 0.0) * 1.05)
+    g_target = _raster([speed_value(v, mph) for v in target], top, rows)
+    g_actual = _raster([speed_value(v, mph) for v in actual], top, rows)
     for r in range(rows):
         if r == 0:
             label = f"{top:4.1f}┤"
@@ -102,16 +117,23 @@ def plot(
             label = f"{top * (1 - r / (rows - 1)):4.1f}┤"
         else:
             label = "    │"
-        line = Text(label, "dim")
-        for c in range(plot_w):
-            a, b = g_actual[r][c], g_target[r][c]
-            if a or b:
-                # where both pass through a cell, the cell takes the actual's colour
-                line.append(chr(0x2800 | a | b), SERIES_ACTUAL if a else SERIES_TARGET)
-            else:
-                line.append(" ")
-        lines.append(line)
+        lines.append(_row(label, g_actual[r], g_target[r]))
     return lines
+
+
+def _row(label: str, actual: list[int], target: list[int]) -> Text:
+    """One plot row: the axis label, then a cell per column, each drawn cell with its
+    colour (the Text that appending cell by cell made, built without Text.append)."""
+    cells: list[str] = []
+    spans: list[Span] = []
+    for x, (a, b) in enumerate(zip(actual, target, strict=True), start=len(label)):
+        if a or b:
+            cells.append(chr(0x2800 | a | b))
+            # where both pass through a cell, the cell takes the actual's colour
+            spans.append(Span(x, x + 1, SERIES_ACTUAL if a else SERIES_TARGET))
+        else:
+            cells.append(" ")
+    return Text(label + "".join(cells), "dim", spans=spans)
 
 
 class SpeedChart(Widget):
@@ -126,14 +148,20 @@ class SpeedChart(Widget):
         self.window_s = window_s
         self.mph = False
         self.samples: deque[Sample] = deque()
+        self.drawn_t: float | None = None  # the session time of the last redraw asked for
 
     def add(self, t_s: float, target_kmh: float, actual_kmh: float | None) -> None:
         if self.samples and t_s < self.samples[-1][0]:
             self.samples.clear()  # a new controller, a new clock
+            self.drawn_t = None
         self.samples.append((t_s, target_kmh, actual_kmh))
         while self.samples and self.samples[0][0] < t_s - self.window_s:
             self.samples.popleft()
-        self.refresh()
+        # drawn again every REDRAW_S of session time, not on each of the ten statuses a
+        # second: a column of the chart is half a second or more
+        if self.drawn_t is None or t_s - self.drawn_t >= REDRAW_S:
+            self.drawn_t = t_s
+            self.refresh()
 
     def set_units(self, mph: bool) -> None:
         self.mph = mph
