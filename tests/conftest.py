@@ -38,7 +38,7 @@ from hypothesis import settings
 # pytest's order). Each is minutes of work on one worker: started last, it alone would
 # set the run's length. From `pytest --durations` on the 2-core machine.
 LONGEST_FIRST = (
-    "tests/safety/test_properties.py::TestInterlockProperties",  # ~4 min of CPU
+    "tests/safety/test_properties.py::TestInterlockProperties",  # 4 shares, ~1 min CPU each
     "tests/integration/test_record_matrix.py",  # ~100 s, a 2-process pool inside
     "tests/integration/test_turn_round_progression.py",
     "tests/hil/",  # real processes on the real clock, 10-60 s each
