@@ -166,10 +166,9 @@ class SessionRecorder:
             self._last_now = now
             if segment_index != self._index:
                 self._segment_changed(segment_index)
-            actual = belt = None
+            actual = None
             if drive is not None:
                 actual = drive.actual_speed_kmh
-                belt = drive.direction.value
                 if actual > self._standstill:
                     # the walker's direction, as the summary counts it (not the belt's)
                     left = self._tally.add(segment_index, out.direction, actual, dt)
@@ -183,6 +182,7 @@ class SessionRecorder:
             left = right = None
             if io is not None:
                 left, right = io.rail_left, io.rail_right
+            belt = drive.direction.value if drive is not None else None  # only when sampled
             self._put(
                 (
                     _SAMPLE,
