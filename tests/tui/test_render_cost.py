@@ -2,7 +2,9 @@
 
 Ten statuses a second change the speeds, the countdowns and the beat; none of them may lay
 out the whole screen again (that, at every countdown and beat, was most of its work), and
-the speed chart is drawn twice a second, not ten times.
+the speed chart is drawn twice a second, not ten times. A status that changes nothing on
+the interlock panel or the key bar is not painted on them again; a trip is still shown
+by the status that carries it, before the next frame.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from textual.widget import Widget
 from treadctl.api.messages import Status
 from treadctl.tui.app import DashboardApp
 from treadctl.tui.chart import REDRAW_S, SpeedChart
-from treadctl.tui.widgets import Line
+from treadctl.tui.widgets import Interlock, Line
 
 
 def layouts_asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -89,3 +91,29 @@ def test_the_chart_is_drawn_every_half_second_of_session_time(
     before = len(drawn)
     c.set_units(True)  # km/h or mph: at once
     assert len(drawn) == before + 1
+
+
+async def test_a_trip_is_on_the_panel_and_in_the_banner_with_its_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    msgs = feeds.faulted()
+    fault = msgs[-2]
+    assert isinstance(fault, Status)
+    assert fault.latched
+    app = DashboardApp(feed=msgs[:-3])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "OPEN" not in app.query_one(Interlock).plain
+        asked = layouts_asked(monkeypatch)
+        app.apply(fault)
+        # no frame in between: the rows and the banner hold the trip once it is applied
+        assert "■ E-stop chain OPEN: release the e-stop" in app.query_one(Interlock).plain
+        assert "LATCHED FAULT" in app.query_one("#banner", Line).plain
+        assert "Line#banner" in asked  # the banner's rows appear: that is a layout
+        row = app.query_one(Interlock).rows[0]
+        assert row.has_class("-fault")
+        # the trip clears (reset): shown with the status that says so
+        app.apply(later(fault, 1).model_copy(update={"indicators": feeds.indicators()}))
+        assert "OPEN" not in app.query_one(Interlock).plain
+        assert not row.has_class("-fault")
+        assert app.query_one(Interlock).rows[0].shown.plain.startswith("●")

@@ -113,21 +113,27 @@ class Interlock(Container):
     def __init__(self, *, id: str) -> None:
         super().__init__(id=id)
         self.names: list[str] = []
+        self.rows: list[Line] = []
+        self._shown: list[Indicator] | None = None  # what the rows show now
 
     def show(self, indicators: list[Indicator]) -> None:
+        if indicators == self._shown:
+            return  # every field as shown: a change (a trip) is painted at once below
+        self._shown = list(indicators)
         names = [i.name for i in indicators]
         if names != self.names:
             self.names = names
             self.remove_children()
-            self.mount_all([Line(classes="indicator") for _ in indicators])
-        for row, ind in zip(self.query(Line), indicators, strict=False):
+            self.rows = [Line(classes="indicator") for _ in indicators]
+            self.mount_all(self.rows)
+        for row, ind in zip(self.rows, indicators, strict=True):
             row.show(indicator_text(ind))
             row.set_class(ind.level is Level.FAULT, "-fault")
             row.set_class(ind.level is Level.WARN, "-warn")
 
     @property
     def plain(self) -> str:
-        return "\n".join(row.plain for row in self.query(Line))
+        return "\n".join(row.plain for row in self.rows)
 
 
 def indicator_text(ind: Indicator) -> Text:
@@ -179,6 +185,10 @@ class KeyBar(Line):
     `d` is not offered: in a profile the controller sets the direction at each turnaround
     (and refuses any other), so the key would only ever be refused."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._asked: tuple[object, ...] = ()  # set_keys' arguments for the row shown
+
     def set_keys(
         self,
         *,
@@ -192,6 +202,10 @@ class KeyBar(Line):
         state: str = "idle",
         width: int = 80,
     ) -> None:
+        asked = (compact, simulated, remote, estop, key_in, turn, home, state, width)
+        if asked == self._asked:
+            return  # the same row as shown: each status asks, few change it
+        self._asked = asked
         offered = set(KEYS) - {"t", "c", "x", "e", "k", "h"}
         offered |= {"t"} if turn else set()
         offered |= {"h"} if home else set()
