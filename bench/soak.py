@@ -211,14 +211,15 @@ class Rig:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.hil = Hil(self.transport, self.tmp)
         link = self.hil.start_sim()
-        self.realtime = [realtime(p.pid) for p in self.hil.procs]
+        self.realtime = [realtime(p.pid) for p in self.hil.procs]  # as hil/runner.py does
         machine_text = MACHINE_TEMPLATE.format(
             transport=self.transport,
             map=self.hil.map_name,
             link=link,
             rate_hz=self.hil.rate_hz,
             backward_walking="belt_reverses",
-        ).replace("[loop]\n", f"[loop]\nrealtime_priority = {SIM_RT_PRIORITY}\n")
+            realtime_priority=self.hil.realtime_priority,
+        )
         machine = tomllib.loads(machine_text)
         self.period_s = 1.0 / float(machine["loop"]["rate_hz"])
         self.input_age_s = float(machine["watchdog"]["input_read_timeout_s"])

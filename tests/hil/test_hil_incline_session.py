@@ -106,6 +106,7 @@ def start(h: Hil, *, auto: bool, reset_after_fault: bool = False) -> Path:
             link=link_body,
             rate_hz=h.rate_hz,
             backward_walking=h.backward_walking,
+            realtime_priority=h.realtime_priority,
         )
         # two periods at 10 Hz (the template's 0.1 s is for 50 Hz)
         .replace("input_read_timeout_s = 0.1", "input_read_timeout_s = 0.2")
@@ -124,6 +125,8 @@ def start(h: Hil, *, auto: bool, reset_after_fault: bool = False) -> Path:
         *sim_args,
     )
     h.sim = LineReader(sim)
+    for started in h.procs:  # the simulator, and on RTU the pty pair: as hardware
+        h.hardware_priority(started.pid)
     banner = h.sim.wait_for("treadctl sim:", timeout_s=20)
     assert f"incline #{INCLINE_ID}" in banner
     h.sim.wait_for("ready", timeout_s=20)
