@@ -3,6 +3,7 @@
     .venv/bin/python bench/run_all.py            # everything (about 30 minutes)
     .venv/bin/python bench/run_all.py --quick    # shorter runs, fewer trials
     .venv/bin/python bench/run_all.py --speedup  # the virtual-clock row alone (printed)
+    .venv/bin/python bench/run_all.py --stages   # where a virtual-clock cycle's time goes
 
 Not part of the pass/fail test run: these are figures, measured on whatever machine
 runs them, next to the targets of the issue. Nothing else should run meanwhile.
@@ -23,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -34,9 +36,11 @@ import hostile_clients  # noqa: E402
 
 from treadctl.app import build_sim_session, load_session  # noqa: E402
 from treadctl.clock import FINE_SLEEP_S, MonotonicClock, VirtualClock  # noqa: E402
+from treadctl.control.loop import ControlLoop  # noqa: E402
 from treadctl.drives import wire  # noqa: E402
 from treadctl.drives.modbus import cycle_transfers  # noqa: E402
 from treadctl.drives.regmap import load_map  # noqa: E402
+from treadctl.safety.interlock import Interlock  # noqa: E402
 from treadctl.sim.operator import ScriptedOperator  # noqa: E402
 from treadctl.store.eventlog import EventLog  # noqa: E402
 
@@ -139,6 +143,98 @@ def speedup_row(profile: str, runs: int = 3) -> Row:
     )
 
 
+STAGES = ("sleep", "read", "commands", "safety", "control", "write", "record", "end, keep time")
+
+
+async def _timed_cycles(loop: ControlLoop) -> tuple[list[int], int]:
+    """ControlLoop.run's cycle, stage by stage, with this thread's CPU clock read between
+    the stages (the same calls in the same order as `run`; keep it so)."""
+    clock, ns = loop.p.clock, time.thread_time_ns
+    c = await loop._begin()
+    spent, cycles, over = [0] * len(STAGES), 0, False
+    while not over:
+        t0 = ns()
+        await clock.sleep_until(c.deadline)
+        c.now = now = clock.now()
+        started, lateness = time.perf_counter(), now - c.deadline
+        t1 = ns()
+        for component in loop.components:
+            await component.read(now)
+        t2 = ns()
+        commands = await loop._commands(c)
+        t3 = ns()
+        loop._step_safety(c, commands)
+        t4 = ns()
+        loop._step_control(c)
+        t5 = ns()
+        for component in loop.components:
+            await component.write(now)
+        t6 = ns()
+        loop._record_cycle(c)
+        t7 = ns()
+        over = loop._session_over(c)
+        if not over:
+            loop._keep_time(c, started, lateness)
+        t8 = ns()
+        for i, (a, b) in enumerate(
+            ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6), (t6, t7), (t7, t8))
+        ):
+            spent[i] += b - a
+        cycles += 1
+    return spent, cycles
+
+
+def stages(profile: str) -> None:
+    """CPU microseconds per cycle in each stage of the virtual-clock session, the timer's
+    own cost taken off; then Interlock.step alone, replaying every (state, inputs, now)
+    of the same session. The stage timer adds work, so the stages sum to more than an
+    untimed run's figure (`--speedup`)."""
+    files = load_session(MACHINE, ROOT / profile, PATIENT)
+
+    def session() -> tuple[ControlLoop, EventLog]:
+        events = EventLog(None)
+        built = build_sim_session(
+            files, VirtualClock(), events, ScriptedOperator(), end_on_fault=True
+        )
+        return built.loop, events
+
+    loop, events = session()
+    spent, cycles = asyncio.run(_timed_cycles(loop))
+    events.close()
+    # a session of its own records the interlock's calls: keeping them all alive makes
+    # the collector's work grow, which would land in the timed stages
+    loop, events = session()
+    calls: list[tuple[Any, Any, float]] = []
+    step = loop.interlock.step
+
+    def recorded(state: Any, inputs: Any, now: float) -> Any:
+        calls.append((state, inputs, now))
+        return step(state, inputs, now)
+
+    loop.interlock.step = recorded  # type: ignore[method-assign]
+    asyncio.run(loop.run())
+    events.close()
+    n = 100_000
+    t = time.thread_time_ns()
+    for _ in range(n):
+        time.thread_time_ns()
+    timer = (time.thread_time_ns() - t) / n
+    total = 0.0
+    for name, ns_spent in zip(STAGES, spent, strict=True):
+        us = (ns_spent / cycles - timer) / 1e3
+        total += us
+        print(f"  {name:15s} {us:6.2f} us")
+    print(f"  {'sum':15s} {total:6.2f} us CPU per cycle ({cycles} cycles)")
+    replay = Interlock(loop.interlock.config).step
+    best = math.inf
+    for _ in range(5):
+        cpu = time.process_time()
+        for state, inputs, now in calls:
+            replay(state, inputs, now)
+        best = min(best, time.process_time() - cpu)
+    print(f"  Interlock.step alone: {best / len(calls) * 1e6:.2f} us CPU (best of 5 replays)")
+
+
 def scale(max_pairs: int, seconds: float, tmp: Path) -> list[tuple[int, float]]:
     """k controllers (each with its simulated drive) as processes at once: the worst p99."""
     profile = tmp / "scale.toml"
@@ -231,7 +327,13 @@ def main() -> int:
     ap.add_argument(
         "--speedup", action="store_true", help="only the virtual-clock row, printed (no file)"
     )
+    ap.add_argument(
+        "--stages", action="store_true", help="a virtual-clock cycle's CPU time by stage"
+    )
     args = ap.parse_args()
+    if args.stages:
+        stages("profiles/stroke-30min.toml")
+        return 0
     if args.speedup:
         r = speedup_row("profiles/stroke-30min.toml")
         print(f"| {r.what} | {r.figure} | {r.target} | {r.met} |")
