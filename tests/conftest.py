@@ -22,7 +22,11 @@ PostgreSQL server), free ports and temporary directories. Two rules here keep it
   (``xdist_group`` "hil-tcp", "hil-rtu"): rigs competing with each other for the two
   cores answered late and tripped the watchdogs they test;
 * the longest tests are handed out first (``LONGEST_FIRST``), so no worker is left
-  starting a four-minute test when the others are done.
+  starting a four-minute test when the others are done;
+* the tests that only burn CPU on the virtual clock (``CPU_BOUND``: the stateful property
+  shares, the record matrix's and the progression's worker pools) run at nice 10 when the
+  run is root's (as CI's is; a user could not take the nice value back afterwards), so
+  the tests on the real clock beside them get the cores first.
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings
+
+# Only CPU on the virtual clock, minutes of it: reniced in a parallel run (see above).
+CPU_BOUND = (
+    "tests/safety/test_properties.py::TestInterlockProperties",
+    "tests/integration/test_record_matrix.py",
+    "tests/integration/test_turn_round_progression.py",
+)
+CPU_BOUND_NICE = 10
 
 # Handed out first in a parallel run, in this order (node-id prefixes; the rest keeps
 # pytest's order). Each is minutes of work on one worker: started last, it alone would
@@ -99,3 +111,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif module in grouped:
             item.add_marker(pytest.mark.xdist_group(module))
     items.sort(key=_rank)  # stable: within a rank, pytest's order
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """A CPU-bound test (``CPU_BOUND``) runs at a higher nice value, pools it starts too."""
+    renice = (
+        hasattr(item.config, "workerinput")
+        and os.geteuid() == 0
+        and item.nodeid.startswith(CPU_BOUND)
+    )
+    before = os.getpriority(os.PRIO_PROCESS, 0) if renice else 0
+    if renice:
+        os.setpriority(os.PRIO_PROCESS, 0, max(before, CPU_BOUND_NICE))
+    try:
+        yield
+    finally:
+        if renice:
+            os.setpriority(os.PRIO_PROCESS, 0, before)
