@@ -288,7 +288,7 @@ CASES = [
     Case(
         "drive-watchdog-shorter-than-two-periods",
         ((M, "watchdog.drive_read_timeout_s", re.compile(r".*two loop periods.*")),),
-        machine=edit(MACHINE, ("drive_read_timeout_s = 0.2 ", "drive_read_timeout_s = 0.03 ")),
+        machine=edit(MACHINE, ("drive_read_timeout_s = 0.1 ", "drive_read_timeout_s = 0.03 ")),
     ),
     Case(
         "input-watchdog-shorter-than-two-periods",

@@ -60,7 +60,7 @@ assert LIMITS.rail_release_cap_kmh == 1.0
 assert LIMITS.hr_timeout_s == 5.0
 assert LIMITS.hr_lost_cap_kmh == 2.0
 assert LIMITS.hr_lost_end_s == 60.0
-assert MACHINE.watchdog.drive_read_timeout_s == 0.2
+assert MACHINE.watchdog.drive_read_timeout_s == 0.1
 assert MACHINE.watchdog.input_read_timeout_s == 0.1
 
 
@@ -329,7 +329,7 @@ def _drive_none(rig: Rig) -> None:
 
 
 def _drive_stale(rig: Rig) -> None:
-    rig.drive_age = above(0.2)
+    rig.drive_age = above(0.1)
 
 
 def _drive_fault(rig: Rig) -> None:
@@ -427,7 +427,7 @@ def test_reset_refused_lists_every_unhealthy_input_in_order() -> None:
 
 def test_reset_accepted_with_input_ages_exactly_at_the_watchdog_timeouts() -> None:
     rig = Rig()
-    rig.io_age, rig.drive_age = 0.1, 0.2  # the timeouts compare with `>`: still fresh
+    rig.io_age, rig.drive_age = 0.1, 0.1  # the timeouts compare with `>`: still fresh
     rig.step(0.0)
     out = rig.step(1.0, reset())
     assert decision(out) == (True, "")
@@ -692,9 +692,9 @@ def test_drive_not_ready_while_stopped_is_no_fault_but_blocks_start() -> None:
 def test_comm_watchdog_expiry_latches() -> None:
     rig = Rig()
     rig.running()
-    rig.drive_age = 0.2  # exactly the timeout: `>`, still fine
+    rig.drive_age = 0.1  # exactly the timeout: `>`, still fine
     assert rig.step(3.0).mode is Mode.RUNNING
-    rig.drive_age = above(0.2)
+    rig.drive_age = above(0.1)
     out = rig.step(3.02)
     assert (out.mode, out.reasons, out.decel) == (
         Mode.FAULTED,
@@ -1748,7 +1748,7 @@ def test_drive_reading_missed_holds_speed_and_does_not_latch_before_timeout() ->
     out = rig.step(3.0, set_speed(4.0))
     assert out.target_kmh == 4.0
     rig.drive = None
-    rig.drive_age = 0.1
+    rig.drive_age = 0.05
     out = rig.step(3.1)
     assert out == SafetyOutputs(
         drive_enable=True,
@@ -1762,9 +1762,9 @@ def test_drive_reading_missed_holds_speed_and_does_not_latch_before_timeout() ->
         at_standstill=False,
         warnings=("drive reading missed this cycle: holding speed",),
     )
-    rig.drive_age = 0.2
+    rig.drive_age = 0.1
     assert rig.step(3.2).mode is Mode.RUNNING
-    rig.drive_age = above(0.2)
+    rig.drive_age = above(0.1)
     out = rig.step(3.22)
     assert (out.mode, out.reasons) == (Mode.FAULTED, (Reason.DRIVE_COMM_LOST,))
 
