@@ -93,8 +93,10 @@ def _has_wide_fixture(item: pytest.Item) -> bool:
         return False
     return any(
         defs[-1].scope in ("module", "class", "package")
-        for defs in info.name2fixturedefs.values()
-        if defs
+        for name, defs in info.name2fixturedefs.items()
+        # not the class fixture pytest adds to every unittest.TestCase (setUpClass): the
+        # stateful property shares are unittest classes that must spread over workers
+        if defs and not name.startswith("_unittest_")
     )
 
 
