@@ -16,9 +16,9 @@ control channel, in turn:
 - late answers (one answer 35 or 50 ms late to the safety inputs' or the drive's read):
   a nuisance trip if the controller latches within the next seconds;
 - real faults: the e-stop chain opened, the key pulled, a drive fault code, the safety
-  inputs silent, the whole line cut: each must latch with its own reason within its
-  stated bound, measured from the injection (wall clock, the host's, as the
-  controller's event log) to the controller's transition to faulted.
+  inputs silent, the drive silent, the whole line cut: each must latch with its own
+  reason within its stated bound, measured from the injection (wall clock, the host's,
+  as the controller's event log) to the controller's transition to faulted.
 
 The bounds are the safety case's (docs/safety.md, worst-case software reaction): a
 reading that reports a fault latches on the cycle it arrives, so within two cycles of
@@ -45,7 +45,6 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +59,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from attached import mosquitto  # noqa: E402
 from runner import MACHINE_TEMPLATE, Hil  # noqa: E402
+
+from treadctl.config.loader import load_model  # noqa: E402
+from treadctl.config.machine import MachineConfig  # noqa: E402
 
 TREADCTL = [sys.executable, "-m", "treadctl.cli"]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -100,6 +102,13 @@ INJECTIONS = [
         "inputs_answer",
         "safety inputs watchdog expired",
         silence="inputs",
+    ),
+    Injection(
+        "drive silent",
+        "drive_silent",
+        "drive_answer",
+        "drive stopped answering",
+        silence="drive",
     ),
     Injection("line cut", "silent on", "silent off", "safety inputs watchdog expired", "inputs"),
 ]
@@ -207,7 +216,7 @@ class Rig:
     socket_path: Path = field(init=False)
     realtime: list[bool] = field(default_factory=list)
 
-    def start(self, attach: set[str]) -> None:
+    def start(self, attach: set[str], *, default_ages: bool = True) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.hil = Hil(self.transport, self.tmp)
         link = self.hil.start_sim()
@@ -220,11 +229,17 @@ class Rig:
             backward_walking="belt_reverses",
             realtime_priority=self.hil.realtime_priority,
         )
-        machine = tomllib.loads(machine_text)
-        self.period_s = 1.0 / float(machine["loop"]["rate_hz"])
-        self.input_age_s = float(machine["watchdog"]["input_read_timeout_s"])
-        self.drive_age_s = float(machine["watchdog"]["drive_read_timeout_s"])
+        if default_ages:  # the product's defaults (5 cycles), not the HIL rig's own figures
+            machine_text = "".join(
+                line
+                for line in machine_text.splitlines(keepends=True)
+                if not line.startswith(("drive_read_timeout_s", "input_read_timeout_s"))
+            )
         (self.tmp / "machine.toml").write_text(machine_text)
+        machine = load_model(self.tmp / "machine.toml", MachineConfig)
+        self.period_s = 1.0 / machine.loop.rate_hz
+        self.input_age_s = machine.watchdog.input_read_timeout_s
+        self.drive_age_s = machine.watchdog.drive_read_timeout_s
         (self.tmp / "profile.toml").write_text(profile_text(self.minutes))
         (self.tmp / "scenario.toml").write_text(SCENARIO)
         (self.tmp / "mqtt.toml").write_text(
@@ -489,6 +504,11 @@ def main() -> int:
     ap.add_argument("--hogs", type=int, default=1, help="busy-loop processes (default 1)")
     ap.add_argument("--attach", default="dashboard,mqtt,web")
     ap.add_argument("--every", type=float, default=15.0, help="seconds between injections")
+    ap.add_argument(
+        "--hil-ages",
+        action="store_true",
+        help="hil/runner.py's own maximum ages instead of the defaults (5 cycles)",
+    )
     ap.add_argument("--keep", type=Path, help="copy every process's output and log here")
     ap.add_argument("--browser", help=argparse.SUPPRESS)
     ap.add_argument("--profile-dir", help=argparse.SUPPRESS)
@@ -510,7 +530,7 @@ def main() -> int:
         try:
             with hogs(args.hogs):
                 for rig in rigs:
-                    rig.start(attach)
+                    rig.start(attach, default_ages=not args.hil_ages)
                 t0 = time.time()
                 cpu0 = {
                     r.transport: pid_cpu_s(tmux_pid(r.tmux) or 0) or 0.0 for r in rigs if r.tmux
@@ -578,7 +598,8 @@ def report(
         unexplained = rig.unexplained_latches(t0)
         print(
             f"  {rig.transport}: {len(rig.outcomes)} injections, session: {rig.tail.ended}; "
-            f"simulator and wire SCHED_FIFO: {all(rig.realtime)}"
+            f"simulator and wire SCHED_FIFO: {all(rig.realtime)}; maximum ages: inputs "
+            f"{rig.input_age_s * 1000:.0f} ms, drive {rig.drive_age_s * 1000:.0f} ms"
         )
         print(
             f"    late answers: {len(late)}, nuisance trips {len(nuisances)}"
