@@ -64,6 +64,12 @@ settings.register_profile("ci", max_examples=10_000, deadline=None, print_blob=T
 settings.register_profile("dev", max_examples=200, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# A pytest-xdist worker starts with COLUMNS=80 and LINES=24 in its environment, which every
+# subprocess inherits: a dashboard in a 120x40 tmux window then laid itself out for 80x24.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
 
 @pytest.fixture
 def frozen_heap() -> Iterator[None]:
