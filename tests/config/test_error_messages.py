@@ -433,9 +433,9 @@ def test_the_scan_is_linear_on_the_largest_file() -> None:
             text = "".join(parts)
         assert len(text.encode()) <= MAX_FILE_BYTES
         loads_toml(text, name)
-        started = time.perf_counter()
+        started = time.thread_time()  # CPU time: a loaded machine's waits are not the scan's
         at = TomlPositions(text)
-        elapsed = time.perf_counter() - started
+        elapsed = time.thread_time() - started
         assert elapsed < 5, (name, elapsed)
         if name == "tables":
             last = text.count("[[a]]") - 1
