@@ -20,7 +20,8 @@ PostgreSQL server), free ports and temporary directories. Two rules here keep it
   of their own on the real clock, at real-time priority when run as root) run one rig at
   a time, all on one worker (``xdist_group`` "hil"): with a TCP and an RTU rig at once
   beside four other workers, an RTU rig still answered late now and then (2 of 2,212
-  failed in a fresh clone at load 3-5) and tripped the watchdogs it tests;
+  failed in a fresh clone at load 3-5) and tripped the watchdogs it tests. The whole
+  suite (scripts/test without arguments) runs tests/hil by itself, after the rest;
 * the longest tests are handed out first (``LONGEST_FIRST``), so no worker is left
   starting a four-minute test when the others are done;
 * the tests that only burn CPU on the virtual clock (``CPU_BOUND``: the stateful property
