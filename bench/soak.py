@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hil"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from attached import mosquitto  # noqa: E402
+from attached import _tmux_pane_cpu_s, mosquitto  # noqa: E402
 from runner import MACHINE_TEMPLATE, Hil  # noqa: E402
 
 from treadctl.config.loader import load_model  # noqa: E402
@@ -443,23 +443,6 @@ def realtime(pid: int) -> bool:
     return True
 
 
-def pid_cpu_s(pid: int) -> float | None:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return None
-
-
-def tmux_pid(session: str) -> int | None:
-    out = subprocess.run(
-        ["tmux", "list-panes", "-t", session, "-F", "#{pane_pid}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return int(out) if out.isdigit() else None
-
-
 @contextlib.contextmanager
 def hogs(n: int) -> Iterator[None]:
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
@@ -532,9 +515,7 @@ def main() -> int:
                 for rig in rigs:
                     rig.start(attach, default_ages=not args.hil_ages)
                 t0 = time.time()
-                cpu0 = {
-                    r.transport: pid_cpu_s(tmux_pid(r.tmux) or 0) or 0.0 for r in rigs if r.tmux
-                }
+                cpu0 = {r.transport: _tmux_pane_cpu_s(r.tmux) or 0.0 for r in rigs if r.tmux}
                 threads = [
                     threading.Thread(target=drive_injections, args=(r, args), daemon=True)
                     for r in rigs
@@ -544,9 +525,7 @@ def main() -> int:
                 for t in threads:
                     t.join()
                 elapsed = time.time() - t0
-                cpu1 = {
-                    r.transport: pid_cpu_s(tmux_pid(r.tmux) or 0) or 0.0 for r in rigs if r.tmux
-                }
+                cpu1 = {r.transport: _tmux_pane_cpu_s(r.tmux) or 0.0 for r in rigs if r.tmux}
                 telemetry = subscriber.snapshot() if subscriber else {}
         finally:
             for rig in rigs:
